@@ -1,0 +1,151 @@
+"""Input validation shared by the reference oracles.
+
+Every check raises a class from :mod:`stochamort.errors` with a message that starts with the name
+of the offending argument, exactly as the Rust-backed modules do.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort.errors import (
+    InvalidArgumentError,
+    InvalidDTypeError,
+    NonFiniteError,
+    ShapeError,
+    TooManyPlayersError,
+)
+
+DISTRIBUTIONS = ("shapley", "banzhaf", "leverage")
+"""Names of the coalition distributions, in the order the spec lists them."""
+
+MAX_ENUMERATION_PLAYERS = 20
+"""Largest number of players for which the 2^d coalitions may be enumerated."""
+
+MAX_SEED = 2**64
+"""Seeds and point offsets must lie in ``[0, 2^64)``."""
+
+
+def as_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as a Python int, checking ``minimum <= value < maximum``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidDTypeError(f"{name}: must be an integer, got a bool")
+    try:
+        result = operator.index(value)
+    except TypeError:
+        raise InvalidDTypeError(f"{name}: must be an integer, got {type(value).__name__}") from None
+    if minimum is not None and result < minimum:
+        raise InvalidArgumentError(f"{name}: must be >= {minimum}, got {result}")
+    if maximum is not None and result >= maximum:
+        raise InvalidArgumentError(f"{name}: must be < {maximum}, got {result}")
+    return result
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """Return a flag as a Python bool (only real booleans are accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidDTypeError(f"{name}: must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def as_positive_float(name: str, value: Any) -> float:
+    """Return a finite, strictly positive float."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise InvalidDTypeError(f"{name}: must be a real number, got {type(value).__name__}") from None
+    if not np.isfinite(result) or result <= 0.0:
+        raise InvalidArgumentError(f"{name}: must be finite and > 0, got {result}")
+    return result
+
+
+def check_distribution(distribution: Any) -> str:
+    """Check the name of a coalition distribution."""
+    if distribution not in DISTRIBUTIONS:
+        raise InvalidArgumentError(
+            f"distribution: must be one of {', '.join(map(repr, DISTRIBUTIONS))}, got {distribution!r}"
+        )
+    return str(distribution)
+
+
+def check_players_for_distribution(name: str, n_players: int, distribution: str) -> None:
+    """"shapley" and "leverage" put no mass on the empty and full sets, so they need two players."""
+    minimum = 1 if distribution == "banzhaf" else 2
+    if n_players < minimum:
+        raise InvalidArgumentError(
+            f"{name}: distribution {distribution!r} needs n_players >= {minimum}, got {n_players}"
+        )
+
+
+def as_mask_array(name: str, masks: Any, ndim: int | None) -> NDArray[np.bool_]:
+    """Return a bool array with ``ndim`` dimensions (at least one if ``ndim`` is None)."""
+    array = np.asarray(masks)
+    if array.dtype != np.bool_:
+        raise InvalidDTypeError(f"{name}: must be a bool array, got dtype {array.dtype}")
+    if ndim is None:
+        if array.ndim < 1:
+            raise ShapeError(f"{name}: must have at least 1 dimension (players last), got a scalar")
+    elif array.ndim != ndim:
+        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    return array
+
+
+def as_float_array(name: str, values: Any, ndim: int) -> NDArray[np.float64]:
+    """Return a float64 copy of a floating array with ``ndim`` dimensions."""
+    array = np.asarray(values)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidDTypeError(f"{name}: must be a floating-point array, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    return np.array(array, dtype=np.float64)
+
+
+def as_integer_array(name: str, values: Any, ndim: int) -> NDArray[np.int64]:
+    """Return an int64 copy of an integer array with ``ndim`` dimensions."""
+    array = np.asarray(values)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise InvalidDTypeError(f"{name}: must be an integer array, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    return np.array(array, dtype=np.int64)
+
+
+def check_shape(name: str, array: NDArray[Any], expected: tuple[int, ...], other: str) -> None:
+    """Check that ``array`` has exactly the shape implied by another argument."""
+    if array.shape != expected:
+        raise ShapeError(f"{name}: expected shape {expected} to match {other}, got {array.shape}")
+
+
+def check_finite(name: str, array: NDArray[np.float64]) -> None:
+    """Raise :class:`NonFiniteError` naming the points (axis 0) that hold NaN or infinity."""
+    if array.size == 0 or np.isfinite(array).all():
+        return
+    bad_points = [point for point in range(array.shape[0]) if not np.isfinite(array[point]).all()]
+    shown = ", ".join(str(point) for point in bad_points[:20])
+    more = f" and {len(bad_points) - 20} more" if len(bad_points) > 20 else ""
+    raise NonFiniteError(f"{name}: NaN or infinite entries at points [{shown}]{more}")
+
+
+def check_enumeration_players(name: str, n_players: int) -> None:
+    """Exact enumeration supports 1 <= n_players <= 20."""
+    if n_players < 1:
+        raise InvalidArgumentError(f"{name}: must be >= 1, got {n_players}")
+    if n_players > MAX_ENUMERATION_PLAYERS:
+        raise TooManyPlayersError(
+            f"{name}: exact enumeration supports at most {MAX_ENUMERATION_PLAYERS} players, got {n_players}"
+        )
+
+
+def players_from_table_size(name: str, n_coalitions: int) -> int:
+    """Return d such that ``n_coalitions == 2**d`` (d >= 1), or raise."""
+    if n_coalitions < 2 or n_coalitions & (n_coalitions - 1) != 0:
+        raise ShapeError(
+            f"{name}: axis 1 must hold 2^n_players coalitions with n_players >= 1, got {n_coalitions}"
+        )
+    n_players = n_coalitions.bit_length() - 1
+    check_enumeration_players(name, n_players)
+    return n_players

@@ -1,0 +1,524 @@
+"""Reference estimators: the spec's formulas written out literally, one point at a time.
+
+Everything here favours readability over speed: dense ``d x d`` matrices, explicit inverses and
+plain loops over points and samples. These functions are the oracles the Rust core is tested
+against, and the "pure Python" side of the benchmarks.
+
+Shapes (``P`` points, ``n`` samples, ``d`` players, ``o`` outputs):
+
+* ``masks``: bool ``(P, n, d)``; ``values``: float ``(P, n, o)``;
+* ``null_values`` = v(empty) and ``grand_values`` = v(all players): float ``(P, o)``;
+* results: :class:`~stochamort.estimate.Estimate` with ``values`` and ``std_errors`` of shape
+  ``(P, d, o)`` and ``n_evaluations`` of shape ``(P,)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort.errors import (
+    InsufficientSamplesError,
+    InvalidArgumentError,
+    NonFiniteError,
+    ShapeError,
+    SingularSystemError,
+)
+from stochamort.estimate import Estimate
+from stochamort.reference._checks import (
+    as_bool,
+    as_float_array,
+    as_mask_array,
+    as_positive_float,
+    check_distribution,
+    check_finite,
+    check_shape,
+    players_from_table_size,
+)
+from stochamort.reference.sampling import check_permutations, coalition_probabilities, size_probabilities
+from stochamort.reference.weights import lime_kernel, semivalue_weights
+
+__all__ = [
+    "kernelshap",
+    "unbiased_kernelshap",
+    "msr_banzhaf",
+    "lime",
+    "permutation_shapley",
+    "exact_semivalue",
+    "exact_shapley",
+    "exact_banzhaf",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _check_samples(masks: Any, values: Any, *, min_players: int) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Validate ``masks (P, n, d)`` and ``values (P, n, o)``."""
+    masks = as_mask_array("masks", masks, 3)
+    values = as_float_array("values", values, 3)
+    n_points, n_samples, d = masks.shape
+    if d < min_players:
+        raise ShapeError(f"masks: needs n_players >= {min_players} (axis 2), got shape {masks.shape}")
+    check_shape("values", values, (n_points, n_samples, values.shape[2]), "masks (n_points, n_samples)")
+    check_finite("values", values)
+    return masks, values
+
+
+def _check_endpoint(name: str, endpoint: Any, values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Validate ``null_values`` / ``grand_values`` of shape ``(P, o)``."""
+    array = as_float_array(name, endpoint, 2)
+    check_shape(name, array, (values.shape[0], values.shape[2]), "values (n_points, n_outputs)")
+    check_finite(name, array)
+    return array
+
+
+def _check_pairs(masks: NDArray[np.bool_]) -> None:
+    """With ``paired=True``, rows ``2j`` and ``2j + 1`` must be complements."""
+    n_points, n_samples, _ = masks.shape
+    if n_samples % 2 != 0:
+        raise InvalidArgumentError(f"masks: paired=True needs an even number of samples, got {n_samples}")
+    for point in range(n_points):
+        for j in range(n_samples // 2):
+            if not np.array_equal(masks[point, 2 * j + 1], ~masks[point, 2 * j]):
+                raise InvalidArgumentError(
+                    f"masks: paired=True but rows {2 * j} and {2 * j + 1} of point {point} are not complements"
+                )
+
+
+def _check_nonsingular(name: str, matrix: NDArray[np.float64], point: int) -> None:
+    if np.linalg.matrix_rank(matrix) < matrix.shape[0]:
+        raise SingularSystemError(
+            f"{name}: the sampled coalitions of point {point} give a singular system "
+            f"(some players are never separated); draw more samples"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# shared pieces of the KernelSHAP estimators
+
+
+def _importance_weights(masks: NDArray[np.bool_], distribution: str) -> NDArray[np.float64]:
+    """``w = P_shapley(z) / P_distribution(z)``, and 0 for the empty and full coalitions.
+
+    The empty and full coalitions have zero Shapley-kernel probability, so their weight is 0 under
+    every distribution (they are handled by the efficiency constraint, not the regression).
+    """
+    p_shapley = coalition_probabilities(masks, "shapley")
+    p_sampling = coalition_probabilities(masks, distribution)
+    weights = np.zeros(masks.shape[:-1], dtype=np.float64)
+    for index in np.ndindex(*weights.shape):
+        if p_shapley[index] > 0.0:
+            weights[index] = p_shapley[index] / p_sampling[index]
+    return weights
+
+
+def _constrained_solution(
+    a_inv: NDArray[np.float64], b: NDArray[np.float64], total: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return ``phi = A^-1 b - A^-1 1 (1^T A^-1 b - total) / (1^T A^-1 1)`` and the matrix ``C``.
+
+    ``C = A^-1 - A^-1 1 1^T A^-1 / (1^T A^-1 1)`` maps a change of ``b`` to the change of ``phi``.
+    ``b`` is ``(d, o)`` and ``total = v(full) - v(empty)`` is ``(o,)``.
+    """
+    d = a_inv.shape[0]
+    ones = np.ones(d)
+    a_inv_ones = a_inv @ ones  # (d,)
+    denominator = ones @ a_inv_ones  # scalar
+    a_inv_b = a_inv @ b  # (d, o)
+    phi = a_inv_b - np.outer(a_inv_ones, (ones @ a_inv_b - total)) / denominator
+    c_matrix = a_inv - np.outer(a_inv_ones, a_inv_ones) / denominator
+    return phi, c_matrix
+
+
+def _standard_errors_over_units(terms: NDArray[np.float64], paired: bool) -> NDArray[np.float64]:
+    """Standard error of the mean of per-sample terms ``(n, ...)``.
+
+    With ``paired`` the units are the averages of rows ``2j`` and ``2j + 1``. With ``m`` units:
+    ``se = sqrt(sum_u (t_u - mean)^2 / (m - 1) / m)``; ``+inf`` when ``m < 2``.
+    """
+    units = 0.5 * (terms[0::2] + terms[1::2]) if paired else terms
+    m = units.shape[0]
+    if m < 2:
+        return np.full(terms.shape[1:], np.inf)
+    mean = units.mean(axis=0)
+    sum_of_squares = ((units - mean) ** 2).sum(axis=0)
+    return np.sqrt(sum_of_squares / (m - 1) / m)
+
+
+def _kernelshap_inputs(
+    masks: Any, values: Any, null_values: Any, grand_values: Any, paired: Any, distribution: Any
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], bool, str]:
+    masks, values = _check_samples(masks, values, min_players=2)
+    null = _check_endpoint("null_values", null_values, values)
+    grand = _check_endpoint("grand_values", grand_values, values)
+    paired = as_bool("paired", paired)
+    distribution = check_distribution(distribution)
+    if paired:
+        _check_pairs(masks)
+    return masks, values, null, grand, paired, distribution
+
+
+# ----------------------------------------------------------------------------------------------
+# estimators
+
+
+def kernelshap(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.floating[Any]],
+    null_values: NDArray[np.floating[Any]],
+    grand_values: NDArray[np.floating[Any]],
+    *,
+    paired: bool = False,
+    distribution: str = "shapley",
+) -> Estimate:
+    """KernelSHAP (constrained weighted least squares) with delta-method standard errors.
+
+    With importance weights ``w_i = P_shapley(z_i) / P_distribution(z_i)`` (0 for empty/full):
+    ``A = (1/n) sum_i w_i z_i z_i^T``, ``b = (1/n) sum_i w_i z_i (v_i - v0)`` and
+    ``phi = A^-1 b - A^-1 1 (1^T A^-1 b - (v1 - v0)) / (1^T A^-1 1)``.
+
+    Standard errors (sandwich, Covert & Lee 2021): ``h_i = C w_i z_i (v_i - v0 - z_i^T phi)``,
+    averaged over units (samples, or pairs when ``paired``); ``se = sqrt(var(h_u) / m)``.
+
+    Args:
+        masks: bool ``(P, n, d)``, ``d >= 2``.
+        values: float ``(P, n, o)``, ``v(z)`` for each mask.
+        null_values: float ``(P, o)``, ``v(empty)``.
+        grand_values: float ``(P, o)``, ``v(all players)``.
+        paired: rows ``2j`` and ``2j + 1`` are complements and form one unit.
+        distribution: the distribution the masks were drawn from.
+
+    Raises:
+        InsufficientSamplesError: fewer than 2 units.
+        SingularSystemError: ``A`` is singular for some point.
+
+    Returns:
+        Estimate with ``n_evaluations = n + 2``.
+    """
+    masks, values, null, grand, paired, distribution = _kernelshap_inputs(
+        masks, values, null_values, grand_values, paired, distribution
+    )
+    n_points, n_samples, d = masks.shape
+    n_outputs = values.shape[2]
+    n_units = n_samples // 2 if paired else n_samples
+    if n_units < 2:
+        unit = "pairs" if paired else "samples"
+        raise InsufficientSamplesError(f"masks: kernelshap needs at least 2 {unit} per point, got {n_units}")
+    weights = _importance_weights(masks, distribution)
+
+    phi = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    for point in range(n_points):
+        a_matrix = np.zeros((d, d))
+        b = np.zeros((d, n_outputs))
+        for i in range(n_samples):
+            z = masks[point, i].astype(np.float64)
+            a_matrix += weights[point, i] * np.outer(z, z)
+            b += weights[point, i] * np.outer(z, values[point, i] - null[point])
+        a_matrix /= n_samples
+        b /= n_samples
+        _check_nonsingular("masks", a_matrix, point)
+        a_inv = np.linalg.inv(a_matrix)
+        phi[point], c_matrix = _constrained_solution(a_inv, b, grand[point] - null[point])
+
+        influence = np.zeros((n_samples, d, n_outputs))
+        for i in range(n_samples):
+            z = masks[point, i].astype(np.float64)
+            residual = values[point, i] - null[point] - z @ phi[point]  # (o,)
+            g = weights[point, i] * np.outer(z, residual)  # (d, o)
+            influence[i] = c_matrix @ g
+        se[point] = _standard_errors_over_units(influence, paired)
+
+    n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
+    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+
+
+def _exact_shapley_kernel_matrix(n_players: int) -> NDArray[np.float64]:
+    """``A = E[z z^T]`` under the Shapley-kernel distribution.
+
+    ``A_ii = sum_k P(k) k / d`` and ``A_ij = sum_k P(k) k (k - 1) / (d (d - 1))`` for ``i != j``.
+    """
+    d = n_players
+    p_size = size_probabilities(d, "shapley")
+    diagonal = sum(p_size[k] * k / d for k in range(d + 1))
+    off_diagonal = sum(p_size[k] * k * (k - 1) / (d * (d - 1)) for k in range(d + 1))
+    a_matrix = np.full((d, d), off_diagonal)
+    np.fill_diagonal(a_matrix, diagonal)
+    return a_matrix
+
+
+def unbiased_kernelshap(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.floating[Any]],
+    null_values: NDArray[np.floating[Any]],
+    grand_values: NDArray[np.floating[Any]],
+    *,
+    paired: bool = False,
+    distribution: str = "shapley",
+) -> Estimate:
+    """Unbiased KernelSHAP: :func:`kernelshap` with ``A`` replaced by its exact expectation.
+
+    ``phi`` is then linear in ``b``, so it is unbiased; its standard errors use
+    ``h_i = w_i (v_i - v0) C z_i`` (no residual), over units as in :func:`kernelshap`.
+    A single unit is allowed (the standard errors are then ``+inf``).
+
+    Args:
+        masks, values, null_values, grand_values, paired, distribution: as in :func:`kernelshap`.
+
+    Raises:
+        InsufficientSamplesError: no samples.
+
+    Returns:
+        Estimate with ``n_evaluations = n + 2``.
+    """
+    masks, values, null, grand, paired, distribution = _kernelshap_inputs(
+        masks, values, null_values, grand_values, paired, distribution
+    )
+    n_points, n_samples, d = masks.shape
+    n_outputs = values.shape[2]
+    if n_samples < 1:
+        raise InsufficientSamplesError("masks: unbiased_kernelshap needs at least 1 sample per point, got 0")
+    weights = _importance_weights(masks, distribution)
+    a_inv = np.linalg.inv(_exact_shapley_kernel_matrix(d))
+
+    phi = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    for point in range(n_points):
+        b = np.zeros((d, n_outputs))
+        for i in range(n_samples):
+            z = masks[point, i].astype(np.float64)
+            b += weights[point, i] * np.outer(z, values[point, i] - null[point])
+        b /= n_samples
+        phi[point], c_matrix = _constrained_solution(a_inv, b, grand[point] - null[point])
+
+        influence = np.zeros((n_samples, d, n_outputs))
+        for i in range(n_samples):
+            z = masks[point, i].astype(np.float64)
+            influence[i] = weights[point, i] * np.outer(c_matrix @ z, values[point, i] - null[point])
+        se[point] = _standard_errors_over_units(influence, paired)
+
+    n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
+    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+
+
+def msr_banzhaf(masks: NDArray[np.bool_], values: NDArray[np.floating[Any]]) -> Estimate:
+    """Maximum-sample-reuse Banzhaf values.
+
+    ``phi_i = mean{v(S) : i in S} - mean{v(S) : i not in S}`` and
+    ``se_i = sqrt(var_in / n_in + var_out / n_out)`` with unbiased variances; ``+inf`` when
+    ``n_in < 2`` or ``n_out < 2``.
+
+    Args:
+        masks: bool ``(P, n, d)``, ``d >= 1`` (intended to be drawn from ``"banzhaf"``).
+        values: float ``(P, n, o)``.
+
+    Raises:
+        InsufficientSamplesError: some player is never in, or never out of, the samples of a point.
+
+    Returns:
+        Estimate with ``n_evaluations = n``.
+    """
+    masks, values = _check_samples(masks, values, min_players=1)
+    n_points, n_samples, d = masks.shape
+    n_outputs = values.shape[2]
+    phi = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    for point in range(n_points):
+        for player in range(d):
+            inside = [values[point, i] for i in range(n_samples) if masks[point, i, player]]
+            outside = [values[point, i] for i in range(n_samples) if not masks[point, i, player]]
+            if not inside or not outside:
+                where = "in" if not inside else "out of"
+                raise InsufficientSamplesError(
+                    f"masks: player {player} is never {where} the sampled coalitions of point {point}"
+                )
+            v_in = np.array(inside)
+            v_out = np.array(outside)
+            phi[point, player] = v_in.mean(axis=0) - v_out.mean(axis=0)
+            if len(inside) < 2 or len(outside) < 2:
+                se[point, player] = np.inf
+            else:
+                variance_in = v_in.var(axis=0, ddof=1)
+                variance_out = v_out.var(axis=0, ddof=1)
+                se[point, player] = np.sqrt(variance_in / len(inside) + variance_out / len(outside))
+    n_evaluations = np.full(n_points, n_samples, dtype=np.int64)
+    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+
+
+def lime(masks: NDArray[np.bool_], values: NDArray[np.floating[Any]], *, kernel_width: float = 0.25) -> Estimate:
+    """LIME: weighted least squares of ``v`` on ``[1, z]`` with weight ``pi(|z|)``.
+
+    ``beta = (X^T W X)^-1 X^T W y``; standard errors from the HC1 sandwich
+    ``H (sum_i w_i^2 r_i^2 x_i x_i^T) H * n / (n - p)`` with ``H = (X^T W X)^-1`` and ``p = d + 1``
+    (``+inf`` when ``n == p``). ``pi`` is :func:`~stochamort.reference.weights.lime_kernel`.
+
+    Args:
+        masks: bool ``(P, n, d)``, ``d >= 1``.
+        values: float ``(P, n, o)``.
+        kernel_width: width of the LIME kernel (> 0).
+
+    Raises:
+        InsufficientSamplesError: ``n < d + 1``.
+        SingularSystemError: ``X^T W X`` is singular for some point.
+
+    Returns:
+        Estimate of the coefficients, with ``n_evaluations = n`` and
+        ``extras["intercept"]`` of shape ``(P, o)``.
+    """
+    masks, values = _check_samples(masks, values, min_players=1)
+    width = as_positive_float("kernel_width", kernel_width)
+    n_points, n_samples, d = masks.shape
+    n_outputs = values.shape[2]
+    n_params = d + 1
+    if n_samples < n_params:
+        raise InsufficientSamplesError(
+            f"masks: lime needs at least n_players + 1 = {n_params} samples per point, got {n_samples}"
+        )
+    kernel = lime_kernel(d, width)
+
+    coef = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    intercept = np.zeros((n_points, n_outputs))
+    for point in range(n_points):
+        x = np.column_stack([np.ones(n_samples), masks[point].astype(np.float64)])  # (n, p)
+        w = np.array([kernel[int(masks[point, i].sum())] for i in range(n_samples)])  # (n,)
+        y = values[point]  # (n, o)
+        xtwx = np.zeros((n_params, n_params))
+        xtwy = np.zeros((n_params, n_outputs))
+        for i in range(n_samples):
+            xtwx += w[i] * np.outer(x[i], x[i])
+            xtwy += w[i] * np.outer(x[i], y[i])
+        _check_nonsingular("masks", xtwx, point)
+        h_matrix = np.linalg.inv(xtwx)
+        beta = h_matrix @ xtwy  # (p, o)
+        residuals = y - x @ beta  # (n, o)
+        for output in range(n_outputs):
+            if n_samples == n_params:
+                se[point, :, output] = np.inf
+                continue
+            meat = np.zeros((n_params, n_params))
+            for i in range(n_samples):
+                meat += w[i] ** 2 * residuals[i, output] ** 2 * np.outer(x[i], x[i])
+            covariance = h_matrix @ meat @ h_matrix * n_samples / (n_samples - n_params)
+            se[point, :, output] = np.sqrt(np.diag(covariance)[1:])
+        intercept[point] = beta[0]
+        coef[point] = beta[1:]
+    n_evaluations = np.full(n_points, n_samples, dtype=np.int64)
+    return Estimate(values=coef, std_errors=se, n_evaluations=n_evaluations, extras={"intercept": intercept})
+
+
+def permutation_shapley(
+    permutations: NDArray[np.integer[Any]],
+    chain_values: NDArray[np.floating[Any]],
+    *,
+    antithetic: bool = False,
+) -> Estimate:
+    """Permutation-sampling Shapley values.
+
+    ``chain_values[p, r, j] = v({perm[0..j)})``; the contribution of player ``perm[j]`` is
+    ``chain_values[j + 1] - chain_values[j]``. The estimate is the mean over units (permutations,
+    or antithetic pairs ``(2j, 2j + 1)`` averaged) and ``se = sqrt(var / m)`` (``+inf`` if ``m < 2``).
+
+    Args:
+        permutations: integer ``(P, R, d)``; rows are permutations of ``0..d-1``.
+        chain_values: float ``(P, R, d + 1, o)``.
+        antithetic: permutation ``2j + 1`` is the reverse of ``2j``; pairs are the units.
+
+    Raises:
+        InsufficientSamplesError: no permutations.
+
+    Returns:
+        Estimate with ``n_evaluations = R (d + 1)``.
+    """
+    perms = check_permutations(permutations)
+    n_points, n_perm, d = perms.shape
+    chain = as_float_array("chain_values", chain_values, 4)
+    check_shape(
+        "chain_values", chain, (n_points, n_perm, d + 1, chain.shape[3]), "permutations (n_points, n_perm, d + 1)"
+    )
+    check_finite("chain_values", chain)
+    antithetic = as_bool("antithetic", antithetic)
+    if antithetic:
+        if n_perm % 2 != 0:
+            raise InvalidArgumentError(
+                f"permutations: antithetic=True needs an even number of permutations, got {n_perm}"
+            )
+        for point in range(n_points):
+            for j in range(n_perm // 2):
+                if not np.array_equal(perms[point, 2 * j + 1], perms[point, 2 * j][::-1]):
+                    raise InvalidArgumentError(
+                        f"permutations: antithetic=True but permutation {2 * j + 1} of point {point} "
+                        f"is not the reverse of permutation {2 * j}"
+                    )
+    if n_perm < 1:
+        raise InsufficientSamplesError("permutations: needs at least 1 permutation per point, got 0")
+    n_outputs = chain.shape[3]
+
+    phi = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    for point in range(n_points):
+        contributions = np.zeros((n_perm, d, n_outputs))
+        for r in range(n_perm):
+            for j in range(d):
+                player = perms[point, r, j]
+                contributions[r, player] = chain[point, r, j + 1] - chain[point, r, j]
+        units = 0.5 * (contributions[0::2] + contributions[1::2]) if antithetic else contributions
+        phi[point] = units.mean(axis=0)
+        se[point] = _standard_errors_over_units(contributions, antithetic)
+    n_evaluations = np.full(n_points, n_perm * (d + 1), dtype=np.int64)
+    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+
+
+def exact_semivalue(values: NDArray[np.floating[Any]], weights: NDArray[np.floating[Any]]) -> Estimate:
+    """Exact semivalue by enumeration: ``phi_i = sum_{S not containing i} w(|S|) (v(S + i) - v(S))``.
+
+    Args:
+        values: float ``(P, 2^d, o)``; coalition ``s`` holds player ``i`` iff bit ``i`` of ``s`` is set.
+        weights: float ``(d,)``, weight of one coalition of each size ``0..d-1``
+            (see :func:`~stochamort.reference.weights.semivalue_weights`).
+
+    Raises:
+        ShapeError: axis 1 of ``values`` is not a power of two, or ``weights`` is not ``(d,)``.
+        TooManyPlayersError: ``d > 20``.
+
+    Returns:
+        Estimate with zero standard errors and ``n_evaluations = 2^d``.
+    """
+    table = as_float_array("values", values, 3)
+    d = players_from_table_size("values", table.shape[1])
+    check_finite("values", table)
+    w = as_float_array("weights", weights, 1)
+    check_shape("weights", w, (d,), "values (n_players)")
+    if not np.isfinite(w).all():
+        bad = [k for k in range(d) if not math.isfinite(w[k])]
+        raise NonFiniteError(f"weights: NaN or infinite entries at sizes {bad}")
+
+    n_points, n_coalitions, n_outputs = table.shape
+    phi = np.zeros((n_points, d, n_outputs))
+    for s in range(n_coalitions):
+        size = bin(s).count("1")
+        for i in range(d):
+            if (s >> i) & 1 == 0:
+                with_i = s | (1 << i)
+                phi[:, i] += w[size] * (table[:, with_i] - table[:, s])
+    n_evaluations = np.full(n_points, n_coalitions, dtype=np.int64)
+    return Estimate(values=phi, std_errors=np.zeros_like(phi), n_evaluations=n_evaluations)
+
+
+def exact_shapley(values: NDArray[np.floating[Any]]) -> Estimate:
+    """Exact Shapley values: :func:`exact_semivalue` with ``w(k) = k! (d - k - 1)! / d!``."""
+    table = as_float_array("values", values, 3)
+    d = players_from_table_size("values", table.shape[1])
+    return exact_semivalue(table, semivalue_weights(d, "shapley"))
+
+
+def exact_banzhaf(values: NDArray[np.floating[Any]]) -> Estimate:
+    """Exact Banzhaf values: :func:`exact_semivalue` with ``w(k) = 2^-(d-1)``."""
+    table = as_float_array("values", values, 3)
+    d = players_from_table_size("values", table.shape[1])
+    return exact_semivalue(table, semivalue_weights(d, "banzhaf"))

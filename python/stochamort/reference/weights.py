@@ -1,0 +1,102 @@
+"""Reference kernels and semivalue weights, computed term by term from their textbook formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import betaln
+
+from stochamort.errors import InvalidArgumentError
+from stochamort.reference._checks import as_int, as_positive_float
+
+__all__ = ["shapley_kernel", "semivalue_weights", "lime_kernel"]
+
+SEMIVALUE_KINDS = ("shapley", "banzhaf", "beta")
+
+
+def shapley_kernel(n_players: int) -> NDArray[np.float64]:
+    """KernelSHAP kernel per coalition size ``k = 0..d``.
+
+    ``(d - 1) / (C(d, k) k (d - k))`` for ``1 <= k <= d - 1`` and ``+inf`` at ``k = 0`` and
+    ``k = d`` (the empty and full coalitions are enforced as constraints instead).
+
+    Args:
+        n_players: number of players ``d >= 1``.
+
+    Returns:
+        float64 array of shape ``(d + 1,)``.
+    """
+    d = as_int("n_players", n_players, minimum=1)
+    kernel = np.empty(d + 1, dtype=np.float64)
+    for k in range(d + 1):
+        if k == 0 or k == d:
+            kernel[k] = math.inf
+        else:
+            kernel[k] = (d - 1) / (math.comb(d, k) * k * (d - k))
+    return kernel
+
+
+def semivalue_weights(
+    n_players: int, kind: str = "shapley", *, alpha: float = 1.0, beta: float = 1.0
+) -> NDArray[np.float64]:
+    """Weight ``w(k)`` of ONE coalition of size ``k`` (``k = 0..d-1``) not containing a player.
+
+    The semivalue of player ``i`` is ``sum_{S not containing i} w(|S|) (v(S + i) - v(S))``.
+
+    * ``"shapley"``: ``w(k) = k! (d - k - 1)! / d!``.
+    * ``"banzhaf"``: ``w(k) = 2^-(d-1)``.
+    * ``"beta"`` (Beta Shapley, Kwon & Zou 2022):
+      ``w(k) = B(k + beta, d - 1 - k + alpha) / B(alpha, beta)``; ``alpha = beta = 1`` is Shapley.
+
+    Args:
+        n_players: number of players ``d >= 1``.
+        kind: ``"shapley"``, ``"banzhaf"`` or ``"beta"``.
+        alpha: first Beta parameter (> 0, finite); only used by ``"beta"``.
+        beta: second Beta parameter (> 0, finite); only used by ``"beta"``.
+
+    Returns:
+        float64 array of shape ``(d,)``.
+    """
+    d = as_int("n_players", n_players, minimum=1)
+    if kind not in SEMIVALUE_KINDS:
+        raise InvalidArgumentError(
+            f"kind: must be one of {', '.join(map(repr, SEMIVALUE_KINDS))}, got {kind!r}"
+        )
+    weights = np.empty(d, dtype=np.float64)
+    if kind == "shapley":
+        for k in range(d):
+            # k! (d-k-1)! / d!, computed in log space to stay finite for large d.
+            weights[k] = math.exp(math.lgamma(k + 1) + math.lgamma(d - k) - math.lgamma(d + 1))
+    elif kind == "banzhaf":
+        for k in range(d):
+            weights[k] = 2.0 ** (-(d - 1))
+    else:
+        a = as_positive_float("alpha", alpha)
+        b = as_positive_float("beta", beta)
+        for k in range(d):
+            weights[k] = math.exp(betaln(k + b, d - 1 - k + a) - betaln(a, b))
+    return weights
+
+
+def lime_kernel(n_players: int, width: float = 0.25) -> NDArray[np.float64]:
+    """LIME's exponential kernel per coalition size ``k = 0..d``.
+
+    ``pi(k) = exp(-D(k)^2 / width^2)`` with ``D(k) = 1 - sqrt(k / d)``, the cosine distance between
+    a coalition of size ``k`` and the all-ones vector.
+
+    Args:
+        n_players: number of players ``d >= 1``.
+        width: kernel width (> 0, finite).
+
+    Returns:
+        float64 array of shape ``(d + 1,)``; increasing in ``k`` with ``pi(d) = 1``.
+    """
+    d = as_int("n_players", n_players, minimum=1)
+    w = as_positive_float("width", width)
+    kernel = np.empty(d + 1, dtype=np.float64)
+    for k in range(d + 1):
+        distance = 1.0 - math.sqrt(k / d)
+        kernel[k] = math.exp(-(distance**2) / w**2)
+    return kernel

@@ -1,0 +1,348 @@
+//! KernelSHAP as the efficiency-constrained weighted least squares of Covert & Lee (2021), in its
+//! consistent form (A estimated from the samples) and its unbiased form (A exact).
+
+use nalgebra::DMatrix;
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
+
+use super::sparse::SmallSides;
+use super::{Attribution, PointEstimate, Welford};
+use crate::distribution::Distribution;
+use crate::error::{CoreError, CoreResult};
+use crate::parallel::{collect_results, map_indices};
+use crate::validate::{check_masks_values, check_paired, check_point_values};
+
+/// Which matrix A the estimator uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelShapVariant {
+    /// A = mean of w z zᵀ over the samples: consistent, with a small finite-sample bias.
+    Consistent,
+    /// A = E[z zᵀ] under the Shapley kernel, exactly: unbiased, with higher variance.
+    Unbiased,
+}
+
+/// The projection C = A⁻¹ − A⁻¹11ᵀA⁻¹/(1ᵀA⁻¹1) and A⁻¹1/(1ᵀA⁻¹1), so that the constrained solution
+/// is φ = C b + A⁻¹1 Δ/(1ᵀA⁻¹1) with Δ = v(all) − v(∅). C is symmetric, stored row-major.
+struct Projection {
+    c: Vec<f64>,
+    offset: Vec<f64>,
+}
+
+/// Relative pivot below which A is reported as singular.
+const SINGULAR_PIVOT: f64 = 1e-11;
+
+impl Projection {
+    fn new(a: DMatrix<f64>, point: usize) -> CoreResult<Self> {
+        let d = a.nrows();
+        let scale = a.diagonal().max();
+        let singular = |reason: String| CoreError::Singular {
+            name: "masks",
+            point,
+            reason,
+        };
+        if scale <= 0.0 {
+            return Err(singular("no sampled coalition contains any player".into()));
+        }
+        let chol = a.cholesky().ok_or_else(|| singular("A is not positive definite".into()))?;
+        let min_pivot = chol.l_dirty().diagonal().iter().fold(f64::INFINITY, |m, &x| m.min(x * x));
+        if min_pivot < SINGULAR_PIVOT * scale {
+            return Err(singular("the sampled coalitions do not span every player".into()));
+        }
+        let inv = chol.inverse();
+        let ainv1: Vec<f64> = (0..d).map(|i| inv.row(i).sum()).collect();
+        let s: f64 = ainv1.iter().sum();
+        let mut c = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                c[i * d + j] = inv[(i, j)] - ainv1[i] * ainv1[j] / s;
+            }
+        }
+        Ok(Projection {
+            c,
+            offset: ainv1.iter().map(|x| x / s).collect(),
+        })
+    }
+
+    /// The exact A of the Shapley-kernel distribution: E[z_i] on the diagonal, E[z_i z_j] off it.
+    fn exact_shapley(d: usize) -> CoreResult<Self> {
+        let p = Distribution::Shapley.size_probabilities(d);
+        let df = d as f64;
+        let diag: f64 = p.iter().enumerate().map(|(k, pk)| pk * k as f64 / df).sum();
+        let off: f64 = p
+            .iter()
+            .enumerate()
+            .map(|(k, pk)| pk * (k * k.saturating_sub(1)) as f64 / (df * (df - 1.0)))
+            .sum();
+        let a = DMatrix::from_fn(d, d, |i, j| if i == j { diag } else { off });
+        Projection::new(a, 0)
+    }
+
+    fn row(&self, i: usize) -> &[f64] {
+        let d = self.offset.len();
+        &self.c[i * d..(i + 1) * d]
+    }
+
+    /// C z for a coalition given by its smaller side; C1 = 0, so a complement only flips the sign.
+    fn times_coalition(&self, idx: &[usize], complemented: bool, out: &mut [f64]) {
+        out.fill(0.0);
+        for &t in idx {
+            for (o, c) in out.iter_mut().zip(self.row(t)) {
+                *o += c;
+            }
+        }
+        if complemented {
+            out.iter_mut().for_each(|x| *x = -*x);
+        }
+    }
+}
+
+/// Importance weights P_shapley(S)/P_distribution(S) per coalition size (`None`: never drawn).
+fn importance_weights(distribution: Distribution, d: usize) -> Vec<Option<f64>> {
+    let target = Distribution::Shapley.coalition_probability_by_size(d);
+    let source = distribution.coalition_probability_by_size(d);
+    (0..=d)
+        .map(|k| {
+            if source[k] == 0.0 {
+                None
+            } else if distribution == Distribution::Shapley {
+                Some(1.0)
+            } else {
+                Some(target[k] / source[k])
+            }
+        })
+        .collect()
+}
+
+/// KernelSHAP for a batch of points.
+///
+/// `masks` `(n_points, n_samples, d)` were drawn from `distribution` (importance-weighted to the
+/// Shapley kernel), `values` `(n_points, n_samples, n_outputs)` are the game at those coalitions,
+/// `null_values`/`grand_values` `(n_points, n_outputs)` are v(∅) and v(all). With `paired`, rows
+/// 2j and 2j+1 are complements and standard errors treat each pair as one unit.
+pub fn kernelshap(
+    masks: ArrayView3<bool>,
+    values: ArrayView3<f64>,
+    null_values: ArrayView2<f64>,
+    grand_values: ArrayView2<f64>,
+    paired: bool,
+    distribution: Distribution,
+    variant: KernelShapVariant,
+) -> CoreResult<Attribution> {
+    let (n_points, n_samples, d, n_outputs) = check_masks_values(&masks, &values)?;
+    Distribution::Shapley.check_players(d, "masks")?;
+    check_point_values(&null_values, n_points, n_outputs, "null_values")?;
+    check_point_values(&grand_values, n_points, n_outputs, "grand_values")?;
+    if paired {
+        check_paired(&masks)?;
+    }
+    let weights = importance_weights(distribution, d);
+    let shared = match variant {
+        KernelShapVariant::Unbiased => Some(Projection::exact_shapley(d)?),
+        KernelShapVariant::Consistent => None,
+    };
+    let rows_per_unit = if paired { 2 } else { 1 };
+    let _ = n_samples;
+    let points = collect_results(map_indices(n_points, |p| {
+        estimate_point(
+            p,
+            masks.index_axis(Axis(0), p),
+            values.index_axis(Axis(0), p),
+            null_values.row(p),
+            grand_values.row(p),
+            &weights,
+            distribution,
+            shared.as_ref(),
+            rows_per_unit,
+        )
+    }))?;
+    Ok(Attribution::from_points(points, d, n_outputs))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn estimate_point(
+    point: usize,
+    masks: ArrayView2<bool>,
+    values: ArrayView2<f64>,
+    null_value: ArrayView1<f64>,
+    grand_value: ArrayView1<f64>,
+    weights: &[Option<f64>],
+    distribution: Distribution,
+    shared: Option<&Projection>,
+    rows_per_unit: usize,
+) -> CoreResult<PointEstimate> {
+    let (n, d) = masks.dim();
+    let n_outputs = values.ncols();
+    let sides = SmallSides::new(masks);
+    let mut row_weights = Vec::with_capacity(n);
+    for r in 0..n {
+        let size = sides.row(r).2;
+        row_weights.push(weights[size].ok_or_else(|| {
+            CoreError::invalid(
+                "masks",
+                format!(
+                    "point {point}, sample {r} has {size} of {d} players, a coalition the {distribution:?} distribution never draws"
+                ),
+            )
+        })?);
+    }
+    // Centred values y = v(S) − v(∅).
+    let y = |r: usize, o: usize| values[[r, o]] - null_value[o];
+
+    // b = (1/n) Σ w z y, accumulated through the smaller sides: b = (cb·1 + bvec)/n.
+    let mut b = Array2::<f64>::zeros((d, n_outputs));
+    let mut cb = vec![0.0; n_outputs];
+    for r in 0..n {
+        let (idx, comp, _) = sides.row(r);
+        let w = row_weights[r];
+        for o in 0..n_outputs {
+            let wy = w * y(r, o);
+            if comp {
+                cb[o] += wy;
+            }
+            let signed = if comp { -wy } else { wy };
+            for &j in idx {
+                b[[j, o]] += signed;
+            }
+        }
+    }
+    let nf = n as f64;
+    for j in 0..d {
+        for o in 0..n_outputs {
+            b[[j, o]] = (b[[j, o]] + cb[o]) / nf;
+        }
+    }
+
+    let own;
+    let projection = match shared {
+        Some(p) => p,
+        None => {
+            own = Projection::new(sampled_a(&sides, &row_weights, d), point)?;
+            &own
+        }
+    };
+
+    // φ = C b + offset Δ.
+    let mut phi = Array2::<f64>::zeros((d, n_outputs));
+    for i in 0..d {
+        let c_row = projection.row(i);
+        for o in 0..n_outputs {
+            let cb_io: f64 = c_row.iter().zip(b.column(o).iter()).map(|(c, x)| c * x).sum();
+            phi[[i, o]] = cb_io + projection.offset[i] * (grand_value[o] - null_value[o]);
+        }
+    }
+
+    // Standard errors: h_u = C g_u with g = w z r, where r is the residual (consistent form, delta
+    // method) or y itself (unbiased form, exact covariance of a mean). Within a pair C z_b = −C z_a.
+    let totals: Vec<f64> = (0..n_outputs).map(|o| phi.column(o).sum()).collect();
+    let residual = |r: usize, o: usize| match shared {
+        Some(_) => y(r, o),
+        None => y(r, o) - sides.dot(r, |j| phi[[j, o]], totals[o]),
+    };
+    let mut welford = Welford::new(d, n_outputs);
+    let mut cz = vec![0.0; d];
+    let mut coef = vec![0.0; n_outputs];
+    for unit in 0..n / rows_per_unit {
+        let first = unit * rows_per_unit;
+        let (idx, comp, _) = sides.row(first);
+        projection.times_coalition(idx, comp, &mut cz);
+        for (o, c) in coef.iter_mut().enumerate() {
+            *c = row_weights[first] * residual(first, o);
+            if rows_per_unit == 2 {
+                *c = 0.5 * (*c - row_weights[first + 1] * residual(first + 1, o));
+            }
+        }
+        welford.add_with(|j, o| coef[o] * cz[j]);
+    }
+    Ok(PointEstimate {
+        values: phi,
+        std_errors: welford.std_errors(),
+    })
+}
+
+/// A = (1/n) Σ w z zᵀ from the smaller sides: a complemented side T contributes
+/// 11ᵀ − 1 1_Tᵀ − 1_T 1ᵀ + 1_T 1_Tᵀ.
+fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> DMatrix<f64> {
+    let mut g = vec![0.0; d * d];
+    let mut u = vec![0.0; d];
+    let mut c = 0.0;
+    for (r, &w) in row_weights.iter().enumerate().take(sides.len()) {
+        let (idx, comp, _) = sides.row(r);
+        for (a, &i) in idx.iter().enumerate() {
+            let g_row = &mut g[i * d..(i + 1) * d];
+            for &j in &idx[a..] {
+                g_row[j] += w;
+            }
+        }
+        if comp {
+            c += w;
+            for &i in idx {
+                u[i] += w;
+            }
+        }
+    }
+    let n = sides.len() as f64;
+    DMatrix::from_fn(d, d, |i, j| {
+        let (lo, hi) = if i <= j { (i, j) } else { (j, i) };
+        (g[lo * d + hi] + c - u[i] - u[j]) / n
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampling::sample_coalitions;
+    use ndarray::{Array2, Array3};
+
+    /// An additive game with a pairwise term: v(S) = Σ_{i∈S} a_i + c·[0∈S][1∈S].
+    fn game(masks: &Array3<bool>, a: &[f64], c: f64) -> Array3<f64> {
+        let (np, ns, _) = masks.dim();
+        Array3::from_shape_fn((np, ns, 1), |(p, s, _)| {
+            let row = masks.slice(ndarray::s![p, s, ..]);
+            let lin: f64 = row.iter().zip(a).filter(|(&z, _)| z).map(|(_, a)| a).sum();
+            lin + if row[0] && row[1] { c } else { 0.0 }
+        })
+    }
+
+    #[test]
+    fn paired_kernelshap_is_exact_for_additive_games() {
+        let a = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
+        let masks = sample_coalitions(2, 64, 6, Distribution::Shapley, true, 1, 0).unwrap();
+        let values = game(&masks, &a, 0.0);
+        let zero = Array2::zeros((2, 1));
+        let grand = Array2::from_elem((2, 1), a.iter().sum());
+        let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, Distribution::Shapley, KernelShapVariant::Consistent).unwrap();
+        for p in 0..2 {
+            for i in 0..6 {
+                assert!((est.values[[p, i, 0]] - a[i]).abs() < 1e-9);
+                assert!(est.std_errors[[p, i, 0]] < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn both_variants_approach_the_interaction_split() {
+        // Shapley splits the interaction c equally between players 0 and 1.
+        let a = [1.0, -2.0, 0.5, 3.0];
+        let c = 2.0;
+        let masks = sample_coalitions(1, 20000, 4, Distribution::Shapley, true, 3, 0).unwrap();
+        let values = game(&masks, &a, c);
+        let zero = Array2::zeros((1, 1));
+        let grand = Array2::from_elem((1, 1), a.iter().sum::<f64>() + c);
+        for variant in [KernelShapVariant::Consistent, KernelShapVariant::Unbiased] {
+            let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, Distribution::Shapley, variant).unwrap();
+            let exact = [a[0] + c / 2.0, a[1] + c / 2.0, a[2], a[3]];
+            for i in 0..4 {
+                let err = (est.values[[0, i, 0]] - exact[i]).abs();
+                assert!(err < 6.0 * est.std_errors[[0, i, 0]] + 1e-9, "{variant:?} {i}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_few_samples_are_singular() {
+        let masks = sample_coalitions(1, 2, 8, Distribution::Shapley, false, 0, 0).unwrap();
+        let values = Array3::zeros((1, 2, 1));
+        let zero = Array2::zeros((1, 1));
+        let err = kernelshap(masks.view(), values.view(), zero.view(), zero.view(), false, Distribution::Shapley, KernelShapVariant::Consistent);
+        assert!(matches!(err, Err(CoreError::Singular { .. })));
+    }
+}

@@ -1,0 +1,100 @@
+//! Estimators that turn sampled coalitions (or permutation chains) and their values into
+//! attributions with standard errors. All are batched over points and multi-output.
+
+mod exact;
+mod kernelshap;
+mod lime;
+mod msr;
+mod permutation;
+mod sparse;
+
+pub use exact::exact_semivalue;
+pub use kernelshap::{kernelshap, KernelShapVariant};
+pub use lime::{lime, LimeFit};
+pub use msr::msr_banzhaf;
+pub use permutation::{permutation_shapley, PermutationMoments};
+
+use ndarray::{Array2, Array3};
+
+/// Attributions `(n_points, n_players, n_outputs)` with standard errors of the same shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribution {
+    pub values: Array3<f64>,
+    pub std_errors: Array3<f64>,
+}
+
+/// The estimate of one point: values and standard errors, `(n_players, n_outputs)` each.
+pub(crate) struct PointEstimate {
+    pub values: Array2<f64>,
+    pub std_errors: Array2<f64>,
+}
+
+/// Stack per-point matrices `(rows, cols)` into `(n_points, rows, cols)`.
+pub(crate) fn stack(points: Vec<Array2<f64>>, rows: usize, cols: usize) -> Array3<f64> {
+    let n = points.len();
+    let mut data = Vec::with_capacity(n * rows * cols);
+    for m in points {
+        debug_assert_eq!(m.dim(), (rows, cols));
+        data.extend(m.iter().copied());
+    }
+    Array3::from_shape_vec((n, rows, cols), data).expect("stacked shape matches")
+}
+
+impl Attribution {
+    pub(crate) fn from_points(points: Vec<PointEstimate>, n_players: usize, n_outputs: usize) -> Self {
+        let (values, std_errors): (Vec<_>, Vec<_>) =
+            points.into_iter().map(|p| (p.values, p.std_errors)).unzip();
+        Attribution {
+            values: stack(values, n_players, n_outputs),
+            std_errors: stack(std_errors, n_players, n_outputs),
+        }
+    }
+}
+
+/// Standard error of a mean from Welford's `m2` over `count` units: +inf below two units.
+pub(crate) fn std_error_of_mean(m2: f64, count: usize) -> f64 {
+    if count < 2 {
+        f64::INFINITY
+    } else {
+        let n = count as f64;
+        (m2.max(0.0) / (n - 1.0) / n).sqrt()
+    }
+}
+
+/// Per-(player, output) Welford accumulator of vector-valued units.
+pub(crate) struct Welford {
+    pub count: usize,
+    pub mean: Array2<f64>,
+    pub m2: Array2<f64>,
+}
+
+impl Welford {
+    pub fn new(rows: usize, cols: usize) -> Self {
+        Welford {
+            count: 0,
+            mean: Array2::zeros((rows, cols)),
+            m2: Array2::zeros((rows, cols)),
+        }
+    }
+
+    /// Add one unit whose value at `(j, o)` is `f(j, o)`.
+    #[inline]
+    pub fn add_with(&mut self, f: impl Fn(usize, usize) -> f64) {
+        self.count += 1;
+        let n = self.count as f64;
+        let (rows, cols) = self.mean.dim();
+        for j in 0..rows {
+            for o in 0..cols {
+                let x = f(j, o);
+                let mean = &mut self.mean[[j, o]];
+                let delta = x - *mean;
+                *mean += delta / n;
+                self.m2[[j, o]] += delta * (x - *mean);
+            }
+        }
+    }
+
+    pub fn std_errors(&self) -> Array2<f64> {
+        self.m2.mapv(|m2| std_error_of_mean(m2, self.count))
+    }
+}

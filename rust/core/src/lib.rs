@@ -1,0 +1,34 @@
+//! The combinatorial core of stochamort: seeded coalition and permutation samplers, kernel and
+//! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, MSR Banzhaf, LIME,
+//! permutation sampling, exact enumeration) that turn sampled game values into attributions with
+//! standard errors. Pure Rust: no Python types here; `stochamort-python` is the glue.
+//!
+//! Conventions: masks are `(n_points, n_samples, n_players)` booleans, values
+//! `(n_points, n_samples, n_outputs)`, attributions `(n_points, n_players, n_outputs)`. Work is
+//! parallel over points with rayon, and every random draw comes from a stream derived from
+//! `(seed, point, index)`, so results never depend on thread count or batching.
+
+pub mod distribution;
+pub mod error;
+pub mod estimators;
+mod math;
+pub mod moments;
+pub mod parallel;
+mod rng;
+pub mod sampling;
+mod validate;
+pub mod weights;
+
+pub use distribution::Distribution;
+pub use error::{CoreError, CoreResult};
+pub use estimators::{
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, Attribution, KernelShapVariant, LimeFit,
+    PermutationMoments,
+};
+pub use moments::{merge_moments, Moments};
+pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
+pub use sampling::{
+    coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_permutations,
+    MAX_EXACT_PLAYERS,
+};
+pub use weights::{lime_kernel, shapley_kernel, Semivalue};

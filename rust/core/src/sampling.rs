@@ -1,0 +1,341 @@
+//! Seeded samplers: coalitions from a [`Distribution`], permutations, the coalition chains along
+//! permutations, and the enumeration of all coalitions for exact computations.
+
+use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3};
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt};
+use rand_pcg::Pcg64;
+
+use crate::distribution::Distribution;
+use crate::error::{CoreError, CoreResult};
+use crate::parallel::{for_each_chunk, map_indices};
+use crate::rng::{stream, Purpose};
+
+/// The largest number of players exact enumeration accepts (2^20 coalitions).
+pub const MAX_EXACT_PLAYERS: usize = 20;
+
+/// Multiply sizes, failing with a clear error instead of overflowing.
+pub(crate) fn checked_size(dims: &[usize], name: &'static str) -> CoreResult<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &x| acc.checked_mul(x))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| CoreError::invalid(name, format!("an output of shape {dims:?} is too large")))
+}
+
+fn check_even(n: usize, name: &'static str, why: &str) -> CoreResult<()> {
+    if n % 2 != 0 {
+        return Err(CoreError::invalid(name, format!("must be even when {why}, got {n}")));
+    }
+    Ok(())
+}
+
+/// Draws one coalition of a given distribution into a row of `d` booleans.
+struct CoalitionSampler {
+    distribution: Distribution,
+    /// Cumulative size probabilities (sizes 0..=d) for size-first distributions.
+    size_cdf: Vec<f64>,
+}
+
+impl CoalitionSampler {
+    fn new(distribution: Distribution, n_players: usize) -> Self {
+        let mut acc = 0.0;
+        let mut size_cdf: Vec<f64> = distribution
+            .size_probabilities(n_players)
+            .iter()
+            .map(|p| {
+                acc += p;
+                acc
+            })
+            .collect();
+        // Guard against rounding: the last non-zero size must be certain.
+        let last = size_cdf.iter().rposition(|&c| c > 0.0).map_or(0, |i| i);
+        for c in &mut size_cdf[last..] {
+            *c = 1.0;
+        }
+        CoalitionSampler {
+            distribution,
+            size_cdf,
+        }
+    }
+
+    fn draw(&self, rng: &mut Pcg64, row: &mut [bool]) {
+        let d = row.len();
+        match self.distribution {
+            Distribution::Banzhaf => {
+                for block in row.chunks_mut(64) {
+                    let bits = rng.next_u64();
+                    for (j, cell) in block.iter_mut().enumerate() {
+                        *cell = (bits >> j) & 1 == 1;
+                    }
+                }
+            }
+            Distribution::Shapley | Distribution::Leverage => {
+                let u: f64 = rng.random();
+                let k = self.size_cdf.partition_point(|&c| c < u).min(d);
+                // Sample the smaller side: O(min(k, d−k)) work.
+                let small = k.min(d - k);
+                let small_is_in = k <= d - k;
+                row.fill(!small_is_in);
+                for j in rand::seq::index::sample(rng, d, small) {
+                    row[j] = small_is_in;
+                }
+            }
+        }
+    }
+}
+
+/// Sample coalitions for a batch of points: a bool array `(n_points, n_samples, n_players)`.
+///
+/// With `paired`, rows `2j` and `2j+1` are complements. Row streams are derived from
+/// `(seed, point_offset + point, sample or pair index)`.
+pub fn sample_coalitions(
+    n_points: usize,
+    n_samples: usize,
+    n_players: usize,
+    distribution: Distribution,
+    paired: bool,
+    seed: u64,
+    point_offset: u64,
+) -> CoreResult<Array3<bool>> {
+    distribution.check_players(n_players, "n_players")?;
+    if n_samples == 0 {
+        return Err(CoreError::invalid("n_samples", "must be at least 1"));
+    }
+    if paired {
+        check_even(n_samples, "n_samples", "paired=True")?;
+    }
+    let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
+    let sampler = CoalitionSampler::new(distribution, n_players);
+    let rows_per_unit = if paired { 2 } else { 1 };
+    let units_per_point = n_samples / rows_per_unit;
+    let mut data = vec![false; total];
+    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
+        let point = (unit / units_per_point) as u64 + point_offset;
+        let index = (unit % units_per_point) as u64;
+        let mut rng = stream(seed, Purpose::Coalitions, point, index);
+        let (first, rest) = chunk.split_at_mut(n_players);
+        sampler.draw(&mut rng, first);
+        if paired {
+            for (c, &f) in rest.iter_mut().zip(first.iter()) {
+                *c = !f;
+            }
+        }
+    });
+    Ok(Array3::from_shape_vec((n_points, n_samples, n_players), data).expect("shape matches length"))
+}
+
+/// Exact probability of each coalition (rows of `masks`, shape `(m, n_players)`).
+pub fn coalition_probabilities(
+    masks: ArrayView2<bool>,
+    distribution: Distribution,
+) -> CoreResult<Array1<f64>> {
+    let d = masks.ncols();
+    distribution.check_players(d, "masks")?;
+    let by_size = distribution.coalition_probability_by_size(d);
+    Ok(masks.rows().into_iter().map(|row| by_size[row.iter().filter(|&&b| b).count()]).collect())
+}
+
+/// Sample uniformly random permutations: an `i64` array `(n_points, n_permutations, n_players)`.
+///
+/// With `antithetic`, permutation `2j+1` is the reverse of permutation `2j`.
+pub fn sample_permutations(
+    n_points: usize,
+    n_permutations: usize,
+    n_players: usize,
+    antithetic: bool,
+    seed: u64,
+    point_offset: u64,
+) -> CoreResult<Array3<i64>> {
+    if n_players == 0 {
+        return Err(CoreError::invalid("n_players", "must be at least 1"));
+    }
+    if n_permutations == 0 {
+        return Err(CoreError::invalid("n_permutations", "must be at least 1"));
+    }
+    if antithetic {
+        check_even(n_permutations, "n_permutations", "antithetic=True")?;
+    }
+    let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
+    let rows_per_unit = if antithetic { 2 } else { 1 };
+    let units_per_point = n_permutations / rows_per_unit;
+    let mut data = vec![0i64; total];
+    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
+        let point = (unit / units_per_point) as u64 + point_offset;
+        let index = (unit % units_per_point) as u64;
+        let mut rng = stream(seed, Purpose::Permutations, point, index);
+        let (first, rest) = chunk.split_at_mut(n_players);
+        for (j, x) in first.iter_mut().enumerate() {
+            *x = j as i64;
+        }
+        first.shuffle(&mut rng);
+        if antithetic {
+            for (c, &f) in rest.iter_mut().zip(first.iter().rev()) {
+                *c = f;
+            }
+        }
+    });
+    Ok(Array3::from_shape_vec((n_points, n_permutations, n_players), data)
+        .expect("shape matches length"))
+}
+
+/// Check that every row of `permutations` orders `0..n_players` exactly once.
+pub(crate) fn validate_permutations(permutations: &ArrayView3<i64>, name: &'static str) -> CoreResult<()> {
+    let d = permutations.shape()[2];
+    if d == 0 {
+        return Err(CoreError::invalid(name, "needs at least one player (last axis is empty)"));
+    }
+    let bad: Vec<usize> = map_indices(permutations.shape()[0], |p| {
+        let mut seen = vec![false; d];
+        permutations.index_axis(ndarray::Axis(0), p).rows().into_iter().any(|row| {
+            seen.fill(false);
+            row.iter().any(|&x| {
+                if x < 0 || x as usize >= d || seen[x as usize] {
+                    true
+                } else {
+                    seen[x as usize] = true;
+                    false
+                }
+            })
+        })
+    })
+    .into_iter()
+    .enumerate()
+    .filter_map(|(p, b)| b.then_some(p))
+    .collect();
+    if let Some(&first) = bad.first() {
+        return Err(CoreError::invalid(
+            name,
+            format!(
+                "rows must be permutations of 0..{d}; point {first} (and {} other point(s)) hold another row",
+                bad.len() - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The coalitions along each permutation: `(n_points, n_permutations, n_players + 1, n_players)`,
+/// where row `j` holds the first `j` players of the order (row 0 empty, row `d` full).
+pub fn permutation_chain_masks(permutations: ArrayView3<i64>) -> CoreResult<Array4<bool>> {
+    validate_permutations(&permutations, "permutations")?;
+    let (n_points, n_perm, d) = permutations.dim();
+    let total = checked_size(&[n_points, n_perm, d + 1, d], "permutations")?;
+    let mut data = vec![false; total];
+    let chain_len = (d + 1) * d;
+    for_each_chunk(&mut data, chain_len, |chain, block| {
+        let order = permutations.slice(ndarray::s![chain / n_perm, chain % n_perm, ..]);
+        for (j, &player) in order.iter().enumerate() {
+            let (prev, next) = block.split_at_mut((j + 1) * d);
+            next[..d].copy_from_slice(&prev[j * d..]);
+            next[player as usize] = true;
+        }
+    });
+    Ok(Array4::from_shape_vec((n_points, n_perm, d + 1, d), data).expect("shape matches length"))
+}
+
+/// Every coalition of `n_players` players: `(2^d, d)`, row `s` holding player `i` iff bit `i` of `s`.
+pub fn enumerate_coalitions(n_players: usize) -> CoreResult<Array2<bool>> {
+    check_exact_players(n_players, "n_players")?;
+    let d = n_players;
+    Ok(Array2::from_shape_fn((1usize << d, d), |(s, i)| (s >> i) & 1 == 1))
+}
+
+/// Check that exact enumeration over `n_players` players is supported.
+pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreResult<()> {
+    if n_players == 0 {
+        return Err(CoreError::invalid(name, "must be at least 1"));
+    }
+    if n_players > MAX_EXACT_PLAYERS {
+        return Err(CoreError::TooManyPlayers {
+            name,
+            max: MAX_EXACT_PLAYERS,
+            got: n_players,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::set_parallelism;
+
+    #[test]
+    fn paired_rows_are_complements_and_sizes_follow_distribution() {
+        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, 11, 0).unwrap();
+        let p = Distribution::Shapley.size_probabilities(9);
+        let mut hist = vec![0usize; 10];
+        for point in m.outer_iter() {
+            for (j, row) in point.outer_iter().enumerate() {
+                let k = row.iter().filter(|&&b| b).count();
+                assert!((1..9).contains(&k));
+                if j % 2 == 0 {
+                    hist[k] += 1;
+                    let next = point.row(j + 1);
+                    assert!(row.iter().zip(next.iter()).all(|(a, b)| a != b));
+                }
+            }
+        }
+        let n = 3.0 * 2000.0;
+        for k in 1..9 {
+            let expected = n * p[k];
+            let sd = (n * p[k] * (1.0 - p[k])).sqrt();
+            assert!((hist[k] as f64 - expected).abs() < 5.0 * sd, "size {k}");
+        }
+    }
+
+    #[test]
+    fn samples_do_not_depend_on_threads_or_batches() {
+        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0).unwrap();
+        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, 5, 4).unwrap();
+        assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
+        set_parallelism(false);
+        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0).unwrap();
+        set_parallelism(true);
+        assert_eq!(all, serial);
+    }
+
+    #[test]
+    fn antithetic_permutations_reverse_and_chains_grow() {
+        let perms = sample_permutations(2, 6, 7, true, 3, 0).unwrap();
+        for point in perms.outer_iter() {
+            for j in (0..6).step_by(2) {
+                let a: Vec<i64> = point.row(j).to_vec();
+                let mut b: Vec<i64> = point.row(j + 1).to_vec();
+                b.reverse();
+                assert_eq!(a, b);
+                let mut sorted = a.clone();
+                sorted.sort();
+                assert_eq!(sorted, (0..7).collect::<Vec<i64>>());
+            }
+        }
+        let chains = permutation_chain_masks(perms.view()).unwrap();
+        for j in 0..=7 {
+            let row = chains.slice(ndarray::s![1, 2, j, ..]);
+            assert_eq!(row.iter().filter(|&&b| b).count(), j);
+        }
+        let first = perms[[1, 2, 0]] as usize;
+        assert!(chains[[1, 2, 1, first]]);
+    }
+
+    #[test]
+    fn invalid_arguments_are_reported() {
+        assert!(matches!(
+            sample_coalitions(1, 3, 4, Distribution::Shapley, true, 0, 0),
+            Err(CoreError::InvalidArgument { name: "n_samples", .. })
+        ));
+        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, 0, 0).is_err());
+        assert!(matches!(
+            enumerate_coalitions(21),
+            Err(CoreError::TooManyPlayers { .. })
+        ));
+        let bad = ndarray::arr3(&[[[0i64, 0, 1]]]);
+        assert!(permutation_chain_masks(bad.view()).is_err());
+    }
+
+    #[test]
+    fn enumeration_uses_bit_order() {
+        let all = enumerate_coalitions(3).unwrap();
+        assert_eq!(all.row(5).to_vec(), vec![true, false, true]);
+    }
+}

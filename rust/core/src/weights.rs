@@ -1,0 +1,136 @@
+//! Kernel and semivalue weights as functions of the coalition size.
+
+use crate::error::{CoreError, CoreResult};
+use crate::math::{ln_beta, ln_binomial};
+
+/// A semivalue: a weighting of coalitions by size that defines an attribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Semivalue {
+    /// Shapley value: w(k) = k!(d−k−1)!/d!.
+    Shapley,
+    /// Banzhaf value: w(k) = 2^−(d−1).
+    Banzhaf,
+    /// Beta Shapley (Kwon & Zou 2022): w(k) = B(k+β, d−1−k+α) / B(α, β).
+    Beta { alpha: f64, beta: f64 },
+}
+
+impl Semivalue {
+    /// Parse a semivalue from its name and Beta parameters (used only for `"beta"`).
+    pub fn parse(kind: &str, alpha: f64, beta: f64) -> CoreResult<Self> {
+        match kind {
+            "shapley" => Ok(Semivalue::Shapley),
+            "banzhaf" => Ok(Semivalue::Banzhaf),
+            "beta" => {
+                for (name, x) in [("alpha", alpha), ("beta", beta)] {
+                    if !(x.is_finite() && x > 0.0) {
+                        return Err(CoreError::invalid(name, format!("must be a positive finite number, got {x}")));
+                    }
+                }
+                Ok(Semivalue::Beta { alpha, beta })
+            }
+            other => Err(CoreError::invalid(
+                "kind",
+                format!("unknown semivalue {other:?}; expected \"shapley\", \"banzhaf\" or \"beta\""),
+            )),
+        }
+    }
+
+    /// Weight of one coalition of each size k = 0..d−1 that excludes the player being valued.
+    pub fn weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
+        if n_players == 0 {
+            return Err(CoreError::invalid("n_players", "must be at least 1"));
+        }
+        let d = n_players;
+        Ok((0..d)
+            .map(|k| match self {
+                Semivalue::Shapley => (-(d as f64).ln() - ln_binomial(d - 1, k)).exp(),
+                Semivalue::Banzhaf => (-((d - 1) as f64) * std::f64::consts::LN_2).exp(),
+                Semivalue::Beta { alpha, beta } => {
+                    (ln_beta(k as f64 + beta, (d - 1 - k) as f64 + alpha) - ln_beta(alpha, beta)).exp()
+                }
+            })
+            .collect())
+    }
+}
+
+/// KernelSHAP's kernel per coalition size: (d−1)/(C(d,k) k (d−k)); +inf at k = 0 and k = d.
+pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
+    if n_players == 0 {
+        return Err(CoreError::invalid("n_players", "must be at least 1"));
+    }
+    let d = n_players;
+    Ok((0..=d)
+        .map(|k| {
+            if k == 0 || k == d {
+                f64::INFINITY
+            } else {
+                ((d - 1) as f64).ln() - ln_binomial(d, k) - (k as f64).ln() - ((d - k) as f64).ln()
+            }
+            .exp()
+        })
+        .collect())
+}
+
+/// LIME's exponential kernel per coalition size: exp(−D²/width²), D = 1 − sqrt(k/d) the cosine
+/// distance between a coalition of size k and the full coalition.
+pub fn lime_kernel(n_players: usize, width: f64) -> CoreResult<Vec<f64>> {
+    if n_players == 0 {
+        return Err(CoreError::invalid("n_players", "must be at least 1"));
+    }
+    if !(width.is_finite() && width > 0.0) {
+        return Err(CoreError::invalid("kernel_width", format!("must be a positive finite number, got {width}")));
+    }
+    let d = n_players as f64;
+    Ok((0..=n_players)
+        .map(|k| {
+            let distance = 1.0 - (k as f64 / d).sqrt();
+            (-(distance * distance) / (width * width)).exp()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semivalue_weights_are_probabilities_over_sizes() {
+        for d in 1..30 {
+            for sv in [
+                Semivalue::Shapley,
+                Semivalue::Beta { alpha: 1.0, beta: 1.0 },
+                Semivalue::Beta { alpha: 16.0, beta: 1.0 },
+                Semivalue::Beta { alpha: 0.5, beta: 4.0 },
+            ] {
+                let w = sv.weights(d).unwrap();
+                let total: f64 = (0..d).map(|k| ln_binomial(d - 1, k).exp() * w[k]).sum();
+                assert!((total - 1.0).abs() < 1e-10, "{sv:?} d={d}: {total}");
+            }
+            let shapley = Semivalue::Shapley.weights(d).unwrap();
+            let beta11 = Semivalue::Beta { alpha: 1.0, beta: 1.0 }.weights(d).unwrap();
+            for k in 0..d {
+                assert!((shapley[k] - beta11[k]).abs() < 1e-12 * shapley[k].max(1e-300));
+            }
+        }
+    }
+
+    #[test]
+    fn beta_16_1_favours_small_coalitions() {
+        let w = Semivalue::Beta { alpha: 16.0, beta: 1.0 }.weights(10).unwrap();
+        let s = Semivalue::Shapley.weights(10).unwrap();
+        assert!(w[0] > s[0] && w[9] < s[9]);
+    }
+
+    #[test]
+    fn kernels_have_expected_shape() {
+        let k = shapley_kernel(4).unwrap();
+        assert!(k[0].is_infinite() && k[4].is_infinite());
+        assert!((k[1] - 3.0 / (4.0 * 3.0)).abs() < 1e-12);
+        assert!((k[2] - 3.0 / (6.0 * 4.0)).abs() < 1e-12);
+        let l = lime_kernel(5, 0.25).unwrap();
+        assert!((l[5] - 1.0).abs() < 1e-15);
+        assert!(l.windows(2).all(|p| p[0] < p[1]));
+        assert!(lime_kernel(5, 0.0).is_err());
+        assert!(Semivalue::parse("beta", -1.0, 1.0).is_err());
+    }
+}
