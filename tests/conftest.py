@@ -27,37 +27,44 @@ settings.load_profile(
 )
 
 
-def _namespace(*modules: types.ModuleType) -> types.SimpleNamespace:
+class Implementation(types.SimpleNamespace):
+    """The functions of one implementation; short repr so hypothesis reports stay readable."""
+
+    def __repr__(self) -> str:
+        return f"<implementation {self.__dict__.get('_name', '?')!r}>"
+
+
+def _namespace(name: str, *modules: types.ModuleType) -> Implementation:
     """Merge the public functions of several modules into one namespace."""
     merged: dict[str, object] = {}
     for module in modules:
         names = getattr(module, "__all__", None)
         if names is None:
             names = [name for name in vars(module) if not name.startswith("_")]
-        for name in names:
-            merged[name] = getattr(module, name)
-    return types.SimpleNamespace(**merged)
+        for function_name in names:
+            merged[function_name] = getattr(module, function_name)
+    return Implementation(_name=name, **merged)
 
 
-def _load_reference() -> types.SimpleNamespace:
+def _load_reference() -> Implementation:
     import stochamort.reference as reference
 
-    return _namespace(reference)
+    return _namespace("reference", reference)
 
 
-def _load_rust() -> types.SimpleNamespace:
+def _load_rust() -> Implementation:
     import stochamort.estimators as estimators
     import stochamort.sampling as sampling
     import stochamort.weights as weights
 
-    return _namespace(sampling, weights, estimators)
+    return _namespace("rust", sampling, weights, estimators)
 
 
 _LOADERS = {"reference": _load_reference, "rust": _load_rust}
 
 
 @pytest.fixture(scope="session", params=list(_LOADERS), ids=list(_LOADERS))
-def impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:
+def impl(request: pytest.FixtureRequest) -> Implementation:
     """The implementation under test: the numpy reference or the Rust-backed public modules.
 
     Session-scoped so that it can be combined with ``@given`` (hypothesis forbids function-scoped

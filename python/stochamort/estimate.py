@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,7 +26,7 @@ class Estimate:
     values: NDArray[np.float64]
     std_errors: NDArray[np.float64]
     n_evaluations: NDArray[np.int64]
-    extras: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    extras: dict[str, NDArray[Any]] = field(default_factory=dict)
 
     @property
     def n_points(self) -> int:

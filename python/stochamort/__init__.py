@@ -1,0 +1,77 @@
+"""stochamort: stochastic amortization of feature attributions and data values.
+
+The combinatorial core (samplers, weights, estimators) runs in Rust (``stochamort._core``); this
+package is its typed Python API. Torch is imported only by the modules that need a model.
+"""
+
+from stochamort._core import __version__
+from stochamort.errors import (
+    InsufficientSamplesError,
+    InvalidArgumentError,
+    InvalidDTypeError,
+    NonFiniteError,
+    ShapeError,
+    SingularSystemError,
+    StochamortError,
+    TooManyPlayersError,
+)
+from stochamort.estimate import Estimate
+from stochamort.estimators import (
+    exact_banzhaf,
+    exact_semivalue,
+    exact_shapley,
+    kernelshap,
+    lime,
+    merge_permutation_estimates,
+    msr_banzhaf,
+    permutation_shapley,
+    unbiased_kernelshap,
+)
+from stochamort.parallelism import parallelism_enabled, set_parallelism
+from stochamort.sampling import (
+    coalition_probabilities,
+    enumerate_coalitions,
+    permutation_chain_masks,
+    sample_coalitions,
+    sample_permutations,
+    size_probabilities,
+)
+from stochamort.weights import lime_kernel, semivalue_weights, shapley_kernel
+
+__all__ = [
+    "__version__",
+    "Estimate",
+    # sampling
+    "sample_coalitions",
+    "size_probabilities",
+    "coalition_probabilities",
+    "sample_permutations",
+    "permutation_chain_masks",
+    "enumerate_coalitions",
+    # weights
+    "shapley_kernel",
+    "semivalue_weights",
+    "lime_kernel",
+    # estimators
+    "kernelshap",
+    "unbiased_kernelshap",
+    "msr_banzhaf",
+    "lime",
+    "permutation_shapley",
+    "merge_permutation_estimates",
+    "exact_semivalue",
+    "exact_shapley",
+    "exact_banzhaf",
+    # parallelism
+    "set_parallelism",
+    "parallelism_enabled",
+    # errors
+    "StochamortError",
+    "InvalidArgumentError",
+    "InvalidDTypeError",
+    "ShapeError",
+    "NonFiniteError",
+    "InsufficientSamplesError",
+    "SingularSystemError",
+    "TooManyPlayersError",
+]

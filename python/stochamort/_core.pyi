@@ -1,0 +1,83 @@
+"""Type stubs of the private native module ``stochamort._core`` (checked by mypy.stubtest)."""
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "__version__",
+    "MAX_EXACT_PLAYERS",
+    "sample_coalitions",
+    "coalition_probabilities",
+    "size_probabilities",
+    "sample_permutations",
+    "permutation_chain_masks",
+    "enumerate_coalitions",
+    "shapley_kernel",
+    "semivalue_weights",
+    "lime_kernel",
+    "kernelshap",
+    "msr_banzhaf",
+    "lime",
+    "permutation_shapley",
+    "exact_semivalue",
+    "merge_moments",
+    "set_parallelism",
+    "parallelism_enabled",
+]
+
+__version__: str
+MAX_EXACT_PLAYERS: int
+
+def sample_coalitions(
+    n_points: int,
+    n_samples: int,
+    n_players: int,
+    distribution: str,
+    paired: bool,
+    seed: int,
+    point_offset: int,
+) -> NDArray[np.bool_]: ...
+def coalition_probabilities(masks: NDArray[np.bool_], distribution: str) -> NDArray[np.float64]: ...
+def size_probabilities(n_players: int, distribution: str) -> NDArray[np.float64]: ...
+def sample_permutations(
+    n_points: int,
+    n_permutations: int,
+    n_players: int,
+    antithetic: bool,
+    seed: int,
+    point_offset: int,
+) -> NDArray[np.int64]: ...
+def permutation_chain_masks(permutations: NDArray[np.int64]) -> NDArray[np.bool_]: ...
+def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]: ...
+def shapley_kernel(n_players: int) -> NDArray[np.float64]: ...
+def semivalue_weights(n_players: int, kind: str, alpha: float, beta: float) -> NDArray[np.float64]: ...
+def lime_kernel(n_players: int, width: float) -> NDArray[np.float64]: ...
+def kernelshap(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    null_values: NDArray[np.float64],
+    grand_values: NDArray[np.float64],
+    paired: bool,
+    distribution: str,
+    unbiased: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def msr_banzhaf(
+    masks: NDArray[np.bool_], values: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def lime(
+    masks: NDArray[np.bool_], values: NDArray[np.float64], kernel: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+def permutation_shapley(
+    permutations: NDArray[np.int64], chain_values: NDArray[np.float64], antithetic: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint64]]: ...
+def exact_semivalue(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]: ...
+def merge_moments(
+    counts_a: NDArray[np.uint64],
+    means_a: NDArray[np.float64],
+    m2_a: NDArray[np.float64],
+    counts_b: NDArray[np.uint64],
+    means_b: NDArray[np.float64],
+    m2_b: NDArray[np.float64],
+) -> tuple[NDArray[np.uint64], NDArray[np.float64], NDArray[np.float64]]: ...
+def set_parallelism(enabled: bool) -> None: ...
+def parallelism_enabled() -> bool: ...

@@ -1,0 +1,224 @@
+"""Estimators that turn sampled coalitions (or permutation chains) and the game's values there into
+attributions with standard errors. Batched over points, multi-output, computed in the Rust core
+with the GIL released.
+
+Shapes: ``masks`` bool ``(n_points, n_samples, n_players)``; ``values`` ``(n_points, n_samples,
+n_outputs)``; ``null_values`` = v(∅) and ``grand_values`` = v(all players), ``(n_points, n_outputs)``.
+Every function returns an :class:`~stochamort.estimate.Estimate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stochamort import _core
+from stochamort._arrays import as_float64, as_int64, as_masks, evaluations
+from stochamort.estimate import Estimate
+from stochamort.sampling import CoalitionDistribution
+from stochamort.weights import lime_kernel, semivalue_weights
+
+__all__ = [
+    "kernelshap",
+    "unbiased_kernelshap",
+    "msr_banzhaf",
+    "lime",
+    "permutation_shapley",
+    "merge_permutation_estimates",
+    "exact_semivalue",
+    "exact_shapley",
+    "exact_banzhaf",
+]
+
+
+def _kernelshap(
+    masks: Any,
+    values: Any,
+    null_values: Any,
+    grand_values: Any,
+    paired: bool,
+    distribution: CoalitionDistribution,
+    unbiased: bool,
+) -> Estimate:
+    m = as_masks(masks)
+    v = as_float64(values, "values")
+    phi, se = _core.kernelshap(
+        m,
+        v,
+        as_float64(null_values, "null_values"),
+        as_float64(grand_values, "grand_values"),
+        paired,
+        distribution,
+        unbiased,
+    )
+    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1] + 2))
+
+
+def kernelshap(
+    masks: Any,
+    values: Any,
+    null_values: Any,
+    grand_values: Any,
+    *,
+    paired: bool = False,
+    distribution: CoalitionDistribution = "shapley",
+) -> Estimate:
+    """KernelSHAP: the efficiency-constrained weighted least-squares estimate of Shapley values.
+
+    With ``A = mean(w z zᵀ)`` and ``b = mean(w z (v(z) − v(∅)))`` over the samples (``w`` the importance
+    weight of the Shapley kernel relative to ``distribution``; 1 for ``"shapley"``),
+    ``φ = A⁻¹b − A⁻¹1 (1ᵀA⁻¹b − (v(all) − v(∅))) / (1ᵀA⁻¹1)`` (Covert & Lee 2021).
+    With ``distribution="leverage"`` this is Leverage SHAP (Musco & Witter 2025).
+
+    Bias: consistent, not unbiased; the bias is O(1/n) and small next to the variance for n ≳ d.
+    Paired sampling makes it exact for additive games. Standard errors are the delta-method (CLT)
+    estimate of Covert & Lee 2021, treating each pair as one unit when ``paired``.
+
+    Args:
+        masks: sampled coalitions; rows ``2j``/``2j+1`` must be complements when ``paired``.
+        values: the game at those coalitions.
+        null_values: v(∅) per point and output.
+        grand_values: v(all players) per point and output.
+        paired: whether the masks come in complementary pairs.
+        distribution: the distribution the masks were drawn from.
+
+    Raises:
+        SingularSystemError: when the samples of a point do not determine A (too few samples).
+    """
+    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, False)
+
+
+def unbiased_kernelshap(
+    masks: Any,
+    values: Any,
+    null_values: Any,
+    grand_values: Any,
+    *,
+    paired: bool = False,
+    distribution: CoalitionDistribution = "shapley",
+) -> Estimate:
+    """Unbiased KernelSHAP (Covert & Lee 2021): KernelSHAP with the exact ``A`` of the Shapley kernel.
+
+    The estimate is linear in the sample mean ``b``, hence **unbiased** for any number of samples
+    (one is enough), with higher variance than :func:`kernelshap`. Standard errors are exact for a
+    mean (sample covariance of the per-sample terms; ``inf`` with a single unit). Arguments as in
+    :func:`kernelshap`.
+    """
+    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, True)
+
+
+def msr_banzhaf(masks: Any, values: Any) -> Estimate:
+    """Banzhaf values by maximum sample reuse: ``mean{v(S): i ∈ S} − mean{v(S): i ∉ S}``.
+
+    Unbiased when ``masks`` are drawn with ``distribution="banzhaf"`` (given that every player is both
+    in and out of some sample, which is required). Standard error
+    ``sqrt(var_in/n_in + var_out/n_out)``, ``inf`` when a side has fewer than two samples.
+
+    Raises:
+        InsufficientSamplesError: when a player is never in, or never out of, a sampled coalition.
+    """
+    m = as_masks(masks)
+    phi, se = _core.msr_banzhaf(m, as_float64(values, "values"))
+    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1]))
+
+
+def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
+    """LIME: weighted least squares of ``v(S)`` on ``[1, z]`` with LIME's exponential kernel.
+
+    Use masks from ``distribution="banzhaf"``. Consistent for the population weighted regression,
+    **not unbiased** (a ratio of sample means); the bias shrinks as O(1/n). Standard errors are HC1
+    sandwich estimates. The intercepts are in ``extras["intercept"]`` ``(n_points, n_outputs)``.
+    """
+    m = as_masks(masks)
+    if m.ndim != 3:
+        from stochamort.errors import ShapeError
+
+        raise ShapeError(f"masks: expected a 3-d array (n_points, n_samples, n_players), got shape {m.shape}")
+    kernel = lime_kernel(m.shape[2], kernel_width)
+    coef, se, intercept = _core.lime(m, as_float64(values, "values"), kernel)
+    return Estimate(coef, se, evaluations(m.shape[0], m.shape[1]), {"intercept": intercept})
+
+
+def permutation_shapley(permutations: Any, chain_values: Any, *, antithetic: bool = False) -> Estimate:
+    """Shapley values by permutation sampling: the mean marginal contribution along random orders.
+
+    **Unbiased.** Standard errors from the running variance over permutations (over antithetic pairs
+    when ``antithetic``). ``extras`` holds ``"m2"`` and ``"n_units"`` so that estimates from several
+    chunks of permutations can be combined with :func:`merge_permutation_estimates`.
+
+    Args:
+        permutations: integer array ``(n_points, n_permutations, n_players)``.
+        chain_values: ``(n_points, n_permutations, n_players + 1, n_outputs)``; entry ``[p, r, j]`` is
+            the game at the first ``j`` players of permutation ``r`` (see
+            :func:`~stochamort.sampling.permutation_chain_masks`).
+        antithetic: whether permutation ``2j+1`` is the reverse of ``2j``.
+    """
+    perms = as_int64(permutations, "permutations")
+    mean, se, m2, counts = _core.permutation_shapley(perms, as_float64(chain_values, "chain_values"), antithetic)
+    n_points, n_perm, d = perms.shape
+    return Estimate(mean, se, evaluations(n_points, n_perm * (d + 1)), {"m2": m2, "n_units": counts})
+
+
+def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
+    """Combine two :func:`permutation_shapley` estimates of the same points from disjoint permutations.
+
+    The result equals the estimate from all permutations at once (Chan's parallel moments).
+    """
+    from stochamort.errors import InvalidArgumentError
+
+    for name, est in (("first", first), ("second", second)):
+        if "m2" not in est.extras or "n_units" not in est.extras:
+            raise InvalidArgumentError(f"{name}: not a permutation_shapley estimate (no running moments)")
+    counts, means, m2 = _core.merge_moments(
+        first.extras["n_units"],
+        first.values,
+        first.extras["m2"],
+        second.extras["n_units"],
+        second.values,
+        second.extras["m2"],
+    )
+    n = counts.astype(np.float64)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(n >= 2, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1) / n), np.inf)
+    return Estimate(means, se, first.n_evaluations + second.n_evaluations, {"m2": m2, "n_units": counts})
+
+
+def exact_semivalue(values: Any, weights: Any) -> Estimate:
+    """The exact semivalue ``φ_i = Σ_{S ∌ i} w(|S|)(v(S ∪ {i}) − v(S))`` by enumeration.
+
+    Args:
+        values: the full game table ``(n_points, 2**n_players, n_outputs)``; coalition ``s`` holds
+            player ``i`` iff bit ``i`` of ``s`` is set (the order of
+            :func:`~stochamort.sampling.enumerate_coalitions`). At most 20 players.
+        weights: ``(n_players,)`` per-size weights, e.g. from :func:`~stochamort.weights.semivalue_weights`.
+
+    Returns:
+        An exact estimate: standard errors are zero.
+    """
+    v = as_float64(values, "values")
+    phi = _core.exact_semivalue(v, as_float64(weights, "weights"))
+    return Estimate(phi, np.zeros_like(phi), evaluations(v.shape[0], v.shape[1]))
+
+
+def _players_of_table(values: Any) -> tuple[Any, int]:
+    v = as_float64(values, "values")
+    from stochamort.errors import ShapeError
+
+    if v.ndim != 3 or v.shape[1] < 2 or v.shape[1] & (v.shape[1] - 1):
+        raise ShapeError(
+            f"values: expected (n_points, 2**n_players, n_outputs) with n_players >= 1, got shape {v.shape}"
+        )
+    return v, v.shape[1].bit_length() - 1
+
+
+def exact_shapley(values: Any) -> Estimate:
+    """Exact Shapley values from the full game table (see :func:`exact_semivalue`)."""
+    v, d = _players_of_table(values)
+    return exact_semivalue(v, semivalue_weights(d, "shapley"))
+
+
+def exact_banzhaf(values: Any) -> Estimate:
+    """Exact Banzhaf values from the full game table (see :func:`exact_semivalue`)."""
+    v, d = _players_of_table(values)
+    return exact_semivalue(v, semivalue_weights(d, "banzhaf"))

@@ -1,0 +1,125 @@
+"""Seeded samplers of coalitions and permutations, and exact coalition probabilities.
+
+Every sampler derives one random stream per (point, sample) from ``seed`` and the point's global
+index ``point_offset + i``, so the output does not depend on the number of threads, and sampling
+points ``0..n`` in one call equals sampling them in several calls with matching ``point_offset``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort import _core
+from stochamort._arrays import as_int64, as_masks
+
+__all__ = [
+    "CoalitionDistribution",
+    "sample_coalitions",
+    "size_probabilities",
+    "coalition_probabilities",
+    "sample_permutations",
+    "permutation_chain_masks",
+    "enumerate_coalitions",
+]
+
+CoalitionDistribution = Literal["shapley", "banzhaf", "leverage"]
+"""``"shapley"``: size k ∈ 1..d−1 with P(k) ∝ 1/(k(d−k)) then a uniform subset (KernelSHAP);
+``"banzhaf"``: each player present with probability 1/2 (MSR, LIME);
+``"leverage"``: size uniform over 1..d−1 then a uniform subset (Leverage SHAP)."""
+
+
+def sample_coalitions(
+    n_points: int,
+    n_samples: int,
+    n_players: int,
+    *,
+    distribution: CoalitionDistribution = "shapley",
+    paired: bool = False,
+    seed: int = 0,
+    point_offset: int = 0,
+) -> NDArray[np.bool_]:
+    """Sample coalitions for a batch of points.
+
+    Args:
+        n_points: number of points (each gets its own independent draws).
+        n_samples: coalitions per point; must be even when ``paired``.
+        n_players: number of players d (at least 2 for ``"shapley"``/``"leverage"``).
+        distribution: the coalition distribution (see :data:`CoalitionDistribution`).
+        paired: if True, rows ``2j`` and ``2j+1`` are complements (paired sampling).
+        seed: the random seed, an integer in ``[0, 2**64)``.
+        point_offset: global index of the first point, for sampling a dataset in batches.
+
+    Returns:
+        bool array ``(n_points, n_samples, n_players)``; ``True`` marks a present player.
+    """
+    return _core.sample_coalitions(n_points, n_samples, n_players, distribution, paired, seed, point_offset)
+
+
+def size_probabilities(n_players: int, distribution: CoalitionDistribution = "shapley") -> NDArray[np.float64]:
+    """Exact probability of each coalition size ``k = 0..n_players`` under ``distribution``."""
+    return _core.size_probabilities(n_players, distribution)
+
+
+def coalition_probabilities(masks: Any, distribution: CoalitionDistribution = "shapley") -> NDArray[np.float64]:
+    """Exact probability of each coalition under ``distribution``.
+
+    Args:
+        masks: bool array ``(..., n_players)``; each row along the last axis is one coalition.
+        distribution: the coalition distribution.
+
+    Returns:
+        float64 array of shape ``masks.shape[:-1]``.
+    """
+    array = as_masks(masks)
+    if array.ndim == 0:
+        from stochamort.errors import ShapeError
+
+        raise ShapeError("masks: expected at least 1 dimension (..., n_players), got a scalar")
+    flat = np.ascontiguousarray(array.reshape(-1, array.shape[-1]))
+    return _core.coalition_probabilities(flat, distribution).reshape(array.shape[:-1])
+
+
+def sample_permutations(
+    n_points: int,
+    n_permutations: int,
+    n_players: int,
+    *,
+    antithetic: bool = False,
+    seed: int = 0,
+    point_offset: int = 0,
+) -> NDArray[np.int64]:
+    """Sample uniformly random orders of the players for a batch of points.
+
+    Args:
+        n_points: number of points.
+        n_permutations: permutations per point; must be even when ``antithetic``.
+        n_players: number of players d.
+        antithetic: if True, permutation ``2j+1`` is the reverse of permutation ``2j``.
+        seed: the random seed, an integer in ``[0, 2**64)``.
+        point_offset: global index of the first point, for sampling a dataset in batches.
+
+    Returns:
+        int64 array ``(n_points, n_permutations, n_players)``.
+    """
+    return _core.sample_permutations(n_points, n_permutations, n_players, antithetic, seed, point_offset)
+
+
+def permutation_chain_masks(permutations: Any) -> NDArray[np.bool_]:
+    """The coalitions along each permutation, to evaluate the game on.
+
+    Args:
+        permutations: integer array ``(n_points, n_permutations, n_players)``, each row a permutation.
+
+    Returns:
+        bool array ``(n_points, n_permutations, n_players + 1, n_players)`` whose row ``j`` holds the
+        first ``j`` players of the order (row 0 is empty, row ``n_players`` is full).
+    """
+    return _core.permutation_chain_masks(np.ascontiguousarray(as_int64(permutations, "permutations")))
+
+
+def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]:
+    """All ``2**n_players`` coalitions (``n_players <= 20``); row ``s`` holds player ``i`` iff bit ``i`` of ``s``."""
+    return _core.enumerate_coalitions(n_players)

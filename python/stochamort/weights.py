@@ -1,0 +1,46 @@
+"""Kernel and semivalue weights as functions of the coalition size."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort import _core
+
+__all__ = ["shapley_kernel", "semivalue_weights", "lime_kernel"]
+
+
+def shapley_kernel(n_players: int) -> NDArray[np.float64]:
+    """KernelSHAP's kernel per coalition size ``k = 0..n_players``: ``(d−1)/(C(d,k) k (d−k))``.
+
+    Infinite at ``k = 0`` and ``k = d`` (those coalitions enter as constraints, not samples).
+    """
+    return _core.shapley_kernel(n_players)
+
+
+def semivalue_weights(
+    n_players: int,
+    kind: Literal["shapley", "banzhaf", "beta"] = "shapley",
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+) -> NDArray[np.float64]:
+    """Weight ``w(k)`` of one coalition of size ``k = 0..n_players−1`` that excludes the player valued.
+
+    The semivalue is ``φ_i = Σ_{S ∌ i} w(|S|) (v(S ∪ {i}) − v(S))``:
+    ``"shapley"``: ``k!(d−k−1)!/d!``; ``"banzhaf"``: ``2^−(d−1)``;
+    ``"beta"``: Beta Shapley (Kwon & Zou 2022), ``B(k+β, d−1−k+α)/B(α, β)`` (``α = β = 1`` is Shapley;
+    large ``α`` emphasises small coalitions).
+    """
+    return _core.semivalue_weights(n_players, kind, float(alpha), float(beta))
+
+
+def lime_kernel(n_players: int, width: float = 0.25) -> NDArray[np.float64]:
+    """LIME's exponential kernel per coalition size: ``exp(−D²/width²)``, ``D = 1 − sqrt(k/d)``.
+
+    ``D`` is the cosine distance between a coalition of size ``k`` and the full coalition, as in
+    LIME's image and text explainers (default width 0.25).
+    """
+    return _core.lime_kernel(n_players, float(width))

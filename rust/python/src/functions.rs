@@ -1,0 +1,308 @@
+//! The `#[pyfunction]` wrappers: argument checks and conversions only; the work is in the core.
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArray4};
+use numpy::ndarray::{Ix1, Ix2, Ix3, Ix4};
+use pyo3::prelude::*;
+use stochamort_core as core;
+use stochamort_core::{Distribution, KernelShapVariant, Semivalue};
+
+use crate::convert::readonly;
+use crate::errors::{compute, core_error, raise};
+
+type F64Array3<'py> = Bound<'py, PyArray3<f64>>;
+
+/// A non-negative count argument (Python int) as `usize`.
+fn count(py: Python<'_>, value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    value
+        .extract::<i64>()
+        .ok()
+        .filter(|&v| v >= 0)
+        .map(|v| v as usize)
+        .ok_or_else(|| raise(py, "InvalidArgumentError", format!("{name}: must be a non-negative integer, got {value}")))
+}
+
+/// A seed or offset argument (Python int in [0, 2**64)).
+fn unsigned(py: Python<'_>, value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    value
+        .extract::<u64>()
+        .map_err(|_| raise(py, "InvalidArgumentError", format!("{name}: must be an integer in [0, 2**64), got {value}")))
+}
+
+fn distribution(py: Python<'_>, value: &str) -> PyResult<Distribution> {
+    Distribution::parse(value, "distribution").map_err(|e| core_error(py, e))
+}
+
+/// Coalitions for a batch of points, bool `(n_points, n_samples, n_players)`.
+#[pyfunction]
+#[pyo3(signature = (n_points, n_samples, n_players, distribution, paired, seed, point_offset))]
+fn sample_coalitions<'py>(
+    py: Python<'py>,
+    n_points: &Bound<'py, PyAny>,
+    n_samples: &Bound<'py, PyAny>,
+    n_players: &Bound<'py, PyAny>,
+    distribution: &str,
+    paired: bool,
+    seed: &Bound<'py, PyAny>,
+    point_offset: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray3<bool>>> {
+    let (n_points, n_samples, n_players) =
+        (count(py, n_points, "n_points")?, count(py, n_samples, "n_samples")?, count(py, n_players, "n_players")?);
+    let (seed, offset) = (unsigned(py, seed, "seed")?, unsigned(py, point_offset, "point_offset")?);
+    let dist = self::distribution(py, distribution)?;
+    let masks = compute(py, || core::sample_coalitions(n_points, n_samples, n_players, dist, paired, seed, offset))?;
+    Ok(masks.into_pyarray(py))
+}
+
+/// Exact probability of each coalition (rows of a 2-d bool array) under a distribution.
+#[pyfunction]
+fn coalition_probabilities<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    distribution: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let masks = readonly::<bool, Ix2>(masks, "masks", 2, "(n_coalitions, n_players)")?;
+    let dist = self::distribution(py, distribution)?;
+    let view = masks.as_array();
+    Ok(compute(py, || core::coalition_probabilities(view, dist))?.into_pyarray(py))
+}
+
+/// P(|S| = k) for k = 0..n_players.
+#[pyfunction]
+fn size_probabilities<'py>(
+    py: Python<'py>,
+    n_players: &Bound<'py, PyAny>,
+    distribution: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = count(py, n_players, "n_players")?;
+    let dist = self::distribution(py, distribution)?;
+    dist.check_players(d, "n_players").map_err(|e| core_error(py, e))?;
+    Ok(dist.size_probabilities(d).into_pyarray(py))
+}
+
+/// Uniform random permutations, int64 `(n_points, n_permutations, n_players)`.
+#[pyfunction]
+#[pyo3(signature = (n_points, n_permutations, n_players, antithetic, seed, point_offset))]
+fn sample_permutations<'py>(
+    py: Python<'py>,
+    n_points: &Bound<'py, PyAny>,
+    n_permutations: &Bound<'py, PyAny>,
+    n_players: &Bound<'py, PyAny>,
+    antithetic: bool,
+    seed: &Bound<'py, PyAny>,
+    point_offset: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray3<i64>>> {
+    let (n_points, n_perm, n_players) = (
+        count(py, n_points, "n_points")?,
+        count(py, n_permutations, "n_permutations")?,
+        count(py, n_players, "n_players")?,
+    );
+    let (seed, offset) = (unsigned(py, seed, "seed")?, unsigned(py, point_offset, "point_offset")?);
+    let perms = compute(py, || core::sample_permutations(n_points, n_perm, n_players, antithetic, seed, offset))?;
+    Ok(perms.into_pyarray(py))
+}
+
+/// Coalitions along permutations, bool `(n_points, n_permutations, n_players + 1, n_players)`.
+#[pyfunction]
+fn permutation_chain_masks<'py>(py: Python<'py>, permutations: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray4<bool>>> {
+    let perms = readonly::<i64, Ix3>(permutations, "permutations", 3, "(n_points, n_permutations, n_players)")?;
+    let view = perms.as_array();
+    Ok(compute(py, || core::permutation_chain_masks(view))?.into_pyarray(py))
+}
+
+/// All 2^n_players coalitions, row s holding player i iff bit i of s is set.
+#[pyfunction]
+fn enumerate_coalitions<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    let d = count(py, n_players, "n_players")?;
+    Ok(compute(py, || core::enumerate_coalitions(d))?.into_pyarray(py))
+}
+
+/// KernelSHAP's kernel per coalition size (length n_players + 1; infinite at both ends).
+#[pyfunction]
+fn shapley_kernel<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = count(py, n_players, "n_players")?;
+    Ok(compute(py, || core::shapley_kernel(d))?.into_pyarray(py))
+}
+
+/// Semivalue weight of one coalition of each size 0..n_players-1.
+#[pyfunction]
+fn semivalue_weights<'py>(
+    py: Python<'py>,
+    n_players: &Bound<'py, PyAny>,
+    kind: &str,
+    alpha: f64,
+    beta: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = count(py, n_players, "n_players")?;
+    let semivalue = Semivalue::parse(kind, alpha, beta).map_err(|e| core_error(py, e))?;
+    Ok(compute(py, || semivalue.weights(d))?.into_pyarray(py))
+}
+
+/// LIME's exponential kernel per coalition size (length n_players + 1).
+#[pyfunction]
+fn lime_kernel<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>, width: f64) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = count(py, n_players, "n_players")?;
+    Ok(compute(py, || core::lime_kernel(d, width))?.into_pyarray(py))
+}
+
+fn masks_values<'py>(
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<(numpy::PyReadonlyArray3<'py, bool>, numpy::PyReadonlyArray3<'py, f64>)> {
+    Ok((
+        readonly::<bool, Ix3>(masks, "masks", 3, "(n_points, n_samples, n_players)")?,
+        readonly::<f64, Ix3>(values, "values", 3, "(n_points, n_samples, n_outputs)")?,
+    ))
+}
+
+/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors.
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased))]
+#[allow(clippy::too_many_arguments)]
+fn kernelshap<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    paired: bool,
+    distribution: &str,
+    unbiased: bool,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>)> {
+    let (masks, values) = masks_values(masks, values)?;
+    let null = readonly::<f64, Ix2>(null_values, "null_values", 2, "(n_points, n_outputs)")?;
+    let grand = readonly::<f64, Ix2>(grand_values, "grand_values", 2, "(n_points, n_outputs)")?;
+    let dist = self::distribution(py, distribution)?;
+    let variant = if unbiased { KernelShapVariant::Unbiased } else { KernelShapVariant::Consistent };
+    let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
+    let est = compute(py, || core::kernelshap(m, v, n, g, paired, dist, variant))?;
+    Ok((est.values.into_pyarray(py), est.std_errors.into_pyarray(py)))
+}
+
+/// MSR Banzhaf values with standard errors.
+#[pyfunction]
+fn msr_banzhaf<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>)> {
+    let (masks, values) = masks_values(masks, values)?;
+    let (m, v) = (masks.as_array(), values.as_array());
+    let est = compute(py, || core::msr_banzhaf(m, v))?;
+    Ok((est.values.into_pyarray(py), est.std_errors.into_pyarray(py)))
+}
+
+/// LIME coefficients, their standard errors and the intercepts.
+#[pyfunction]
+fn lime<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    kernel: &Bound<'py, PyAny>,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray2<f64>>)> {
+    let (masks, values) = masks_values(masks, values)?;
+    let kernel = readonly::<f64, Ix1>(kernel, "kernel", 1, "(n_players + 1,)")?;
+    let kernel: Vec<f64> = kernel.as_array().to_vec();
+    let (m, v) = (masks.as_array(), values.as_array());
+    let fit = compute(py, || core::lime(m, v, &kernel))?;
+    Ok((
+        fit.attribution.values.into_pyarray(py),
+        fit.attribution.std_errors.into_pyarray(py),
+        fit.intercepts.into_pyarray(py),
+    ))
+}
+
+/// Permutation-sampling Shapley values: (means, std_errors, m2, counts).
+#[pyfunction]
+fn permutation_shapley<'py>(
+    py: Python<'py>,
+    permutations: &Bound<'py, PyAny>,
+    chain_values: &Bound<'py, PyAny>,
+    antithetic: bool,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<u64>>)> {
+    let perms = readonly::<i64, Ix3>(permutations, "permutations", 3, "(n_points, n_permutations, n_players)")?;
+    let chains = readonly::<f64, Ix4>(
+        chain_values,
+        "chain_values",
+        4,
+        "(n_points, n_permutations, n_players + 1, n_outputs)",
+    )?;
+    let (p, c) = (perms.as_array(), chains.as_array());
+    let est = compute(py, || core::permutation_shapley(p, c, antithetic))?;
+    Ok((
+        est.attribution.values.into_pyarray(py),
+        est.attribution.std_errors.into_pyarray(py),
+        est.m2.into_pyarray(py),
+        est.counts.into_pyarray(py),
+    ))
+}
+
+/// Exact semivalues from the full game table `(n_points, 2^d, n_outputs)` and weights `(d,)`.
+#[pyfunction]
+fn exact_semivalue<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
+    weights: &Bound<'py, PyAny>,
+) -> PyResult<F64Array3<'py>> {
+    let values = readonly::<f64, Ix3>(values, "values", 3, "(n_points, 2**n_players, n_outputs)")?;
+    let weights = readonly::<f64, Ix1>(weights, "weights", 1, "(n_players,)")?;
+    let weights: Vec<f64> = weights.as_array().to_vec();
+    let v = values.as_array();
+    Ok(compute(py, || core::exact_semivalue(v, &weights))?.into_pyarray(py))
+}
+
+/// Merge the running moments of two disjoint sets of units: (counts, means, m2).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn merge_moments<'py>(
+    py: Python<'py>,
+    counts_a: &Bound<'py, PyAny>,
+    means_a: &Bound<'py, PyAny>,
+    m2_a: &Bound<'py, PyAny>,
+    counts_b: &Bound<'py, PyAny>,
+    means_b: &Bound<'py, PyAny>,
+    m2_b: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyArray1<u64>>, F64Array3<'py>, F64Array3<'py>)> {
+    let shape = "(n_points, n_players, n_outputs)";
+    let ca = readonly::<u64, Ix1>(counts_a, "counts_a", 1, "(n_points,)")?;
+    let cb = readonly::<u64, Ix1>(counts_b, "counts_b", 1, "(n_points,)")?;
+    let ma = readonly::<f64, Ix3>(means_a, "means_a", 3, shape)?;
+    let mb = readonly::<f64, Ix3>(means_b, "means_b", 3, shape)?;
+    let qa = readonly::<f64, Ix3>(m2_a, "m2_a", 3, shape)?;
+    let qb = readonly::<f64, Ix3>(m2_b, "m2_b", 3, shape)?;
+    let views = (ca.as_array(), ma.as_array(), qa.as_array(), cb.as_array(), mb.as_array(), qb.as_array());
+    let merged = compute(py, || core::merge_moments(views.0, views.1, views.2, views.3, views.4, views.5))?;
+    Ok((merged.counts.into_pyarray(py), merged.means.into_pyarray(py), merged.m2.into_pyarray(py)))
+}
+
+/// Switch the core's rayon parallelism on or off for this process.
+#[pyfunction]
+fn set_parallelism(enabled: bool) {
+    core::set_parallelism(enabled);
+}
+
+/// Whether the core may use several threads.
+#[pyfunction]
+fn parallelism_enabled() -> bool {
+    core::parallelism_enabled()
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sample_coalitions, m)?)?;
+    m.add_function(wrap_pyfunction!(coalition_probabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(size_probabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_permutations, m)?)?;
+    m.add_function(wrap_pyfunction!(permutation_chain_masks, m)?)?;
+    m.add_function(wrap_pyfunction!(enumerate_coalitions, m)?)?;
+    m.add_function(wrap_pyfunction!(shapley_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(semivalue_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(lime_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(kernelshap, m)?)?;
+    m.add_function(wrap_pyfunction!(msr_banzhaf, m)?)?;
+    m.add_function(wrap_pyfunction!(lime, m)?)?;
+    m.add_function(wrap_pyfunction!(permutation_shapley, m)?)?;
+    m.add_function(wrap_pyfunction!(exact_semivalue, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
+    m.add_function(wrap_pyfunction!(parallelism_enabled, m)?)?;
+    Ok(())
+}
