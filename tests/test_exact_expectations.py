@@ -305,13 +305,15 @@ def convergence_game() -> Game:
     return Game(table)
 
 
-def _assert_converged(est, expected: np.ndarray, scale: float) -> None:
+def _assert_converged(est, expected: np.ndarray, scale: float, fraction: float = 0.05) -> None:
+    """Within 6 standard errors, and within ``fraction * scale`` in absolute terms (so that
+    absurdly large standard errors cannot make the first check vacuous)."""
     error = np.abs(est.values - expected)
     se = est.std_errors
     assert np.all(np.isfinite(se)) and np.all(se > 0)
-    assert np.all(se < 0.05 * scale), f"standard errors too large: {se.max()} vs scale {scale}"
+    assert np.all(se < fraction * scale / 2), f"standard errors too large: {se.max()} vs scale {scale}"
     assert np.all(error <= np.maximum(6.0 * se, 1e-6)), f"max |error|/se = {(error / se).max()}"
-    assert np.all(error <= 0.05 * scale), f"max error {error.max()} vs scale {scale}"
+    assert np.all(error <= fraction * scale), f"max error {error.max()} vs scale {scale}"
 
 
 def _scale(game: Game) -> float:
@@ -326,7 +328,10 @@ def test_kernelshap_converges(impl, convergence_game: Game, estimator: str, dist
     est = getattr(impl, estimator)(
         masks, game.values_at(masks), game.null, game.grand, paired=True, distribution=distribution
     )
-    _assert_converged(est, textbook_shapley_subsets(game), _scale(game))
+    # Without the residual, the unbiased estimator's variance is driven by v - v0 itself: several
+    # times that of the regression estimator, hence the looser absolute bound.
+    fraction = 0.05 if estimator == "kernelshap" else 0.15
+    _assert_converged(est, textbook_shapley_subsets(game), _scale(game), fraction)
 
 
 def test_msr_banzhaf_converges(impl, convergence_game: Game) -> None:

@@ -140,7 +140,14 @@ pub fn kernelshap(
         KernelShapVariant::Consistent => None,
     };
     let rows_per_unit = if paired { 2 } else { 1 };
-    let _ = n_samples;
+    let units = n_samples / rows_per_unit;
+    if variant == KernelShapVariant::Consistent && units < 2 {
+        let unit = if paired { "pairs" } else { "samples" };
+        return Err(CoreError::insufficient(
+            "masks",
+            format!("kernelshap needs at least 2 {unit} per point (for its standard error), got {units}"),
+        ));
+    }
     let points = collect_results(map_indices(n_points, |p| {
         estimate_point(
             p,
