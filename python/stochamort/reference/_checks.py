@@ -95,10 +95,10 @@ def as_mask_array(name: str, masks: Any, ndim: int | None) -> NDArray[np.bool_]:
 
 
 def as_float_array(name: str, values: Any, ndim: int) -> NDArray[np.float64]:
-    """Return a float64 copy of a floating array with ``ndim`` dimensions."""
+    """Return a float64 copy of a real numeric (bool, integer or floating) array with ``ndim`` dimensions."""
     array = np.asarray(values)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InvalidDTypeError(f"{name}: must be a floating-point array, got dtype {array.dtype}")
+    if array.dtype.kind not in "biuf":
+        raise InvalidDTypeError(f"{name}: must be a real numeric array, got dtype {array.dtype}")
     if array.ndim != ndim:
         raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
     return np.array(array, dtype=np.float64)

@@ -103,17 +103,26 @@ def _check_nonsingular(name: str, matrix: NDArray[np.float64], point: int) -> No
 
 
 def _importance_weights(masks: NDArray[np.bool_], distribution: str) -> NDArray[np.float64]:
-    """``w = P_shapley(z) / P_distribution(z)``, and 0 for the empty and full coalitions.
+    """``w = P_shapley(z) / P_distribution(z)`` for masks ``(P, n, d)``.
 
-    The empty and full coalitions have zero Shapley-kernel probability, so their weight is 0 under
-    every distribution (they are handled by the efficiency constraint, not the regression).
+    A coalition the distribution never draws (the empty or full set under ``"shapley"`` and
+    ``"leverage"``) cannot have come from it: :class:`InvalidArgumentError`. Under ``"banzhaf"``
+    the empty and full sets are drawn but have zero Shapley-kernel probability, so weight 0 (they
+    are handled by the efficiency constraint, not the regression).
     """
     p_shapley = coalition_probabilities(masks, "shapley")
     p_sampling = coalition_probabilities(masks, distribution)
-    weights = np.zeros(masks.shape[:-1], dtype=np.float64)
-    for index in np.ndindex(*weights.shape):
-        if p_shapley[index] > 0.0:
-            weights[index] = p_shapley[index] / p_sampling[index]
+    n_points, n_samples, d = masks.shape
+    weights = np.zeros((n_points, n_samples), dtype=np.float64)
+    for point in range(n_points):
+        for i in range(n_samples):
+            if p_sampling[point, i] == 0.0:
+                size = int(masks[point, i].sum())
+                raise InvalidArgumentError(
+                    f"masks: point {point}, sample {i} has {size} of {d} players, "
+                    f"a coalition the {distribution!r} distribution never draws"
+                )
+            weights[point, i] = p_shapley[point, i] / p_sampling[point, i]
     return weights
 
 
@@ -147,7 +156,8 @@ def _standard_errors_over_units(terms: NDArray[np.float64], paired: bool) -> NDA
         return np.full(terms.shape[1:], np.inf)
     mean = units.mean(axis=0)
     sum_of_squares = ((units - mean) ** 2).sum(axis=0)
-    return np.sqrt(sum_of_squares / (m - 1) / m)
+    se: NDArray[np.float64] = np.sqrt(sum_of_squares / (m - 1) / m)
+    return se
 
 
 def _kernelshap_inputs(
@@ -178,7 +188,8 @@ def kernelshap(
 ) -> Estimate:
     """KernelSHAP (constrained weighted least squares) with delta-method standard errors.
 
-    With importance weights ``w_i = P_shapley(z_i) / P_distribution(z_i)`` (0 for empty/full):
+    With importance weights ``w_i = P_shapley(z_i) / P_distribution(z_i)`` (0 for the empty and
+    full sets, which only ``"banzhaf"`` draws; masks the distribution never draws are an error):
     ``A = (1/n) sum_i w_i z_i z_i^T``, ``b = (1/n) sum_i w_i z_i (v_i - v0)`` and
     ``phi = A^-1 b - A^-1 1 (1^T A^-1 b - (v1 - v0)) / (1^T A^-1 1)``.
 
@@ -223,7 +234,7 @@ def kernelshap(
         a_matrix /= n_samples
         b /= n_samples
         _check_nonsingular("masks", a_matrix, point)
-        a_inv = np.linalg.inv(a_matrix)
+        a_inv = np.asarray(np.linalg.inv(a_matrix), dtype=np.float64)
         phi[point], c_matrix = _constrained_solution(a_inv, b, grand[point] - null[point])
 
         influence = np.zeros((n_samples, d, n_outputs))
@@ -284,7 +295,7 @@ def unbiased_kernelshap(
     if n_samples < 1:
         raise InsufficientSamplesError("masks: unbiased_kernelshap needs at least 1 sample per point, got 0")
     weights = _importance_weights(masks, distribution)
-    a_inv = np.linalg.inv(_exact_shapley_kernel_matrix(d))
+    a_inv = np.asarray(np.linalg.inv(_exact_shapley_kernel_matrix(d)), dtype=np.float64)
 
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
@@ -394,8 +405,8 @@ def lime(masks: NDArray[np.bool_], values: NDArray[np.floating[Any]], *, kernel_
             xtwx += w[i] * np.outer(x[i], x[i])
             xtwy += w[i] * np.outer(x[i], y[i])
         _check_nonsingular("masks", xtwx, point)
-        h_matrix = np.linalg.inv(xtwx)
-        beta = h_matrix @ xtwy  # (p, o)
+        h_matrix = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
+        beta = np.linalg.solve(xtwx, xtwy)  # (p, o)
         residuals = y - x @ beta  # (n, o)
         for output in range(n_outputs):
             if n_samples == n_params:
@@ -405,7 +416,8 @@ def lime(masks: NDArray[np.bool_], values: NDArray[np.floating[Any]], *, kernel_
             for i in range(n_samples):
                 meat += w[i] ** 2 * residuals[i, output] ** 2 * np.outer(x[i], x[i])
             covariance = h_matrix @ meat @ h_matrix * n_samples / (n_samples - n_params)
-            se[point, :, output] = np.sqrt(np.diag(covariance)[1:])
+            # The sandwich is positive semi-definite; clip rounding below zero on exact fits.
+            se[point, :, output] = np.sqrt(np.maximum(np.diag(covariance)[1:], 0.0))
         intercept[point] = beta[0]
         coef[point] = beta[1:]
     n_evaluations = np.full(n_points, n_samples, dtype=np.int64)

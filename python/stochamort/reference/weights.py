@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import betaln
 
 from stochamort.errors import InvalidArgumentError
 from stochamort.reference._checks import as_int, as_positive_float
@@ -14,6 +13,11 @@ from stochamort.reference._checks import as_int, as_positive_float
 __all__ = ["shapley_kernel", "semivalue_weights", "lime_kernel"]
 
 SEMIVALUE_KINDS = ("shapley", "banzhaf", "beta")
+
+
+def _log_beta(x: float, y: float) -> float:
+    """``log B(x, y) = log Gamma(x) + log Gamma(y) - log Gamma(x + y)``."""
+    return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
 
 
 def shapley_kernel(n_players: int) -> NDArray[np.float64]:
@@ -76,7 +80,7 @@ def semivalue_weights(
         a = as_positive_float("alpha", alpha)
         b = as_positive_float("beta", beta)
         for k in range(d):
-            weights[k] = math.exp(betaln(k + b, d - 1 - k + a) - betaln(a, b))
+            weights[k] = math.exp(_log_beta(k + b, d - 1 - k + a) - _log_beta(a, b))
     return weights
 
 

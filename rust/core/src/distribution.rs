@@ -82,7 +82,7 @@ impl Distribution {
     pub fn coalition_probability_by_size(self, n_players: usize) -> Vec<f64> {
         let d = n_players;
         match self {
-            Distribution::Banzhaf => vec![(-(d as f64) * std::f64::consts::LN_2).exp(); d + 1],
+            Distribution::Banzhaf => vec![0.5f64.powi(d as i32); d + 1],
             _ => self
                 .size_probabilities(d)
                 .iter()

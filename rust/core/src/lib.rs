@@ -11,6 +11,7 @@
 pub mod distribution;
 pub mod error;
 pub mod estimators;
+mod linalg;
 mod math;
 pub mod moments;
 pub mod parallel;

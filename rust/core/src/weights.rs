@@ -44,7 +44,7 @@ impl Semivalue {
         Ok((0..d)
             .map(|k| match self {
                 Semivalue::Shapley => (-(d as f64).ln() - ln_binomial(d - 1, k)).exp(),
-                Semivalue::Banzhaf => (-((d - 1) as f64) * std::f64::consts::LN_2).exp(),
+                Semivalue::Banzhaf => 0.5f64.powi((d - 1) as i32),
                 Semivalue::Beta { alpha, beta } => {
                     (ln_beta(k as f64 + beta, (d - 1 - k) as f64 + alpha) - ln_beta(alpha, beta)).exp()
                 }
@@ -78,7 +78,7 @@ pub fn lime_kernel(n_players: usize, width: f64) -> CoreResult<Vec<f64>> {
         return Err(CoreError::invalid("n_players", "must be at least 1"));
     }
     if !(width.is_finite() && width > 0.0) {
-        return Err(CoreError::invalid("kernel_width", format!("must be a positive finite number, got {width}")));
+        return Err(CoreError::invalid("width", format!("must be a positive finite number, got {width}")));
     }
     let d = n_players as f64;
     Ok((0..=n_players)

@@ -1,13 +1,14 @@
 //! KernelSHAP as the efficiency-constrained weighted least squares of Covert & Lee (2021), in its
 //! consistent form (A estimated from the samples) and its unbiased form (A exact).
 
-use nalgebra::DMatrix;
+use faer::Mat;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use super::sparse::SmallSides;
-use super::{Attribution, PointEstimate, Welford};
+use super::{std_error_of_mean, Attribution, PointEstimate};
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
+use crate::linalg::spd_inverse;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::{check_masks_values, check_paired, check_point_values};
 
@@ -27,28 +28,15 @@ struct Projection {
     offset: Vec<f64>,
 }
 
-/// Relative pivot below which A is reported as singular.
-const SINGULAR_PIVOT: f64 = 1e-11;
-
 impl Projection {
-    fn new(a: DMatrix<f64>, point: usize) -> CoreResult<Self> {
+    fn new(a: Mat<f64>, point: usize) -> CoreResult<Self> {
         let d = a.nrows();
-        let scale = a.diagonal().max();
-        let singular = |reason: String| CoreError::Singular {
+        let inv = spd_inverse(&a).map_err(|reason| CoreError::Singular {
             name: "masks",
             point,
-            reason,
-        };
-        if scale <= 0.0 {
-            return Err(singular("no sampled coalition contains any player".into()));
-        }
-        let chol = a.cholesky().ok_or_else(|| singular("A is not positive definite".into()))?;
-        let min_pivot = chol.l_dirty().diagonal().iter().fold(f64::INFINITY, |m, &x| m.min(x * x));
-        if min_pivot < SINGULAR_PIVOT * scale {
-            return Err(singular("the sampled coalitions do not span every player".into()));
-        }
-        let inv = chol.inverse();
-        let ainv1: Vec<f64> = (0..d).map(|i| inv.row(i).sum()).collect();
+            reason: format!("A = mean(w z zᵀ) is singular: {reason}"),
+        })?;
+        let ainv1: Vec<f64> = (0..d).map(|i| (0..d).map(|j| inv[(i, j)]).sum()).collect();
         let s: f64 = ainv1.iter().sum();
         let mut c = vec![0.0; d * d];
         for i in 0..d {
@@ -72,7 +60,7 @@ impl Projection {
             .enumerate()
             .map(|(k, pk)| pk * (k * k.saturating_sub(1)) as f64 / (df * (df - 1.0)))
             .sum();
-        let a = DMatrix::from_fn(d, d, |i, j| if i == j { diag } else { off });
+        let a = Mat::from_fn(d, d, |i, j| if i == j { diag } else { off });
         Projection::new(a, 0)
     }
 
@@ -244,40 +232,82 @@ fn estimate_point(
         Some(_) => y(r, o),
         None => y(r, o) - sides.dot(r, |j| phi[[j, o]], totals[o]),
     };
-    let mut welford = Welford::new(d, n_outputs);
-    let mut cz = vec![0.0; d];
-    let mut coef = vec![0.0; n_outputs];
-    for unit in 0..n / rows_per_unit {
+    let units = n / rows_per_unit;
+    let mut coefs = vec![0.0; units * n_outputs];
+    for (unit, coef) in coefs.chunks_mut(n_outputs).enumerate() {
         let first = unit * rows_per_unit;
-        let (idx, comp, _) = sides.row(first);
-        projection.times_coalition(idx, comp, &mut cz);
         for (o, c) in coef.iter_mut().enumerate() {
             *c = row_weights[first] * residual(first, o);
             if rows_per_unit == 2 {
                 *c = 0.5 * (*c - row_weights[first + 1] * residual(first + 1, o));
             }
         }
-        welford.add_with(|j, o| coef[o] * cz[j]);
     }
+    // h_u = coef_u · C ž_u with ž_u = ±1_T the signed smaller side of the unit's first row
+    // (C z = C ž because C1 = 0). Its mean, C (mean coef ž), is exact, so the sum of squared
+    // deviations below needs no running division and suffers no cancellation.
+    let signed_side = |unit: usize| {
+        let (idx, comp, _) = sides.row(unit * rows_per_unit);
+        (idx, if comp { -1.0 } else { 1.0 })
+    };
+    let mut g_mean = vec![0.0; n_outputs * d];
+    for unit in 0..units {
+        let (idx, sign) = signed_side(unit);
+        for o in 0..n_outputs {
+            let c = sign * coefs[unit * n_outputs + o] / units as f64;
+            for &t in idx {
+                g_mean[o * d + t] += c;
+            }
+        }
+    }
+    let h_mean: Vec<f64> = (0..n_outputs)
+        .flat_map(|o| {
+            let g = &g_mean[o * d..(o + 1) * d];
+            (0..d).map(move |i| projection.row(i).iter().zip(g).map(|(c, x)| c * x).sum::<f64>())
+        })
+        .collect();
+    let mut squares = vec![0.0; n_outputs * d];
+    let mut cz = vec![0.0; d];
+    for unit in 0..units {
+        let (idx, comp, _) = sides.row(unit * rows_per_unit);
+        projection.times_coalition(idx, comp, &mut cz);
+        for o in 0..n_outputs {
+            let c = coefs[unit * n_outputs + o];
+            let mean = &h_mean[o * d..(o + 1) * d];
+            let acc = &mut squares[o * d..(o + 1) * d];
+            for ((s, &z), &m) in acc.iter_mut().zip(&cz).zip(mean) {
+                let deviation = c * z - m;
+                *s += deviation * deviation;
+            }
+        }
+    }
+    let std_errors = Array2::from_shape_fn((d, n_outputs), |(j, o)| std_error_of_mean(squares[o * d + j], units));
     Ok(PointEstimate {
         values: phi,
-        std_errors: welford.std_errors(),
+        std_errors,
     })
 }
 
 /// A = (1/n) Σ w z zᵀ from the smaller sides: a complemented side T contributes
 /// 11ᵀ − 1 1_Tᵀ − 1_T 1ᵀ + 1_T 1_Tᵀ.
-fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> DMatrix<f64> {
+fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> Mat<f64> {
     let mut g = vec![0.0; d * d];
     let mut u = vec![0.0; d];
     let mut c = 0.0;
+    let mut pending = 0.0;
     for (r, &w) in row_weights.iter().enumerate().take(sides.len()) {
         let (idx, comp, _) = sides.row(r);
-        for (a, &i) in idx.iter().enumerate() {
-            let g_row = &mut g[i * d..(i + 1) * d];
-            for &j in &idx[a..] {
-                g_row[j] += w;
+        // Complementary pairs share their smaller side: add its outer product once for both rows.
+        pending += w;
+        let next_same = r + 1 < sides.len() && sides.row(r + 1).0 == idx;
+        if !next_same {
+            for (a, &i) in idx.iter().enumerate() {
+                let g_row = &mut g[i * d..(i + 1) * d];
+                for &j in &idx[a..] {
+                    g_row[j] += pending;
+                }
             }
+            pending = 0.0;
         }
         if comp {
             c += w;
@@ -287,7 +317,7 @@ fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> DMatrix<f64> 
         }
     }
     let n = sides.len() as f64;
-    DMatrix::from_fn(d, d, |i, j| {
+    Mat::from_fn(d, d, |i, j| {
         let (lo, hi) = if i <= j { (i, j) } else { (j, i) };
         (g[lo * d + hi] + c - u[i] - u[j]) / n
     })

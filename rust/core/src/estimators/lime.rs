@@ -1,10 +1,11 @@
 //! LIME: weighted least squares of the game on the coalition indicators, with an intercept.
 
-use nalgebra::DMatrix;
+use faer::Mat;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 
 use super::{stack, Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
+use crate::linalg::spd_inverse;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::check_masks_values;
 
@@ -68,18 +69,12 @@ fn fit_point(
             }
         }
     }
-    let m = DMatrix::from_fn(p, p, |i, j| gram[i.min(j) * p + i.max(j)]);
-    let scale = m.diagonal().max();
-    let singular = || CoreError::Singular {
+    let m = Mat::from_fn(p, p, |i, j| gram[i.min(j) * p + i.max(j)]);
+    let h = spd_inverse(&m).map_err(|reason| CoreError::Singular {
         name: "masks",
         point,
-        reason: "the weighted coalitions do not identify every coefficient".into(),
-    };
-    let chol = m.cholesky().ok_or_else(singular)?;
-    if chol.l_dirty().diagonal().iter().any(|&x| x * x < 1e-11 * scale) {
-        return Err(singular());
-    }
-    let h = chol.inverse();
+        reason: format!("the weighted normal equations are singular: {reason}"),
+    })?;
     let mut beta = Array2::<f64>::zeros((p, n_outputs));
     for i in 0..p {
         for o in 0..n_outputs {

@@ -23,25 +23,18 @@ pub fn msr_banzhaf(masks: ArrayView3<bool>, values: ArrayView3<f64>) -> CoreResu
 fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>) -> CoreResult<PointEstimate> {
     let (n, d) = masks.dim();
     let n_outputs = values.ncols();
-    // Shift by the overall mean so that sums of squares do not cancel catastrophically.
-    let shift: Vec<f64> = (0..n_outputs).map(|o| values.column(o).mean().unwrap_or(0.0)).collect();
+    // Pass 1: group sizes and sums, hence the means in and out of each player.
     let mut n_in = vec![0usize; d];
     let mut sum_in = Array2::<f64>::zeros((d, n_outputs));
-    let mut sq_in = Array2::<f64>::zeros((d, n_outputs));
     let mut sum_all = vec![0.0; n_outputs];
-    let mut sq_all = vec![0.0; n_outputs];
     for (row, v) in masks.rows().into_iter().zip(values.rows()) {
-        for o in 0..n_outputs {
-            let y = v[o] - shift[o];
-            sum_all[o] += y;
-            sq_all[o] += y * y;
+        for (total, &y) in sum_all.iter_mut().zip(v.iter()) {
+            *total += y;
         }
         for (j, _) in row.iter().enumerate().filter(|(_, &b)| b) {
             n_in[j] += 1;
-            for o in 0..n_outputs {
-                let y = v[o] - shift[o];
-                sum_in[[j, o]] += y;
-                sq_in[[j, o]] += y * y;
+            for (s, &y) in sum_in.row_mut(j).iter_mut().zip(v.iter()) {
+                *s += y;
             }
         }
     }
@@ -52,26 +45,31 @@ fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>
             format!("player {j} of point {point} is never {side} a sampled coalition ({n} samples); MSR needs both"),
         ));
     }
-    let mut values_out = Array2::<f64>::zeros((d, n_outputs));
-    let mut errors = Array2::<f64>::zeros((d, n_outputs));
-    for j in 0..d {
-        let (ni, no) = (n_in[j] as f64, (n - n_in[j]) as f64);
-        for o in 0..n_outputs {
-            let (s_in, q_in) = (sum_in[[j, o]], sq_in[[j, o]]);
-            let (s_out, q_out) = (sum_all[o] - s_in, sq_all[o] - q_in);
-            let (m_in, m_out) = (s_in / ni, s_out / no);
-            values_out[[j, o]] = m_in - m_out;
-            errors[[j, o]] = if ni < 2.0 || no < 2.0 {
-                f64::INFINITY
-            } else {
-                let var_in = ((q_in - ni * m_in * m_in) / (ni - 1.0)).max(0.0);
-                let var_out = ((q_out - no * m_out * m_out) / (no - 1.0)).max(0.0);
-                (var_in / ni + var_out / no).sqrt()
-            };
+    let mean_in = Array2::from_shape_fn((d, n_outputs), |(j, o)| sum_in[[j, o]] / n_in[j] as f64);
+    let mean_out =
+        Array2::from_shape_fn((d, n_outputs), |(j, o)| (sum_all[o] - sum_in[[j, o]]) / (n - n_in[j]) as f64);
+    // Pass 2: squared deviations from each group's mean (exact zero for constant groups).
+    let mut sq_in = Array2::<f64>::zeros((d, n_outputs));
+    let mut sq_out = Array2::<f64>::zeros((d, n_outputs));
+    for (row, v) in masks.rows().into_iter().zip(values.rows()) {
+        for (j, &present) in row.iter().enumerate() {
+            let (means, squares) = if present { (&mean_in, &mut sq_in) } else { (&mean_out, &mut sq_out) };
+            for o in 0..n_outputs {
+                let deviation = v[o] - means[[j, o]];
+                squares[[j, o]] += deviation * deviation;
+            }
         }
     }
+    let std_errors = Array2::from_shape_fn((d, n_outputs), |(j, o)| {
+        let (ni, no) = (n_in[j] as f64, (n - n_in[j]) as f64);
+        if ni < 2.0 || no < 2.0 {
+            f64::INFINITY
+        } else {
+            (sq_in[[j, o]] / (ni - 1.0) / ni + sq_out[[j, o]] / (no - 1.0) / no).sqrt()
+        }
+    });
     Ok(PointEstimate {
-        values: values_out,
-        std_errors: errors,
+        values: &mean_in - &mean_out,
+        std_errors,
     })
 }

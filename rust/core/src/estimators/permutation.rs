@@ -42,11 +42,11 @@ pub fn permutation_shapley(
     if n_outputs == 0 {
         return Err(CoreError::invalid("chain_values", "needs at least one output (last axis is empty)"));
     }
-    if antithetic && n_perm % 2 != 0 {
-        return Err(CoreError::invalid(
-            "permutations",
-            format!("antithetic=True needs an even number of permutations, got {n_perm}"),
-        ));
+    if n_perm == 0 {
+        return Err(CoreError::insufficient("permutations", "holds no permutations"));
+    }
+    if antithetic {
+        check_antithetic(&permutations)?;
     }
     let bad = non_finite_points(&chain_values);
     if !bad.is_empty() {
@@ -86,4 +86,26 @@ pub fn permutation_shapley(
         m2: stack(m2s, d, n_outputs),
         counts,
     })
+}
+
+/// Check that permutation 2j+1 reverses permutation 2j for every point.
+fn check_antithetic(permutations: &ArrayView3<i64>) -> CoreResult<()> {
+    let n_perm = permutations.shape()[1];
+    if n_perm % 2 != 0 {
+        return Err(CoreError::invalid(
+            "permutations",
+            format!("antithetic=True needs an even number of permutations, got {n_perm}"),
+        ));
+    }
+    let bad = map_indices(permutations.shape()[0], |p| {
+        let perms = permutations.index_axis(Axis(0), p);
+        (0..n_perm / 2).find(|&j| perms.row(2 * j).iter().ne(perms.row(2 * j + 1).iter().rev()))
+    });
+    if let Some((p, Some(j))) = bad.iter().enumerate().find(|(_, b)| b.is_some()) {
+        return Err(CoreError::invalid(
+            "permutations",
+            format!("antithetic=True but permutation {} of point {p} is not the reverse of permutation {}", 2 * j + 1, 2 * j),
+        ));
+    }
+    Ok(())
 }

@@ -15,6 +15,21 @@ pub(crate) struct SmallSides {
     sizes: Vec<usize>,
 }
 
+/// Append the positions where `row` differs from `comp`, skipping 8 equal entries at a time
+/// (most of a row is on the larger side).
+fn push_side(row: &[bool], comp: bool, out: &mut Vec<usize>) {
+    let background = if comp { u64::from_le_bytes([1; 8]) } else { 0 };
+    let mut chunks = row.chunks_exact(8);
+    for (c, chunk) in chunks.by_ref().enumerate() {
+        let word = u64::from_le_bytes(std::array::from_fn(|i| chunk[i] as u8));
+        if word != background {
+            out.extend((0..8).filter(|&i| chunk[i] != comp).map(|i| c * 8 + i));
+        }
+    }
+    let start = row.len() - chunks.remainder().len();
+    out.extend((start..row.len()).filter(|&j| row[j] != comp));
+}
+
 impl SmallSides {
     pub fn new(masks: ArrayView2<bool>) -> Self {
         let (n, d) = masks.dim();
@@ -24,9 +39,20 @@ impl SmallSides {
         let mut sizes = Vec::with_capacity(n);
         offsets.push(0);
         for row in masks.rows() {
-            let size = row.iter().filter(|&&b| b).count();
-            let comp = 2 * size > d;
-            indices.extend(row.iter().enumerate().filter_map(|(j, &b)| (b != comp).then_some(j)));
+            let (size, comp) = match row.as_slice() {
+                Some(slice) => {
+                    let size: usize = slice.iter().map(|&b| b as usize).sum();
+                    let comp = 2 * size > d;
+                    push_side(slice, comp, &mut indices);
+                    (size, comp)
+                }
+                None => {
+                    let size = row.iter().filter(|&&b| b).count();
+                    let comp = 2 * size > d;
+                    indices.extend(row.iter().enumerate().filter_map(|(j, &b)| (b != comp).then_some(j)));
+                    (size, comp)
+                }
+            };
             offsets.push(indices.len());
             complemented.push(comp);
             sizes.push(size);
