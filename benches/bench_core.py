@@ -15,7 +15,9 @@ generate Shapley-value labels with two estimators:
 
 Each pipeline runs twice: with the Rust core (``stochamort``) and with the pure-numpy reference
 (``stochamort.reference``: same functions, Python loops, written for clarity). Points are
-processed in chunks whose mask array stays below ~256 MB. Every phase is timed with
+processed in chunks whose bool mask array stays below ``--chunk-mb`` (16 MB by default; at most
+~256 MB is a sensible bound, but chunks above glibc's 32 MB mmap threshold pay a page fault per
+fresh page on every chunk, which dominates the cheapest phases). Every phase is timed with
 ``time.perf_counter``:
 
 * **game**: evaluating the game (identical code for both paths, including v(empty), v(all));
@@ -76,8 +78,11 @@ from _bench_game import PairwiseGame  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "bench-results" / "bench_core.json"
 
-#: Upper bound on the bool mask array of one chunk of points (the game's float32 copy is blocked).
-MASK_BYTES = 256 * 2**20
+#: Default upper bound on the bool mask array of one chunk of points (``--chunk-mb``). Kept well
+#: below glibc's largest mmap threshold (32 MB) so that a chunk's arrays reuse the memory the previous
+#: chunk freed: fresh mmapped pages cost a page fault each on first write, which on small VMs makes
+#: e.g. ``permutation_chain_masks`` up to 10x slower per point with 128 MB chunks than with 16 MB ones.
+DEFAULT_CHUNK_MB = 16.0
 METHODS = ("kernelshap", "permutation")
 #: Outside-time speed-up over the reference required at d >= TARGET_MIN_PLAYERS.
 TARGET_OUTSIDE = 10.0
@@ -216,19 +221,27 @@ class Row:
     target: str = "n/a"  # "met", "missed", or "n/a" (d below the target's range, or no numbers)
 
 
-def chunk_points(method: str, n_players: int, budget: int, n_points: int) -> int:
+def chunk_points(method: str, n_players: int, budget: int, n_points: int, chunk_mb: float) -> int:
+    """Points per chunk so that the chunk's bool mask array stays below ``chunk_mb`` MB."""
     per_point = samples_per_point(method, n_players, budget) * n_players  # bytes of bool masks
-    return max(1, min(n_points, MASK_BYTES // per_point))
+    return max(1, min(n_points, int(chunk_mb * 2**20) // per_point))
 
 
 def measure_rust(
-    sa: ModuleType, method: str, game: PairwiseGame, budget: int, n_points: int, seed: int, repeats: int = 1
+    sa: ModuleType,
+    method: str,
+    game: PairwiseGame,
+    budget: int,
+    n_points: int,
+    seed: int,
+    repeats: int = 1,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
 ) -> tuple[NDArray[np.float64], Phases, int]:
     """All points through the Rust path, in chunks; returns (phi (n, d), phases, chunk size).
 
     With ``repeats > 1`` the whole pass is repeated and the fastest pass is kept (same draws).
     """
-    chunk = chunk_points(method, game.n_players, budget, n_points)
+    chunk = chunk_points(method, game.n_players, budget, n_points, chunk_mb)
     run_chunk(sa, method, game, 0, min(2, n_points), budget, seed + 1)  # warm-up (thread pool, caches)
     phi = np.empty((n_points, game.n_players))
     best: Phases | None = None
@@ -253,8 +266,13 @@ def measure_reference(
     seed: int,
     time_budget: float,
     min_points: int,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
 ) -> tuple[NDArray[np.float64], Phases]:
-    """The first points through the reference path, until ``time_budget`` seconds are spent."""
+    """The first points through the reference path, until ``time_budget`` seconds are spent.
+
+    Chunks are at most as large as the Rust path's (and at most 50 points).
+    """
+    max_chunk = min(50, chunk_points(method, game.n_players, budget, n_points, chunk_mb))
     total = Phases()
     done = 0
     phis: list[NDArray[np.float64]] = []
@@ -272,7 +290,7 @@ def measure_reference(
             else:
                 n = int((time_budget - elapsed) / max(per_point, 1e-9))
                 n = max(n, target_min - done, 1)
-            n = min(n, 50, n_points - done)
+            n = min(n, max_chunk, n_points - done)
         phi, times = run_chunk(ref, method, game, done, n, budget, seed)
         phis.append(phi)
         total.add(times)
@@ -292,7 +310,9 @@ def benchmark_row(
     d = game.n_players
     row = Row(d, budget, method, evaluations_per_point(method, d, budget))
     try:
-        rust_phi, rust_times, chunk = measure_rust(sa, method, game, budget, args.points, args.seed, args.repeats)
+        rust_phi, rust_times, chunk = measure_rust(
+            sa, method, game, budget, args.points, args.seed, args.repeats, args.chunk_mb
+        )
     except sa.SingularSystemError as error:
         row.status = f"skipped, SingularSystemError: {error}"
         return row
@@ -307,7 +327,7 @@ def benchmark_row(
 
     if args.ref_budget > 0:
         ref_phi, ref_times = measure_reference(
-            ref, method, game, budget, args.points, args.seed, args.ref_budget, args.ref_min_points
+            ref, method, game, budget, args.points, args.seed, args.ref_budget, args.ref_min_points, args.chunk_mb
         )
         k = ref_phi.shape[0]
         row.ref_points = k
@@ -384,7 +404,7 @@ def run_peers(
             key = (d, budget, "kernelshap")
             if key not in rows or rows[key].status != "ok":
                 rust_phi, rust_times, _ = measure_rust(
-                    sa, "kernelshap", game, budget, args.points, args.seed, args.repeats
+                    sa, "kernelshap", game, budget, args.points, args.seed, args.repeats, args.chunk_mb
                 )
                 rust_phi_store[key] = rust_phi
                 rust_ms = rust_times.per_point_ms(args.points)["total"]
@@ -560,6 +580,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-peers", action="store_true", help="do not time shap / shapiq")
     parser.add_argument("--peer-points", type=int, default=None, help="points per peer and d (default 3; 1 --quick)")
     parser.add_argument("--threads", type=int, default=None, help="set RAYON_NUM_THREADS before importing stochamort")
+    parser.add_argument(
+        "--chunk-mb",
+        type=float,
+        default=DEFAULT_CHUNK_MB,
+        help=f"bound on one chunk's bool mask array, in MB (default {DEFAULT_CHUNK_MB:g})",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="Rust passes per row; the fastest is kept (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON results (default {DEFAULT_OUTPUT})")

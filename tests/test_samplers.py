@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from stochamort.errors import InvalidArgumentError
+
 from games import DISTRIBUTIONS, all_masks, subset_probability
 
 N_DRAWS = 20000
@@ -228,3 +230,23 @@ def test_more_samples_extend_the_same_stream(impl) -> None:
     np.testing.assert_array_equal(long[:, :10], short)
     short_perms = impl.sample_permutations(2, 10, 6, seed=9)
     np.testing.assert_array_equal(impl.sample_permutations(2, 30, 6, seed=9)[:, :10], short_perms)
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["single", "paired"])
+def test_sample_offset_continues_the_streams(impl, grouped: bool) -> None:
+    whole = impl.sample_coalitions(3, 30, 7, distribution="shapley", paired=grouped, seed=5)
+    rounds = [
+        impl.sample_coalitions(3, 10, 7, distribution="shapley", paired=grouped, seed=5, sample_offset=0),
+        impl.sample_coalitions(3, 20, 7, distribution="shapley", paired=grouped, seed=5, sample_offset=10),
+    ]
+    np.testing.assert_array_equal(whole, np.concatenate(rounds, axis=1))
+    perms = impl.sample_permutations(3, 12, 7, antithetic=grouped, seed=5)
+    later = impl.sample_permutations(3, 8, 7, antithetic=grouped, seed=5, sample_offset=4)
+    np.testing.assert_array_equal(perms[:, 4:], later)
+
+
+def test_odd_sample_offset_with_pairs_is_refused(impl) -> None:
+    with pytest.raises(InvalidArgumentError, match="sample_offset"):
+        impl.sample_coalitions(1, 4, 5, paired=True, sample_offset=3)
+    with pytest.raises(InvalidArgumentError, match="sample_offset"):
+        impl.sample_permutations(1, 4, 5, antithetic=True, sample_offset=1)

@@ -1,8 +1,9 @@
 """Seeded samplers of coalitions and permutations, and exact coalition probabilities.
 
-Every sampler derives one random stream per (point, sample) from ``seed`` and the point's global
-index ``point_offset + i``, so the output does not depend on the number of threads, and sampling
-points ``0..n`` in one call equals sampling them in several calls with matching ``point_offset``.
+Every sampler derives one random stream per (point, sample) from ``seed``, the point's global
+index ``point_offset + i`` and the sample's index ``sample_offset + j``, so the output does not
+depend on the number of threads, and one call equals several calls over batches of points (matching
+``point_offset``) or rounds of samples (matching ``sample_offset``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def sample_coalitions(
     paired: bool = False,
     seed: int = 0,
     point_offset: int = 0,
+    sample_offset: int = 0,
 ) -> NDArray[np.bool_]:
     """Sample coalitions for a batch of points.
 
@@ -51,11 +53,15 @@ def sample_coalitions(
         paired: if True, rows ``2j`` and ``2j+1`` are complements (paired sampling).
         seed: the random seed, an integer in ``[0, 2**64)``.
         point_offset: global index of the first point, for sampling a dataset in batches.
+        sample_offset: number of samples already drawn per point (even when ``paired``): the call
+            then returns the next ``n_samples`` of the same streams, for drawing in rounds.
 
     Returns:
         bool array ``(n_points, n_samples, n_players)``; ``True`` marks a present player.
     """
-    return _core.sample_coalitions(n_points, n_samples, n_players, distribution, paired, seed, point_offset)
+    return _core.sample_coalitions(
+        n_points, n_samples, n_players, distribution, paired, seed, point_offset, sample_offset
+    )
 
 
 def size_probabilities(n_players: int, distribution: CoalitionDistribution = "shapley") -> NDArray[np.float64]:
@@ -90,6 +96,7 @@ def sample_permutations(
     antithetic: bool = False,
     seed: int = 0,
     point_offset: int = 0,
+    sample_offset: int = 0,
 ) -> NDArray[np.int64]:
     """Sample uniformly random orders of the players for a batch of points.
 
@@ -100,11 +107,14 @@ def sample_permutations(
         antithetic: if True, permutation ``2j+1`` is the reverse of permutation ``2j``.
         seed: the random seed, an integer in ``[0, 2**64)``.
         point_offset: global index of the first point, for sampling a dataset in batches.
+        sample_offset: number of permutations already drawn per point (even when ``antithetic``).
 
     Returns:
         int64 array ``(n_points, n_permutations, n_players)``.
     """
-    return _core.sample_permutations(n_points, n_permutations, n_players, antithetic, seed, point_offset)
+    return _core.sample_permutations(
+        n_points, n_permutations, n_players, antithetic, seed, point_offset, sample_offset
+    )
 
 
 def permutation_chain_masks(permutations: Any) -> NDArray[np.bool_]:

@@ -1,8 +1,8 @@
 """Reference coalition distributions and samplers: one plain loop per point and per sample.
 
-Randomness: point ``p`` of a call draws from its own generator
-``numpy.random.default_rng([seed, point_offset + p])``, so the output for a point never depends on
-how the points are split into calls. The streams are NOT bit-compatible with the Rust samplers;
+Randomness: draw ``j`` of point ``p`` comes from its own generator
+``numpy.random.default_rng([seed, point_offset + p, sample_offset_units + j])``, so the output never
+depends on how points are split into calls or samples into rounds. The streams are NOT bit-compatible with the Rust samplers;
 only their distributions agree.
 """
 
@@ -101,6 +101,14 @@ def _check_seed(seed: Any, point_offset: Any, n_points: int) -> tuple[int, int]:
     return seed, point_offset
 
 
+def _draw_offset(sample_offset: Any, grouped: bool, flag: str) -> int:
+    """The index of the first draw (a pair counts once when ``grouped``)."""
+    offset = as_int("sample_offset", sample_offset, minimum=0, maximum=MAX_SEED)
+    if grouped and offset % 2 != 0:
+        raise InvalidArgumentError(f"sample_offset: must be even when {flag}=True, got {offset}")
+    return offset // 2 if grouped else offset
+
+
 def sample_coalitions(
     n_points: int,
     n_samples: int,
@@ -110,6 +118,7 @@ def sample_coalitions(
     paired: bool = False,
     seed: int = 0,
     point_offset: int = 0,
+    sample_offset: int = 0,
 ) -> NDArray[np.bool_]:
     """Draw random coalitions for each point.
 
@@ -125,6 +134,7 @@ def sample_coalitions(
         paired: interleave each coalition with its complement.
         seed: seed in ``[0, 2^64)``.
         point_offset: global index of the first point, so batches of points can be drawn separately.
+        sample_offset: samples already drawn per point (even when ``paired``); continues the streams.
 
     Returns:
         bool array ``(n_points, n_samples, d)``.
@@ -138,13 +148,14 @@ def sample_coalitions(
     if paired and n_samples % 2 != 0:
         raise InvalidArgumentError(f"n_samples: must be even when paired=True, got {n_samples}")
     seed, point_offset = _check_seed(seed, point_offset, n_points)
+    first_draw = _draw_offset(sample_offset, paired, "paired")
 
     per_size = size_probabilities(d, distribution)
     masks = np.zeros((n_points, n_samples, d), dtype=np.bool_)
     for point in range(n_points):
-        rng = np.random.default_rng([seed, point_offset + point])
         n_draws = n_samples // 2 if paired else n_samples
         for draw in range(n_draws):
+            rng = np.random.default_rng([seed, point_offset + point, first_draw + draw])
             size = int(rng.choice(d + 1, p=per_size))
             members = rng.choice(d, size=size, replace=False)
             coalition = np.zeros(d, dtype=np.bool_)
@@ -165,6 +176,7 @@ def sample_permutations(
     antithetic: bool = False,
     seed: int = 0,
     point_offset: int = 0,
+    sample_offset: int = 0,
 ) -> NDArray[np.int64]:
     """Draw uniformly random orderings of the players for each point.
 
@@ -177,6 +189,7 @@ def sample_permutations(
         antithetic: follow each permutation with its reverse.
         seed: seed in ``[0, 2^64)``.
         point_offset: global index of the first point.
+        sample_offset: permutations already drawn per point (even when ``antithetic``).
 
     Returns:
         int64 array ``(n_points, n_permutations, d)``; each row is a permutation of ``0..d-1``.
@@ -188,12 +201,13 @@ def sample_permutations(
     if antithetic and n_permutations % 2 != 0:
         raise InvalidArgumentError(f"n_permutations: must be even when antithetic=True, got {n_permutations}")
     seed, point_offset = _check_seed(seed, point_offset, n_points)
+    first_draw = _draw_offset(sample_offset, antithetic, "antithetic")
 
     permutations = np.zeros((n_points, n_permutations, d), dtype=np.int64)
     for point in range(n_points):
-        rng = np.random.default_rng([seed, point_offset + point])
         n_draws = n_permutations // 2 if antithetic else n_permutations
         for draw in range(n_draws):
+            rng = np.random.default_rng([seed, point_offset + point, first_draw + draw])
             order = rng.permutation(d)
             if antithetic:
                 permutations[point, 2 * draw] = order

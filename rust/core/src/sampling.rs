@@ -87,7 +87,8 @@ impl CoalitionSampler {
 /// Sample coalitions for a batch of points: a bool array `(n_points, n_samples, n_players)`.
 ///
 /// With `paired`, rows `2j` and `2j+1` are complements. Row streams are derived from
-/// `(seed, point_offset + point, sample or pair index)`.
+/// `(seed, point_offset + point, sample_offset + sample)` (pairs: per pair index), so a call with
+/// `sample_offset = k` continues a call that drew `k` samples per point.
 pub fn sample_coalitions(
     n_points: usize,
     n_samples: usize,
@@ -96,13 +97,12 @@ pub fn sample_coalitions(
     paired: bool,
     seed: u64,
     point_offset: u64,
+    sample_offset: u64,
 ) -> CoreResult<Array3<bool>> {
     distribution.check_players(n_players, "n_players")?;
-    if n_samples == 0 {
-        return Err(CoreError::invalid("n_samples", "must be at least 1"));
-    }
     if paired {
         check_even(n_samples, "n_samples", "paired=True")?;
+        check_even(sample_offset as usize, "sample_offset", "paired=True")?;
     }
     let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
     let sampler = CoalitionSampler::new(distribution, n_players);
@@ -111,7 +111,7 @@ pub fn sample_coalitions(
     let mut data = vec![false; total];
     for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
         let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64;
+        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
         let mut rng = stream(seed, Purpose::Coalitions, point, index);
         let (first, rest) = chunk.split_at_mut(n_players);
         sampler.draw(&mut rng, first);
@@ -137,7 +137,8 @@ pub fn coalition_probabilities(
 
 /// Sample uniformly random permutations: an `i64` array `(n_points, n_permutations, n_players)`.
 ///
-/// With `antithetic`, permutation `2j+1` is the reverse of permutation `2j`.
+/// With `antithetic`, permutation `2j+1` is the reverse of permutation `2j`. Streams as in
+/// [`sample_coalitions`], with `sample_offset` counting permutations.
 pub fn sample_permutations(
     n_points: usize,
     n_permutations: usize,
@@ -145,15 +146,14 @@ pub fn sample_permutations(
     antithetic: bool,
     seed: u64,
     point_offset: u64,
+    sample_offset: u64,
 ) -> CoreResult<Array3<i64>> {
     if n_players == 0 {
         return Err(CoreError::invalid("n_players", "must be at least 1"));
     }
-    if n_permutations == 0 {
-        return Err(CoreError::invalid("n_permutations", "must be at least 1"));
-    }
     if antithetic {
         check_even(n_permutations, "n_permutations", "antithetic=True")?;
+        check_even(sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
     let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
@@ -161,7 +161,7 @@ pub fn sample_permutations(
     let mut data = vec![0i64; total];
     for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
         let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64;
+        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
         let mut rng = stream(seed, Purpose::Permutations, point, index);
         let (first, rest) = chunk.split_at_mut(n_players);
         for (j, x) in first.iter_mut().enumerate() {
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn paired_rows_are_complements_and_sizes_follow_distribution() {
-        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, 11, 0).unwrap();
+        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, 11, 0, 0).unwrap();
         let p = Distribution::Shapley.size_probabilities(9);
         let mut hist = vec![0usize; 10];
         for point in m.outer_iter() {
@@ -286,18 +286,23 @@ mod tests {
 
     #[test]
     fn samples_do_not_depend_on_threads_or_batches() {
-        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0).unwrap();
-        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, 5, 4).unwrap();
+        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
+        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, 5, 4, 0).unwrap();
         assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
+        // Continuing with sample_offset reproduces the later samples of one bigger draw.
+        let head = sample_coalitions(6, 4, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
+        let rest = sample_coalitions(6, 6, 70, Distribution::Banzhaf, false, 5, 0, 4).unwrap();
+        assert_eq!(all.slice(ndarray::s![.., ..4, ..]), head);
+        assert_eq!(all.slice(ndarray::s![.., 4.., ..]), rest);
         set_parallelism(false);
-        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0).unwrap();
+        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
         set_parallelism(true);
         assert_eq!(all, serial);
     }
 
     #[test]
     fn antithetic_permutations_reverse_and_chains_grow() {
-        let perms = sample_permutations(2, 6, 7, true, 3, 0).unwrap();
+        let perms = sample_permutations(2, 6, 7, true, 3, 0, 0).unwrap();
         for point in perms.outer_iter() {
             for j in (0..6).step_by(2) {
                 let a: Vec<i64> = point.row(j).to_vec();
@@ -321,10 +326,10 @@ mod tests {
     #[test]
     fn invalid_arguments_are_reported() {
         assert!(matches!(
-            sample_coalitions(1, 3, 4, Distribution::Shapley, true, 0, 0),
+            sample_coalitions(1, 3, 4, Distribution::Shapley, true, 0, 0, 0),
             Err(CoreError::InvalidArgument { name: "n_samples", .. })
         ));
-        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, 0, 0).is_err());
+        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, 0, 0, 0).is_err());
         assert!(matches!(
             enumerate_coalitions(21),
             Err(CoreError::TooManyPlayers { .. })

@@ -34,7 +34,7 @@ fn distribution(py: Python<'_>, value: &str) -> PyResult<Distribution> {
 
 /// Coalitions for a batch of points, bool `(n_points, n_samples, n_players)`.
 #[pyfunction]
-#[pyo3(signature = (n_points, n_samples, n_players, distribution, paired, seed, point_offset))]
+#[pyo3(signature = (n_points, n_samples, n_players, distribution, paired, seed, point_offset, sample_offset))]
 fn sample_coalitions<'py>(
     py: Python<'py>,
     n_points: &Bound<'py, PyAny>,
@@ -44,12 +44,14 @@ fn sample_coalitions<'py>(
     paired: bool,
     seed: &Bound<'py, PyAny>,
     point_offset: &Bound<'py, PyAny>,
+    sample_offset: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<bool>>> {
     let (n_points, n_samples, n_players) =
         (count(py, n_points, "n_points")?, count(py, n_samples, "n_samples")?, count(py, n_players, "n_players")?);
     let (seed, offset) = (unsigned(py, seed, "seed")?, unsigned(py, point_offset, "point_offset")?);
+    let sample_offset = unsigned(py, sample_offset, "sample_offset")?;
     let dist = self::distribution(py, distribution)?;
-    let masks = compute(py, || core::sample_coalitions(n_points, n_samples, n_players, dist, paired, seed, offset))?;
+    let masks = compute(py, || core::sample_coalitions(n_points, n_samples, n_players, dist, paired, seed, offset, sample_offset))?;
     Ok(masks.into_pyarray(py))
 }
 
@@ -81,7 +83,7 @@ fn size_probabilities<'py>(
 
 /// Uniform random permutations, int64 `(n_points, n_permutations, n_players)`.
 #[pyfunction]
-#[pyo3(signature = (n_points, n_permutations, n_players, antithetic, seed, point_offset))]
+#[pyo3(signature = (n_points, n_permutations, n_players, antithetic, seed, point_offset, sample_offset))]
 fn sample_permutations<'py>(
     py: Python<'py>,
     n_points: &Bound<'py, PyAny>,
@@ -90,6 +92,7 @@ fn sample_permutations<'py>(
     antithetic: bool,
     seed: &Bound<'py, PyAny>,
     point_offset: &Bound<'py, PyAny>,
+    sample_offset: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<i64>>> {
     let (n_points, n_perm, n_players) = (
         count(py, n_points, "n_points")?,
@@ -97,7 +100,8 @@ fn sample_permutations<'py>(
         count(py, n_players, "n_players")?,
     );
     let (seed, offset) = (unsigned(py, seed, "seed")?, unsigned(py, point_offset, "point_offset")?);
-    let perms = compute(py, || core::sample_permutations(n_points, n_perm, n_players, antithetic, seed, offset))?;
+    let sample_offset = unsigned(py, sample_offset, "sample_offset")?;
+    let perms = compute(py, || core::sample_permutations(n_points, n_perm, n_players, antithetic, seed, offset, sample_offset))?;
     Ok(perms.into_pyarray(py))
 }
 
