@@ -1,11 +1,16 @@
 """stochamort: stochastic amortization of feature attributions and data values.
 
 The combinatorial core (samplers, weights, estimators) runs in Rust (``stochamort._core``); this
-package is its typed Python API. Torch is imported only by the modules that need a model.
+package is its typed Python API. The torch layers, :mod:`stochamort.games` and
+:mod:`stochamort.oracles`, are imported on first use, so ``import stochamort`` stays light.
 """
+
+import importlib
+from typing import Any
 
 from stochamort._core import __version__
 from stochamort.errors import (
+    DeviceMismatchError,
     InsufficientSamplesError,
     InvalidArgumentError,
     InvalidDTypeError,
@@ -74,4 +79,16 @@ __all__ = [
     "InsufficientSamplesError",
     "SingularSystemError",
     "TooManyPlayersError",
+    "DeviceMismatchError",
+    # torch layers (imported lazily)
+    "games",
+    "oracles",
 ]
+
+_LAZY_SUBMODULES = ("games", "oracles")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"stochamort.{name}")
+    raise AttributeError(f"module 'stochamort' has no attribute {name!r}")

@@ -15,6 +15,7 @@ __all__ = [
     "InsufficientSamplesError",
     "SingularSystemError",
     "TooManyPlayersError",
+    "DeviceMismatchError",
 ]
 
 
@@ -48,3 +49,7 @@ class SingularSystemError(InsufficientSamplesError):
 
 class TooManyPlayersError(InvalidArgumentError):
     """Exact enumeration was asked for more players than it supports (2^d coalitions)."""
+
+
+class DeviceMismatchError(InvalidArgumentError):
+    """Tensors that must live on one device (model, inputs, background) live on different ones."""

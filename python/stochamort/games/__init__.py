@@ -1,0 +1,18 @@
+"""Games: value functions v_x(S) for batches of points, evaluated in large batches on the model's device."""
+
+from stochamort.games.base import FunctionGame, Game
+from stochamort.games.maskers import BaselineMasker, ImagePatchMasker, MarginalMasker, Masker, TokenMasker
+from stochamort.games.model import MaskedModel, ModelGame, OutputSpec
+
+__all__ = [
+    "Game",
+    "FunctionGame",
+    "MaskedModel",
+    "ModelGame",
+    "OutputSpec",
+    "Masker",
+    "BaselineMasker",
+    "MarginalMasker",
+    "ImagePatchMasker",
+    "TokenMasker",
+]

@@ -1,0 +1,26 @@
+"""Oracles: noisy (or exact) attributions of every point of a game, with standard errors.
+
+Each oracle is a small frozen settings object; call it on a :class:`~stochamort.games.Game`::
+
+    est = KernelSHAP(budget=512)(game, seed=0)
+    est = Permutation(budget=512, stopping=StoppingRule(target_std_error=1e-3, max_evaluations=8192))(game)
+
+Budgets count game evaluations per point (including v(∅) and v(all) where used). Every docstring
+says whether the oracle is unbiased and, if not, how its bias behaves.
+"""
+
+from stochamort.oracles.base import Oracle, StoppingRule
+from stochamort.oracles.permutation import Exact, Permutation
+from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, UnbiasedKernelSHAP
+
+__all__ = [
+    "Oracle",
+    "StoppingRule",
+    "Exact",
+    "KernelSHAP",
+    "UnbiasedKernelSHAP",
+    "LeverageSHAP",
+    "Permutation",
+    "MSRBanzhaf",
+    "LIME",
+]

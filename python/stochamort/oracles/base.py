@@ -1,0 +1,140 @@
+"""Shared machinery of the oracles: settings, stopping rules, chunking of points, progress."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm.auto import tqdm
+
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.estimate import Estimate
+from stochamort.games.base import Game
+
+__all__ = ["Oracle", "StoppingRule", "MAX_CHUNK_CELLS"]
+
+#: Upper bound on mask cells (points × coalitions × players) held at once per chunk of points.
+MAX_CHUNK_CELLS = 1 << 25
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """Ask for a precision rather than a number of samples.
+
+    The oracle spends its budget in rounds; after each round, points whose largest standard error
+    (over players and outputs) is at most ``target_std_error`` stop. No point ever uses more than
+    ``max_evaluations`` game evaluations: a round that would exceed it is not started.
+
+    Args:
+        target_std_error: stop a point once every standard error is at most this (None: no target).
+        max_evaluations: hard cap on evaluations per point (None: 64 rounds' worth when a target is set).
+    """
+
+    target_std_error: float | None = None
+    max_evaluations: int | None = None
+
+    def __post_init__(self) -> None:
+        t = self.target_std_error
+        if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
+            raise InvalidArgumentError(f"target_std_error: must be a positive finite number, got {t!r}")
+        m = self.max_evaluations
+        if m is not None and not (isinstance(m, (int, np.integer)) and m >= 1):
+            raise InvalidArgumentError(f"max_evaluations: must be a positive integer, got {m!r}")
+
+    def limit(self, round_cost: int, fixed_cost: int) -> int:
+        """The largest number of rounds allowed for a point."""
+        cap = self.max_evaluations
+        if cap is None:
+            return 64 if self.target_std_error is not None else 1
+        rounds = (cap - fixed_cost) // round_cost
+        if rounds < 1:
+            raise InsufficientSamplesError(
+                f"max_evaluations: {cap} cannot pay for one round ({fixed_cost + round_cost} evaluations per point)"
+            )
+        return rounds if self.target_std_error is not None else min(rounds, 1)
+
+    def done(self, std_errors: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Which points ``(n,)`` meet the target, from standard errors ``(n, d, n_outputs)``."""
+        if self.target_std_error is None:
+            return np.zeros(std_errors.shape[0], dtype=np.bool_)
+        worst: NDArray[np.float64] = std_errors.reshape(std_errors.shape[0], -1).max(axis=1)
+        return np.asarray(worst <= self.target_std_error, dtype=np.bool_)
+
+
+@dataclass(frozen=True)
+class Oracle(ABC):
+    """A noisy estimator of every point's attribution in a game, batched over points.
+
+    Call it as ``oracle(game, seed=0)`` to get an :class:`~stochamort.estimate.Estimate` with
+    values, standard errors and evaluations per point. ``point_offset`` is the global index of the
+    game's first point, so that a dataset explained in several games gets the same draws as one.
+    """
+
+    #: The attribution the oracle estimates: "shapley", "banzhaf" or "lime".
+    target: ClassVar[str]
+    #: Whether E[estimate] equals the target exactly (for any budget).
+    unbiased: ClassVar[bool]
+
+    stopping: StoppingRule | None = field(default=None, kw_only=True)
+
+    def settings(self) -> dict[str, Any]:
+        """The oracle's name and settings, e.g. for a label store's manifest."""
+        return {"oracle": type(self).__name__, **asdict(self)}
+
+    def __call__(
+        self, game: Game, *, seed: int = 0, point_offset: int = 0, progress: bool = True
+    ) -> Estimate:
+        """Estimate the attributions of all of ``game``'s points."""
+        if not isinstance(game, Game):
+            raise InvalidArgumentError(f"game: must be a stochamort.games.Game, got {type(game).__name__}")
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+        if not isinstance(point_offset, (int, np.integer)) or point_offset < 0:
+            raise InvalidArgumentError(f"point_offset: must be a non-negative integer, got {point_offset!r}")
+        self._validate(game)
+        n, d, o = game.n_points, game.n_players, game.n_outputs
+        out = _Accumulator(n, d, o)
+        chunk = max(1, MAX_CHUNK_CELLS // max(1, self._cells_per_point(game)))
+        with tqdm(total=n, desc=type(self).__name__, unit="pt", disable=not progress, leave=False) as bar:
+            for start in range(0, n, chunk):
+                points = np.arange(start, min(n, start + chunk), dtype=np.int64)
+                out.put(points, self._estimate_chunk(game, points, int(seed), int(point_offset)))
+                bar.update(len(points))
+        return out.result()
+
+    def _validate(self, game: Game) -> None:
+        """Check that the oracle can run on this game (budget large enough, ...)."""
+
+    @abstractmethod
+    def _cells_per_point(self, game: Game) -> int:
+        """Mask cells one point needs per round (sizes the chunks of points)."""
+
+    @abstractmethod
+    def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
+        """The estimate for a chunk of the game's points."""
+
+
+class _Accumulator:
+    """Collects per-chunk estimates into arrays for all points."""
+
+    def __init__(self, n: int, d: int, o: int) -> None:
+        self.values = np.zeros((n, d, o))
+        self.std_errors = np.zeros((n, d, o))
+        self.n_evaluations = np.zeros(n, dtype=np.int64)
+        self.extras: dict[str, NDArray[Any]] = {}
+
+    def put(self, points: NDArray[np.int64], est: Estimate) -> None:
+        self.values[points] = est.values
+        self.std_errors[points] = est.std_errors
+        self.n_evaluations[points] = est.n_evaluations
+        for name, array in est.extras.items():
+            if name not in self.extras:
+                self.extras[name] = np.zeros((self.values.shape[0], *array.shape[1:]), dtype=array.dtype)
+            self.extras[name][points] = array
+
+    def result(self) -> Estimate:
+        return Estimate(self.values, self.std_errors, self.n_evaluations, self.extras)

@@ -1,0 +1,217 @@
+"""Oracles that sample coalitions and fit an estimator to the game's values on them."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort import estimators
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.estimate import Estimate
+from stochamort.games.base import Game
+from stochamort.oracles.base import Oracle, StoppingRule
+from stochamort.sampling import CoalitionDistribution, sample_coalitions
+
+__all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "MSRBanzhaf", "LIME"]
+
+
+@dataclass(frozen=True)
+class CoalitionOracle(Oracle):
+    """Sample ``budget`` evaluations' worth of coalitions per point and round, then estimate."""
+
+    budget: int
+
+    #: The distribution coalitions are drawn from.
+    distribution: ClassVar[CoalitionDistribution]
+    #: Whether the estimator needs v(∅) and v(all) (two more evaluations per point).
+    uses_endpoints: ClassVar[bool] = True
+    #: The fewest samples per round the estimator is defined for.
+    min_samples: ClassVar[int] = 2
+
+    @property
+    def grouped(self) -> bool:
+        """Whether samples come in complementary pairs."""
+        return False
+
+    def _samples_per_round(self) -> int:
+        samples = self.budget - (2 if self.uses_endpoints else 0)
+        return samples - samples % 2 if self.grouped else samples
+
+    def _validate(self, game: Game) -> None:
+        if not isinstance(self.budget, (int, np.integer)) or self.budget < 1:
+            raise InvalidArgumentError(f"budget: must be a positive integer, got {self.budget!r}")
+        samples = self._samples_per_round()
+        needed = self.min_samples * (2 if self.grouped else 1)
+        if samples < needed:
+            extra = 2 if self.uses_endpoints else 0
+            raise InsufficientSamplesError(
+                f"budget: {type(self).__name__} needs at least {needed + extra} evaluations per point "
+                f"({needed} samples{' and v(∅), v(all)' if extra else ''}), got {self.budget}"
+            )
+
+    def _cells_per_point(self, game: Game) -> int:
+        return self._samples_per_round() * game.n_players
+
+    @abstractmethod
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        """Apply the estimator to all samples gathered so far for some points."""
+
+    def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
+        n, d, o = len(points), game.n_players, game.n_outputs
+        samples = self._samples_per_round()
+        fixed = 2 if self.uses_endpoints else 0
+        rule = self.stopping or StoppingRule()
+        rounds = rule.limit(samples, fixed)
+        null, grand = game.endpoints(points) if self.uses_endpoints else (np.zeros((n, o)), np.zeros((n, o)))
+        masks = np.zeros((n, 0, d), dtype=np.bool_)
+        values = np.zeros((n, 0, o))
+        result = Estimate(np.zeros((n, d, o)), np.zeros((n, d, o)), np.zeros(n, dtype=np.int64))
+        active = np.arange(n)
+        for r in range(rounds):
+            new_masks = sample_coalitions(
+                n,
+                samples,
+                d,
+                distribution=self.distribution,
+                paired=self.grouped,
+                seed=seed,
+                point_offset=point_offset + int(points[0]),
+                sample_offset=r * samples,
+            )
+            new_values = np.full((n, samples, o), np.nan)
+            new_values[active] = game.evaluate(new_masks[active], points[active])
+            masks = np.concatenate([masks, new_masks], axis=1)
+            values = np.concatenate([values, new_values], axis=1)
+            est = self._estimate(masks[active], values[active], null[active], grand[active])
+            result.values[active] = est.values
+            result.std_errors[active] = est.std_errors
+            result.n_evaluations[active] = fixed + (r + 1) * samples
+            for name, array in est.extras.items():
+                result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
+            active = active[~rule.done(est.std_errors)]
+            if active.size == 0:
+                break
+        return result
+
+
+@dataclass(frozen=True)
+class KernelSHAP(CoalitionOracle):
+    """KernelSHAP (Lundberg & Lee 2017) in the constrained least-squares form of Covert & Lee (2021).
+
+    Coalitions from the Shapley kernel, ``budget − 2`` per point (plus v(∅) and v(all)); paired
+    sampling by default. **Not unbiased**: consistent, with an O(1/n) bias that is small next to its
+    variance once the budget exceeds a few times the number of players; paired sampling makes it
+    exact for additive games. Standard errors: delta method (Covert & Lee 2021).
+    """
+
+    paired: bool = True
+    target: ClassVar[str] = "shapley"
+    unbiased: ClassVar[bool] = False
+    distribution: ClassVar[CoalitionDistribution] = "shapley"
+
+    @property
+    def grouped(self) -> bool:
+        return self.paired
+
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        return estimators.kernelshap(masks, values, null, grand, paired=self.paired, distribution=self.distribution)
+
+
+@dataclass(frozen=True)
+class UnbiasedKernelSHAP(KernelSHAP):
+    """Unbiased KernelSHAP (Covert & Lee 2021): the exact A of the Shapley kernel.
+
+    **Unbiased** for any budget (one sample suffices), with higher variance than :class:`KernelSHAP`.
+    """
+
+    unbiased: ClassVar[bool] = True
+    min_samples: ClassVar[int] = 1
+
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        return estimators.unbiased_kernelshap(masks, values, null, grand, paired=self.paired)
+
+
+@dataclass(frozen=True)
+class LeverageSHAP(KernelSHAP):
+    """Leverage SHAP (Musco & Witter 2025): KernelSHAP with coalition sizes uniform over 1..d−1.
+
+    Importance weights restore the Shapley kernel. **Not unbiased**: consistent, like KernelSHAP,
+    with provable accuracy guarantees in the number of samples.
+    """
+
+    distribution: ClassVar[CoalitionDistribution] = "leverage"
+
+
+@dataclass(frozen=True)
+class MSRBanzhaf(CoalitionOracle):
+    """Banzhaf values by maximum sample reuse (Wang & Jia 2023): ``budget`` uniform coalitions.
+
+    **Unbiased** (given every player is both in and out of some sample, which it checks).
+    """
+
+    target: ClassVar[str] = "banzhaf"
+    unbiased: ClassVar[bool] = True
+    distribution: ClassVar[CoalitionDistribution] = "banzhaf"
+    uses_endpoints: ClassVar[bool] = False
+
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        return estimators.msr_banzhaf(masks, values)
+
+
+@dataclass(frozen=True)
+class LIME(CoalitionOracle):
+    """LIME (Ribeiro et al. 2016): weighted least squares on ``budget`` uniform coalitions.
+
+    Weights from LIME's exponential kernel of width ``kernel_width``. **Not unbiased**: a ratio of
+    sample means, consistent for the population regression with O(1/n) bias.
+    """
+
+    kernel_width: float = 0.25
+    target: ClassVar[str] = "lime"
+    unbiased: ClassVar[bool] = False
+    distribution: ClassVar[CoalitionDistribution] = "banzhaf"
+    uses_endpoints: ClassVar[bool] = False
+
+    def _validate(self, game: Game) -> None:
+        super()._validate(game)
+        if self._samples_per_round() < game.n_players + 1:
+            raise InsufficientSamplesError(
+                f"budget: LIME fits {game.n_players + 1} coefficients and needs at least that many samples, got {self.budget}"
+            )
+
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        return estimators.lime(masks, values, kernel_width=self.kernel_width)
