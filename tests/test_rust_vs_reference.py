@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -76,6 +77,43 @@ def test_kernelshap_matches_reference(distribution: str, paired: bool, estimator
     )
     if both is not None:
         assert_same(*both)
+
+
+@given(data=st.data(), paired=st.booleans())
+def test_sgd_shapley_matches_reference(data: st.DataObject, paired: bool) -> None:
+    d = data.draw(st.integers(2, 10), label="n_players")
+    n_points = data.draw(st.integers(1, 3), label="n_points")
+    n_outputs = data.draw(st.integers(1, 3), label="n_outputs")
+    replicates = data.draw(st.integers(1, 4), label="replicates")
+    batch_size = data.draw(st.integers(1, 4), label="batch_size")
+    blocks = data.draw(st.integers(1, 12), label="batches_per_block")
+    # Now and then a sample count that does not split into whole blocks: both must refuse it.
+    extra = data.draw(st.sampled_from([0, 0, 0, 2]), label="extra_samples")
+    n_samples = replicates * math.lcm(batch_size, 2 if paired else 1) * blocks + extra
+    # Multiples of the default step 1/R^2, all below the stability limit 2/R^2.
+    factor = data.draw(st.sampled_from([None, 0.25, 1.0, 1.5]), label="step_factor")
+    step_size = None if factor is None else factor * d / ((d // 2) * (d - d // 2))
+    seed = data.draw(st.integers(0, 2**32), label="seed")
+    masks = sm.sample_coalitions(n_points, n_samples, d, paired=paired, seed=seed)
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n_points, n_samples, n_outputs))
+    null, grand = rng.normal(size=(n_points, n_outputs)), rng.normal(size=(n_points, n_outputs))
+    both = run_both(
+        lambda m: m.sgd_shapley(
+            masks,
+            values,
+            null,
+            grand,
+            paired=paired,
+            step_size=step_size,
+            batch_size=batch_size,
+            replicates=replicates,
+        )
+    )
+    if both is not None:
+        assert_same(*both)
+    else:
+        assert extra != 0
 
 
 @given(game=sampled_games("banzhaf", False))

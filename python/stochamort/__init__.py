@@ -30,6 +30,7 @@ from stochamort.estimators import (
     merge_permutation_estimates,
     msr_banzhaf,
     permutation_shapley,
+    sgd_shapley,
     unbiased_kernelshap,
 )
 from stochamort.parallelism import parallelism_enabled, set_parallelism
@@ -60,6 +61,7 @@ __all__ = [
     # estimators
     "kernelshap",
     "unbiased_kernelshap",
+    "sgd_shapley",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",

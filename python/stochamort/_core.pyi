@@ -16,6 +16,7 @@ __all__ = [
     "semivalue_weights",
     "lime_kernel",
     "kernelshap",
+    "sgd_shapley",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",
@@ -62,6 +63,16 @@ def kernelshap(
     paired: bool,
     distribution: str,
     unbiased: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def sgd_shapley(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    null_values: NDArray[np.float64],
+    grand_values: NDArray[np.float64],
+    paired: bool,
+    step_size: float | None,
+    batch_size: int,
+    replicates: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def msr_banzhaf(
     masks: NDArray[np.bool_], values: NDArray[np.float64]

@@ -22,6 +22,7 @@ from stochamort.weights import lime_kernel, semivalue_weights
 __all__ = [
     "kernelshap",
     "unbiased_kernelshap",
+    "sgd_shapley",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",
@@ -106,6 +107,70 @@ def unbiased_kernelshap(
     :func:`kernelshap`.
     """
     return _kernelshap(masks, values, null_values, grand_values, paired, distribution, True)
+
+
+def sgd_shapley(
+    masks: Any,
+    values: Any,
+    null_values: Any,
+    grand_values: Any,
+    *,
+    paired: bool = False,
+    step_size: float | None = None,
+    batch_size: int = 2,
+    replicates: int = 4,
+) -> Estimate:
+    """SGD-Shapley (Simon & Vincent 2020): projected SGD on KernelSHAP's objective, iterates averaged.
+
+    Per output, minimises ``E[(zᵀφ − (v(z) − v(∅)))²]`` over Shapley-kernel coalitions ``z`` subject to
+    ``1ᵀφ = Δ = v(all) − v(∅)``. From ``φ₀ = (Δ/d)·1``, each step takes the next ``batch_size`` samples,
+    sets ``φ ← φ − η·mean(z (zᵀφ − y))`` and projects back, ``φ ← φ − ((1ᵀφ − Δ)/d)·1``; a run returns the
+    average of its iterates (Polyak–Ruppert). Each point's samples are split into ``replicates``
+    contiguous blocks (whole pairs when ``paired``), one independent run per block: the estimate is
+    the mean of the block results and the standard error their standard deviation (ddof 1) over
+    ``√replicates`` (``inf`` when ``replicates == 1``). The estimate satisfies efficiency exactly.
+
+    Default step: ``η = 1/R²`` with ``R² = ⌊d/2⌋⌈d/2⌉/d`` (``4/d`` for even ``d``), the largest squared
+    norm of a mask after projection (``|Pz|² = k(d − k)/d`` for a coalition of ``k`` players). A step
+    multiplies its sample's residual by ``1 − η k(d − k)/d`` (a pair's residual difference likewise),
+    so this is the largest step for which no residual overshoots, half the stability limit ``2/R²``;
+    it depends on the masks only, not on the scale of the game. Larger steps may diverge (an error if
+    the result overflows); much smaller steps forget ``φ₀`` slowly.
+
+    Bias: **not unbiased**. A finite run keeps part of ``φ₀``, and since every block starts there this
+    part is not in the standard errors, which understate the error when a block holds few steps.
+    Consistent as the samples per block grow for a fixed step below ``2/R²`` (averaged constant-step
+    SGD on least squares, Bach & Moulines 2013); additive games are a fixed point.
+
+    Args:
+        masks: coalitions from the ``"shapley"`` distribution; rows ``2j``/``2j+1`` complements when
+            ``paired``.
+        values: the game at those coalitions.
+        null_values: v(∅) per point and output.
+        grand_values: v(all players) per point and output.
+        paired: whether the masks come in complementary pairs.
+        step_size: η > 0, or ``None`` for the default above.
+        batch_size: samples per SGD step (2 = one pair when paired).
+        replicates: independent runs per point (blocks of the samples).
+
+    Raises:
+        InsufficientSamplesError: when ``n_samples`` is not a positive multiple of
+            ``replicates × lcm(batch_size, 2 if paired else 1)``.
+        InvalidArgumentError: for a step size that is not finite and positive (or that diverges),
+            or a ``batch_size`` or ``replicates`` below 1.
+    """
+    m = as_masks(masks)
+    phi, se = _core.sgd_shapley(
+        m,
+        as_float64(values, "values"),
+        as_float64(null_values, "null_values"),
+        as_float64(grand_values, "grand_values"),
+        paired,
+        step_size,
+        batch_size,
+        replicates,
+    )
+    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1] + 2))
 
 
 def msr_banzhaf(masks: Any, values: Any) -> Estimate:

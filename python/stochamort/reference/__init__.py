@@ -20,6 +20,7 @@ from stochamort.reference.estimators import (
     lime,
     msr_banzhaf,
     permutation_shapley,
+    sgd_shapley,
     unbiased_kernelshap,
 )
 from stochamort.reference.sampling import (
@@ -47,6 +48,7 @@ __all__ = [
     # estimators
     "kernelshap",
     "unbiased_kernelshap",
+    "sgd_shapley",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",

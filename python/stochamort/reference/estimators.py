@@ -31,6 +31,7 @@ from stochamort.estimate import Estimate
 from stochamort.reference._checks import (
     as_bool,
     as_float_array,
+    as_int,
     as_mask_array,
     as_positive_float,
     check_distribution,
@@ -44,6 +45,7 @@ from stochamort.reference.weights import lime_kernel, semivalue_weights
 __all__ = [
     "kernelshap",
     "unbiased_kernelshap",
+    "sgd_shapley",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",
@@ -312,6 +314,110 @@ def unbiased_kernelshap(
             z = masks[point, i].astype(np.float64)
             influence[i] = weights[point, i] * np.outer(c_matrix @ z, values[point, i] - null[point])
         se[point] = _standard_errors_over_units(influence, paired)
+
+    n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
+    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+
+
+def sgd_default_step_size(n_players: int) -> float:
+    """``1 / R^2`` with ``R^2 = max_k k (d - k) / d = floor(d/2) ceil(d/2) / d``.
+
+    ``k (d - k) / d = |P z|^2`` is the squared norm of a mask of ``k`` players after the projection
+    ``P = I - 1 1^T / d`` onto the efficiency constraint.
+    """
+    d = n_players
+    r_squared = max(k * (d - k) / d for k in range(d + 1))
+    return 1.0 / r_squared
+
+
+def _sgd_run(
+    masks: NDArray[np.bool_], centred: NDArray[np.float64], total: NDArray[np.float64], eta: float, batch_size: int
+) -> NDArray[np.float64]:
+    """One averaged projected-SGD run: masks ``(m, d)``, ``centred = v - v0`` ``(m, o)``, ``total = v1 - v0``."""
+    m, d = masks.shape
+    phi = np.outer(np.ones(d), total / d)  # (d, o), feasible
+    iterate_sum = np.zeros_like(phi)
+    n_steps = m // batch_size
+    for step in range(n_steps):
+        gradient = np.zeros_like(phi)
+        for i in range(step * batch_size, (step + 1) * batch_size):
+            z = masks[i].astype(np.float64)
+            residual = z @ phi - centred[i]  # (o,)
+            gradient += np.outer(z, residual)
+        gradient /= batch_size
+        phi = phi - eta * gradient
+        phi = phi - (phi.sum(axis=0) - total) / d  # projection onto 1^T phi = total
+        iterate_sum += phi
+    average: NDArray[np.float64] = iterate_sum / n_steps
+    return average
+
+
+def sgd_shapley(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.floating[Any]],
+    null_values: NDArray[np.floating[Any]],
+    grand_values: NDArray[np.floating[Any]],
+    *,
+    paired: bool = False,
+    step_size: float | None = None,
+    batch_size: int = 2,
+    replicates: int = 4,
+) -> Estimate:
+    """SGD-Shapley: projected SGD on the KernelSHAP objective with iterate averaging, over replicates.
+
+    Per output, from ``phi_0 = (v1 - v0) / d * 1``, each step over the next ``batch_size`` samples does
+    ``phi <- phi - eta * mean_b z_b (z_b^T phi - (v_b - v0))`` then
+    ``phi <- phi - (1^T phi - (v1 - v0)) / d * 1``; a run returns the mean of the iterates after each
+    step. The samples of a point are split into ``replicates`` contiguous blocks, one run per block;
+    ``phi = mean`` of the runs and ``se = std(runs, ddof=1) / sqrt(replicates)`` (``+inf`` for one).
+    ``step_size=None`` means :func:`sgd_default_step_size`. Not unbiased; consistent.
+
+    Args:
+        masks, values, null_values, grand_values, paired: as in :func:`kernelshap`.
+        step_size: ``eta > 0`` or None.
+        batch_size: samples per step, ``>= 1``.
+        replicates: number of blocks, ``>= 1``.
+
+    Raises:
+        InsufficientSamplesError: ``n`` is not a positive multiple of
+            ``replicates * lcm(batch_size, 2 if paired else 1)``.
+        InvalidArgumentError: bad ``step_size``, ``batch_size`` or ``replicates``, or a run diverged.
+
+    Returns:
+        Estimate with ``n_evaluations = n + 2``.
+    """
+    masks, values, null, grand, paired, _ = _kernelshap_inputs(
+        masks, values, null_values, grand_values, paired, "shapley"
+    )
+    n_points, n_samples, d = masks.shape
+    n_outputs = values.shape[2]
+    eta = sgd_default_step_size(d) if step_size is None else as_positive_float("step_size", step_size)
+    batch_size = as_int("batch_size", batch_size, minimum=1)
+    replicates = as_int("replicates", replicates, minimum=1)
+    multiple = replicates * math.lcm(batch_size, 2 if paired else 1)
+    if n_samples < multiple or n_samples % multiple != 0:
+        raise InsufficientSamplesError(
+            f"masks: sgd_shapley needs a positive multiple of replicates x lcm(batch_size, {2 if paired else 1}) "
+            f"= {multiple} samples per point, got {n_samples}"
+        )
+    block = n_samples // replicates
+
+    phi = np.zeros((n_points, d, n_outputs))
+    se = np.zeros((n_points, d, n_outputs))
+    for point in range(n_points):
+        runs = np.zeros((replicates, d, n_outputs))
+        for r in range(replicates):
+            rows = slice(r * block, (r + 1) * block)
+            centred = values[point, rows] - null[point]
+            with np.errstate(over="ignore", invalid="ignore"):
+                runs[r] = _sgd_run(masks[point, rows], centred, grand[point] - null[point], eta, batch_size)
+            if not np.isfinite(runs[r]).all():
+                raise InvalidArgumentError(
+                    f"step_size: SGD diverged at point {point} (replicate {r}) with step_size = {eta}; "
+                    f"use a step below 2 / R^2 = {2.0 * sgd_default_step_size(d)}"
+                )
+        phi[point] = runs.mean(axis=0)
+        se[point] = runs.std(axis=0, ddof=1) / math.sqrt(replicates) if replicates > 1 else np.inf
 
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
     return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)

@@ -1,6 +1,6 @@
 //! The combinatorial core of stochamort: seeded coalition and permutation samplers, kernel and
-//! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, MSR Banzhaf, LIME,
-//! permutation sampling, exact enumeration) that turn sampled game values into attributions with
+//! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, SGD-Shapley, MSR Banzhaf,
+//! LIME, permutation sampling, exact enumeration) that turn sampled game values into attributions with
 //! standard errors. Pure Rust: no Python types here; `stochamort-python` is the glue.
 //!
 //! Conventions: masks are `(n_points, n_samples, n_players)` booleans, values
@@ -23,8 +23,8 @@ pub mod weights;
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, Attribution, KernelShapVariant, LimeFit,
-    PermutationMoments,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution,
+    KernelShapVariant, LimeFit, PermutationMoments,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

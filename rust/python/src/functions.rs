@@ -182,6 +182,38 @@ fn kernelshap<'py>(
     Ok((est.values.into_pyarray(py), est.std_errors.into_pyarray(py)))
 }
 
+/// SGD-Shapley (projected, averaged SGD on the KernelSHAP objective) with standard errors over
+/// replicates. `step_size` None means the core's default.
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, step_size, batch_size, replicates))]
+#[allow(clippy::too_many_arguments)]
+fn sgd_shapley<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    paired: bool,
+    step_size: Option<&Bound<'py, PyAny>>,
+    batch_size: &Bound<'py, PyAny>,
+    replicates: &Bound<'py, PyAny>,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>)> {
+    let (masks, values) = masks_values(masks, values)?;
+    let null = readonly::<f64, Ix2>(null_values, "null_values", 2, "(n_points, n_outputs)")?;
+    let grand = readonly::<f64, Ix2>(grand_values, "grand_values", 2, "(n_points, n_outputs)")?;
+    let step_size = step_size
+        .map(|value| {
+            value
+                .extract::<f64>()
+                .map_err(|_| raise(py, "InvalidDTypeError", format!("step_size: must be a real number or None, got {value}")))
+        })
+        .transpose()?;
+    let (batch_size, replicates) = (count(py, batch_size, "batch_size")?, count(py, replicates, "replicates")?);
+    let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
+    let est = compute(py, || core::sgd_shapley(m, v, n, g, paired, step_size, batch_size, replicates))?;
+    Ok((est.values.into_pyarray(py), est.std_errors.into_pyarray(py)))
+}
+
 /// MSR Banzhaf values with standard errors.
 #[pyfunction]
 fn msr_banzhaf<'py>(
@@ -301,6 +333,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(semivalue_weights, m)?)?;
     m.add_function(wrap_pyfunction!(lime_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(kernelshap, m)?)?;
+    m.add_function(wrap_pyfunction!(sgd_shapley, m)?)?;
     m.add_function(wrap_pyfunction!(msr_banzhaf, m)?)?;
     m.add_function(wrap_pyfunction!(lime, m)?)?;
     m.add_function(wrap_pyfunction!(permutation_shapley, m)?)?;
