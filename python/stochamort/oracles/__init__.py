@@ -11,7 +11,7 @@ says whether the oracle is unbiased and, if not, how its bias behaves.
 
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
-from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, UnbiasedKernelSHAP
+from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
 
 __all__ = [
     "Oracle",
@@ -20,6 +20,7 @@ __all__ = [
     "KernelSHAP",
     "UnbiasedKernelSHAP",
     "LeverageSHAP",
+    "SGDShapley",
     "Permutation",
     "MSRBanzhaf",
     "LIME",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,7 +17,7 @@ from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.sampling import CoalitionDistribution, sample_coalitions
 
-__all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "MSRBanzhaf", "LIME"]
+__all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "SGDShapley", "MSRBanzhaf", "LIME"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,55 @@ class LeverageSHAP(KernelSHAP):
     """
 
     distribution: ClassVar[CoalitionDistribution] = "leverage"
+
+
+@dataclass(frozen=True)
+class SGDShapley(KernelSHAP):
+    """SGD-Shapley (Simon & Vincent 2020): projected SGD on KernelSHAP's objective, iterates averaged.
+
+    Samples are split into ``replicates`` independent SGD runs whose spread gives the standard error;
+    a round uses the largest multiple of ``replicates × batch`` samples that fits in ``budget − 2``.
+    **Not unbiased**: every run starts from the uniform split of v(all) − v(∅), and that start-up
+    error fades as O(1/n); with few steps per run the standard errors understate the error.
+    """
+
+    step_size: float | None = None
+    batch_size: int = 2
+    replicates: int = 4
+
+    def _samples_per_round(self) -> int:
+        unit = self.replicates * math.lcm(self.batch_size, 2 if self.paired else 1)
+        return ((self.budget - 2) // unit) * unit
+
+    def _validate(self, game: Game) -> None:
+        for name in ("batch_size", "replicates"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidArgumentError(f"{name}: must be a positive integer, got {value!r}")
+        super()._validate(game)
+        if self._samples_per_round() < 1:
+            raise InsufficientSamplesError(
+                f"budget: SGDShapley needs {2 + self.replicates * math.lcm(self.batch_size, 2 if self.paired else 1)} "
+                f"evaluations per point for {self.replicates} replicates, got {self.budget}"
+            )
+
+    def _estimate(
+        self,
+        masks: NDArray[np.bool_],
+        values: NDArray[np.float64],
+        null: NDArray[np.float64],
+        grand: NDArray[np.float64],
+    ) -> Estimate:
+        return estimators.sgd_shapley(
+            masks,
+            values,
+            null,
+            grand,
+            paired=self.paired,
+            step_size=self.step_size,
+            batch_size=self.batch_size,
+            replicates=self.replicates,
+        )
 
 
 @dataclass(frozen=True)
