@@ -16,6 +16,7 @@ __all__ = [
     "SingularSystemError",
     "TooManyPlayersError",
     "DeviceMismatchError",
+    "MissingDependencyError",
 ]
 
 
@@ -53,3 +54,7 @@ class TooManyPlayersError(InvalidArgumentError):
 
 class DeviceMismatchError(InvalidArgumentError):
     """Tensors that must live on one device (model, inputs, background) live on different ones."""
+
+
+class MissingDependencyError(StochamortError, ImportError):
+    """An optional dependency (e.g. shap) is needed for this function but is not installed."""

@@ -3,6 +3,7 @@
 from stochamort.games.base import FunctionGame, Game
 from stochamort.games.maskers import BaselineMasker, ImagePatchMasker, MarginalMasker, Masker, TokenMasker
 from stochamort.games.model import MaskedModel, ModelGame, OutputSpec
+from stochamort.games.surrogate import Surrogate, SurrogateMasker, train_surrogate
 
 __all__ = [
     "Game",
@@ -15,4 +16,7 @@ __all__ = [
     "MarginalMasker",
     "ImagePatchMasker",
     "TokenMasker",
+    "Surrogate",
+    "SurrogateMasker",
+    "train_surrogate",
 ]
