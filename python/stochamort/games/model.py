@@ -70,16 +70,25 @@ def _model_device(model: nn.Module | Callable[..., Any], device: Any) -> torch.d
 
 @contextmanager
 def _evaluation(model: Any) -> Iterator[None]:
-    """Evaluation mode and no autograd for the duration; the model's mode is restored after."""
-    was_training = isinstance(model, nn.Module) and model.training
-    if was_training:
+    """Evaluation mode and no autograd for the duration; every submodule's mode is restored after."""
+    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+    if isinstance(model, nn.Module):
         model.eval()
     try:
         with torch.inference_mode():
             yield
     finally:
-        if was_training:
-            model.train()
+        for module, training in modes:
+            module.training = training
+
+
+def _parameter_dtype(model: Any) -> torch.dtype:
+    """The dtype of the model's floating parameters (the default dtype if it has none)."""
+    if isinstance(model, nn.Module):
+        for parameter in model.parameters():
+            if parameter.dtype.is_floating_point:
+                return parameter.dtype
+    return torch.get_default_dtype()
 
 
 def _group_index(groups: Sequence[Sequence[int]], n_features: int) -> Tensor:
@@ -154,7 +163,7 @@ class ModelGame(Game):
                 raise DeviceMismatchError(f"x: lives on {x.device} but the model is on {device}; move it first")
         else:
             array = np.asarray(x)
-            dtype = torch.long if array.dtype.kind in "iu" else torch.get_default_dtype()
+            dtype = torch.long if array.dtype.kind in "iu" else _parameter_dtype(family.model)
             x = torch.as_tensor(array, dtype=dtype, device=device)
         if x.ndim < 2:
             raise ShapeError(f"x: expected (n_points, *input_shape), got shape {tuple(x.shape)}")
