@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, SingularSystemError
 from stochamort.estimate import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule
@@ -93,7 +93,13 @@ class CoalitionOracle(Oracle):
             new_values[active] = game.evaluate(new_masks[active], points[active])
             masks = np.concatenate([masks, new_masks], axis=1)
             values = np.concatenate([values, new_values], axis=1)
-            est = self._estimate(masks[active], values[active], null[active], grand[active])
+            try:
+                est = self._estimate(masks[active], values[active], null[active], grand[active])
+            except SingularSystemError as err:
+                raise SingularSystemError(
+                    f"budget: {self.budget} evaluations per point left the regression of a point in "
+                    f"{int(points[0])}..{int(points[-1])} undetermined; raise the budget ({err})"
+                ) from err
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
             result.n_evaluations[active] = fixed + (r + 1) * samples
@@ -124,6 +130,21 @@ class KernelSHAP(CoalitionOracle):
     def grouped(self) -> bool:
         return self.paired
 
+    def _validate(self, game: Game) -> None:
+        super()._validate(game)
+        d, samples = game.n_players, self._samples_per_round()
+        # A = mean(z zᵀ) is d × d; a pair (z, 1 − z) spans only z and 1, so pairs add one direction each.
+        directions = samples // 2 + 1 if self.paired else samples
+        if self._needs_full_rank and directions < d:
+            needed = 2 * (d - 1) + 2 if self.paired else d + 2
+            raise InsufficientSamplesError(
+                f"budget: {type(self).__name__} cannot identify {d} players with {self.budget} evaluations "
+                f"per point; it needs at least {needed}"
+            )
+
+    #: Whether the estimator solves with the sampled A (which must then have full rank).
+    _needs_full_rank: ClassVar[bool] = True
+
     def _estimate(
         self,
         masks: NDArray[np.bool_],
@@ -143,6 +164,7 @@ class UnbiasedKernelSHAP(KernelSHAP):
 
     unbiased: ClassVar[bool] = True
     min_samples: ClassVar[int] = 1
+    _needs_full_rank: ClassVar[bool] = False
 
     def _estimate(
         self,
@@ -178,6 +200,7 @@ class SGDShapley(KernelSHAP):
     step_size: float | None = None
     batch_size: int = 2
     replicates: int = 4
+    _needs_full_rank: ClassVar[bool] = False
 
     def _samples_per_round(self) -> int:
         unit = self.replicates * math.lcm(self.batch_size, 2 if self.paired else 1)
