@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, SingularSystemError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.estimate import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule
@@ -95,10 +95,11 @@ class CoalitionOracle(Oracle):
             values = np.concatenate([values, new_values], axis=1)
             try:
                 est = self._estimate(masks[active], values[active], null[active], grand[active])
-            except SingularSystemError as err:
-                raise SingularSystemError(
-                    f"budget: {self.budget} evaluations per point left the regression of a point in "
-                    f"{int(points[0])}..{int(points[-1])} undetermined; raise the budget ({err})"
+            except InsufficientSamplesError as err:
+                # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
+                raise type(err)(
+                    f"budget: {self.budget} evaluations per point were not enough for a point in "
+                    f"{int(points[0])}..{int(points[-1])}; raise the budget ({err})"
                 ) from err
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
