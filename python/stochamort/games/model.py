@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any, Iterator, Literal, Union
 
+import time
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -175,7 +177,9 @@ class ModelGame(Game):
         self._n_players = n_features if family.groups is None else len(family.groups)
         self.forward_seconds = 0.0
         self.n_forward_inputs = 0
-        probe = self._values(x[:1], torch.ones((1, n_features), dtype=torch.bool, device=device))
+        probe = self._values(
+            torch.zeros(1, dtype=torch.long, device=device), torch.ones((1, n_features), dtype=torch.bool, device=device)
+        )
         self._n_outputs = int(probe.shape[1])
 
     @property
@@ -190,26 +194,27 @@ class ModelGame(Game):
     def n_outputs(self) -> int:
         return self._n_outputs
 
-    def _values(self, x_rows: Tensor, feature_masks: Tensor) -> Tensor:
-        """Values ``(R, n_outputs)`` of aligned rows, through the masker and model in batches."""
+    def _values(self, rows: Tensor, feature_masks: Tensor) -> Tensor:
+        """Values ``(R, n_outputs)`` of inputs ``x[rows]`` masked by ``feature_masks``, in batches.
+
+        ``forward_seconds`` accumulates the time in the model and its output transform.
+        """
         family = self.family
         k = family.masker.expansions
         rows_per_batch = max(1, family.batch_size // k)
         outputs = []
-        import time
-
         with _evaluation(family.model):
-            for start in range(0, x_rows.shape[0], rows_per_batch):
+            for start in range(0, rows.shape[0], rows_per_batch):
                 stop = start + rows_per_batch
-                args = family.masker.apply(x_rows[start:stop], feature_masks[start:stop])
+                args = family.masker.apply(self.x[rows[start:stop]], feature_masks[start:stop])
                 began = time.perf_counter()
-                raw = _raw_output(family.model(*args))
-                if raw.device.type == "cuda":
-                    torch.cuda.synchronize(raw.device)
+                values = family.transform(_raw_output(family.model(*args)))
+                if values.device.type == "cuda":
+                    torch.cuda.synchronize(values.device)
                 self.forward_seconds += time.perf_counter() - began
                 self.n_forward_inputs += int(args[0].shape[0])
-                values = family.transform(raw).to(torch.float64)
-                outputs.append(values.reshape(-1, k, values.shape[1]).mean(dim=1))
+                values = values.to(torch.float64)
+                outputs.append(values if k == 1 else values.reshape(-1, k, values.shape[1]).mean(dim=1))
         return torch.cat(outputs)
 
     def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -218,5 +223,5 @@ class ModelGame(Game):
         player_masks = torch.from_numpy(np.ascontiguousarray(masks)).to(device).reshape(n * n_coalitions, -1)
         feature_masks = player_masks if self._owner is None else player_masks[:, self._owner]
         rows = torch.from_numpy(points).to(device).repeat_interleave(n_coalitions)
-        values = self._values(self.x[rows], feature_masks)
+        values = self._values(rows, feature_masks)
         return values.reshape(n, n_coalitions, -1).cpu().numpy()

@@ -74,10 +74,11 @@ class CoalitionOracle(Oracle):
         rule = self.stopping or StoppingRule()
         rounds = rule.limit(samples, fixed)
         null, grand = game.endpoints(points) if self.uses_endpoints else (np.zeros((n, o)), np.zeros((n, o)))
-        masks = np.zeros((n, 0, d), dtype=np.bool_)
-        values = np.zeros((n, 0, o))
         result = Estimate(np.zeros((n, d, o)), np.zeros((n, d, o)), np.zeros(n, dtype=np.int64))
         active = np.arange(n)
+        # Samples gathered so far for the active points only (rows aligned with `active`).
+        masks: NDArray[np.bool_] | None = None
+        values: NDArray[np.float64] | None = None
         for r in range(rounds):
             new_masks = sample_coalitions(
                 n,
@@ -89,12 +90,16 @@ class CoalitionOracle(Oracle):
                 point_offset=point_offset + int(points[0]),
                 sample_offset=r * samples,
             )
-            new_values = np.full((n, samples, o), np.nan)
-            new_values[active] = game.evaluate(new_masks[active], points[active])
-            masks = np.concatenate([masks, new_masks], axis=1)
-            values = np.concatenate([values, new_values], axis=1)
+            if active.size < n:
+                new_masks = new_masks[active]
+            new_values = game.evaluate(new_masks, points[active])
+            if masks is None or values is None:
+                masks, values = new_masks, new_values
+            else:
+                masks = np.concatenate([masks, new_masks], axis=1)
+                values = np.concatenate([values, new_values], axis=1)
             try:
-                est = self._estimate(masks[active], values[active], null[active], grand[active])
+                est = self._estimate(masks, values, null[active], grand[active])
             except InsufficientSamplesError as err:
                 # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
                 raise type(err)(
@@ -106,9 +111,11 @@ class CoalitionOracle(Oracle):
             result.n_evaluations[active] = fixed + (r + 1) * samples
             for name, array in est.extras.items():
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
-            active = active[~rule.done(est.std_errors)]
-            if active.size == 0:
+            going_on = ~rule.done(est.std_errors)
+            if not going_on.any():
                 break
+            if not going_on.all():
+                active, masks, values = active[going_on], masks[going_on], values[going_on]
         return result
 
 

@@ -72,12 +72,15 @@ impl CoalitionSampler {
             Distribution::Shapley | Distribution::Leverage => {
                 let u: f64 = rng.random();
                 let k = self.size_cdf.partition_point(|&c| c < u).min(d);
-                // Sample the smaller side: O(min(k, d−k)) work.
+                // Sample the smaller side with Floyd's algorithm, using the row itself as the set
+                // of chosen players: O(min(k, d−k)) draws and no allocation.
                 let small = k.min(d - k);
-                let small_is_in = k <= d - k;
-                row.fill(!small_is_in);
-                for j in rand::seq::index::sample(rng, d, small) {
-                    row[j] = small_is_in;
+                let mark = k <= d - k;
+                row.fill(!mark);
+                for j in d - small..d {
+                    let t = rng.random_range(0..=j);
+                    let pick = if row[t] == mark { j } else { t };
+                    row[pick] = mark;
                 }
             }
         }

@@ -69,6 +69,13 @@ impl Projection {
         &self.c[i * d..(i + 1) * d]
     }
 
+    /// out = C x.
+    fn multiply(&self, x: &[f64], out: &mut [f64]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.row(i).iter().zip(x).map(|(c, v)| c * v).sum();
+        }
+    }
+
     /// C z for a coalition given by its smaller side; C1 = 0, so a complement only flips the sign.
     fn times_coalition(&self, idx: &[usize], complemented: bool, out: &mut [f64]) {
         out.fill(0.0);
@@ -179,31 +186,31 @@ fn estimate_point(
             )
         })?);
     }
-    // Centred values y = v(S) − v(∅).
-    let y = |r: usize, o: usize| values[[r, o]] - null_value[o];
-
-    // b = (1/n) Σ w z y, accumulated through the smaller sides: b = (cb·1 + bvec)/n.
-    let mut b = Array2::<f64>::zeros((d, n_outputs));
-    let mut cb = vec![0.0; n_outputs];
-    for r in 0..n {
-        let (idx, comp, _) = sides.row(r);
-        let w = row_weights[r];
+    // Everything per output is stored output-major (index o * len + i) so inner loops run over
+    // contiguous slices. Centred values y = v(S) − v(∅):
+    let mut y = vec![0.0; n_outputs * n];
+    for (r, v) in values.rows().into_iter().enumerate() {
         for o in 0..n_outputs {
-            let wy = w * y(r, o);
-            if comp {
-                cb[o] += wy;
-            }
-            let signed = if comp { -wy } else { wy };
-            for &j in idx {
-                b[[j, o]] += signed;
-            }
+            y[o * n + r] = v[o] - null_value[o];
         }
     }
+
+    // b = (1/n) Σ w z y through the smaller sides: a complemented side T gives w y (1 − 1_T).
     let nf = n as f64;
-    for j in 0..d {
-        for o in 0..n_outputs {
-            b[[j, o]] = (b[[j, o]] + cb[o]) / nf;
+    let mut b = vec![0.0; n_outputs * d];
+    for (b_o, y_o) in b.chunks_exact_mut(d).zip(y.chunks_exact(n)) {
+        let mut constant = 0.0;
+        for (r, (&w, &y_r)) in row_weights.iter().zip(y_o).enumerate() {
+            let (idx, comp, _) = sides.row(r);
+            let wy = w * y_r;
+            if comp {
+                constant += wy;
+                idx.iter().for_each(|&j| b_o[j] -= wy);
+            } else {
+                idx.iter().for_each(|&j| b_o[j] += wy);
+            }
         }
+        b_o.iter_mut().for_each(|x| *x = (*x + constant) / nf);
     }
 
     let own;
@@ -216,75 +223,64 @@ fn estimate_point(
     };
 
     // φ = C b + offset Δ.
-    let mut phi = Array2::<f64>::zeros((d, n_outputs));
-    for i in 0..d {
-        let c_row = projection.row(i);
-        for o in 0..n_outputs {
-            let cb_io: f64 = c_row.iter().zip(b.column(o).iter()).map(|(c, x)| c * x).sum();
-            phi[[i, o]] = cb_io + projection.offset[i] * (grand_value[o] - null_value[o]);
-        }
+    let mut phi = vec![0.0; n_outputs * d];
+    for (o, (phi_o, b_o)) in phi.chunks_exact_mut(d).zip(b.chunks_exact(d)).enumerate() {
+        projection.multiply(b_o, phi_o);
+        let delta = grand_value[o] - null_value[o];
+        phi_o.iter_mut().zip(&projection.offset).for_each(|(x, off)| *x += off * delta);
     }
 
     // Standard errors: h_u = C g_u with g = w z r, where r is the residual (consistent form, delta
     // method) or y itself (unbiased form, exact covariance of a mean). Within a pair C z_b = −C z_a.
-    let totals: Vec<f64> = (0..n_outputs).map(|o| phi.column(o).sum()).collect();
-    let residual = |r: usize, o: usize| match shared {
-        Some(_) => y(r, o),
-        None => y(r, o) - sides.dot(r, |j| phi[[j, o]], totals[o]),
-    };
     let units = n / rows_per_unit;
-    let mut coefs = vec![0.0; units * n_outputs];
-    for (unit, coef) in coefs.chunks_mut(n_outputs).enumerate() {
-        let first = unit * rows_per_unit;
-        for (o, c) in coef.iter_mut().enumerate() {
-            *c = row_weights[first] * residual(first, o);
-            if rows_per_unit == 2 {
-                *c = 0.5 * (*c - row_weights[first + 1] * residual(first + 1, o));
-            }
+    let mut coefs = vec![0.0; n_outputs * units];
+    for o in 0..n_outputs {
+        let (phi_o, y_o) = (&phi[o * d..(o + 1) * d], &y[o * n..(o + 1) * n]);
+        let total: f64 = phi_o.iter().sum();
+        let weighted_residual = |r: usize| {
+            let fitted = if shared.is_some() { 0.0 } else { sides.dot(r, phi_o, total) };
+            row_weights[r] * (y_o[r] - fitted)
+        };
+        for (unit, c) in coefs[o * units..(o + 1) * units].iter_mut().enumerate() {
+            let first = unit * rows_per_unit;
+            *c = if rows_per_unit == 2 {
+                0.5 * (weighted_residual(first) - weighted_residual(first + 1))
+            } else {
+                weighted_residual(first)
+            };
         }
     }
     // h_u = coef_u · C ž_u with ž_u = ±1_T the signed smaller side of the unit's first row
     // (C z = C ž because C1 = 0). Its mean, C (mean coef ž), is exact, so the sum of squared
     // deviations below needs no running division and suffers no cancellation.
-    let signed_side = |unit: usize| {
-        let (idx, comp, _) = sides.row(unit * rows_per_unit);
-        (idx, if comp { -1.0 } else { 1.0 })
-    };
     let mut g_mean = vec![0.0; n_outputs * d];
-    for unit in 0..units {
-        let (idx, sign) = signed_side(unit);
-        for o in 0..n_outputs {
-            let c = sign * coefs[unit * n_outputs + o] / units as f64;
-            for &t in idx {
-                g_mean[o * d + t] += c;
-            }
+    for (g_o, coef_o) in g_mean.chunks_exact_mut(d).zip(coefs.chunks_exact(units)) {
+        for (unit, &c) in coef_o.iter().enumerate() {
+            let (idx, comp, _) = sides.row(unit * rows_per_unit);
+            let c = if comp { -c } else { c } / units as f64;
+            idx.iter().for_each(|&t| g_o[t] += c);
         }
     }
-    let h_mean: Vec<f64> = (0..n_outputs)
-        .flat_map(|o| {
-            let g = &g_mean[o * d..(o + 1) * d];
-            (0..d).map(move |i| projection.row(i).iter().zip(g).map(|(c, x)| c * x).sum::<f64>())
-        })
-        .collect();
+    let mut h_mean = vec![0.0; n_outputs * d];
+    for (h_o, g_o) in h_mean.chunks_exact_mut(d).zip(g_mean.chunks_exact(d)) {
+        projection.multiply(g_o, h_o);
+    }
     let mut squares = vec![0.0; n_outputs * d];
     let mut cz = vec![0.0; d];
     for unit in 0..units {
         let (idx, comp, _) = sides.row(unit * rows_per_unit);
         projection.times_coalition(idx, comp, &mut cz);
-        for o in 0..n_outputs {
-            let c = coefs[unit * n_outputs + o];
-            let mean = &h_mean[o * d..(o + 1) * d];
-            let acc = &mut squares[o * d..(o + 1) * d];
+        for ((acc, mean), coef_o) in squares.chunks_exact_mut(d).zip(h_mean.chunks_exact(d)).zip(coefs.chunks_exact(units)) {
+            let c = coef_o[unit];
             for ((s, &z), &m) in acc.iter_mut().zip(&cz).zip(mean) {
                 let deviation = c * z - m;
                 *s += deviation * deviation;
             }
         }
     }
-    let std_errors = Array2::from_shape_fn((d, n_outputs), |(j, o)| std_error_of_mean(squares[o * d + j], units));
     Ok(PointEstimate {
-        values: phi,
-        std_errors,
+        values: Array2::from_shape_fn((d, n_outputs), |(j, o)| phi[o * d + j]),
+        std_errors: Array2::from_shape_fn((d, n_outputs), |(j, o)| std_error_of_mean(squares[o * d + j], units)),
     })
 }
 

@@ -192,7 +192,7 @@ fn run_block(
         for (b, res) in residuals.chunks_mut(n_outputs).enumerate() {
             let r = first + b;
             for (o, x) in res.iter_mut().enumerate() {
-                *x = sides.dot(r, |j| phi[j * n_outputs + o], totals[o]) - (values[[r, o]] - null_value[o]);
+                *x = sides.dot_with(r, |j| phi[j * n_outputs + o], totals[o]) - (values[[r, o]] - null_value[o]);
             }
         }
         // φ − η·mean z r, through the smaller side: a complemented row z = 1 − 1_T contributes

@@ -16,46 +16,49 @@ pub(crate) struct SmallSides {
 }
 
 /// Append the positions where `row` differs from `comp`, skipping 8 equal entries at a time
-/// (most of a row is on the larger side).
-fn push_side(row: &[bool], comp: bool, out: &mut Vec<usize>) {
+/// (most of a row is on the larger side) and reading the differing bytes of a word by bit tricks.
+fn push_side(bytes: &[u8], comp: bool, out: &mut Vec<usize>) {
     let background = if comp { u64::from_le_bytes([1; 8]) } else { 0 };
-    let mut chunks = row.chunks_exact(8);
+    let mut chunks = bytes.chunks_exact(8);
     for (c, chunk) in chunks.by_ref().enumerate() {
-        let word = u64::from_le_bytes(std::array::from_fn(|i| chunk[i] as u8));
-        if word != background {
-            out.extend((0..8).filter(|&i| chunk[i] != comp).map(|i| c * 8 + i));
+        // Each differing byte of `diff` is 0x01: one set bit per position to record.
+        let mut diff = u64::from_le_bytes(chunk.try_into().expect("chunks of 8")) ^ background;
+        while diff != 0 {
+            out.push(c * 8 + (diff.trailing_zeros() / 8) as usize);
+            diff &= diff - 1;
         }
     }
-    let start = row.len() - chunks.remainder().len();
-    out.extend((start..row.len()).filter(|&j| row[j] != comp));
+    let start = bytes.len() - chunks.remainder().len();
+    out.extend((start..bytes.len()).filter(|&j| bytes[j] != comp as u8));
+}
+
+/// The bytes of a bool slice (each 0 or 1).
+pub(crate) fn as_bytes(row: &[bool]) -> &[u8] {
+    // SAFETY: bool has the size and alignment of u8 and is always 0 or 1.
+    unsafe { std::slice::from_raw_parts(row.as_ptr().cast::<u8>(), row.len()) }
 }
 
 impl SmallSides {
     pub fn new(masks: ArrayView2<bool>) -> Self {
         let (n, d) = masks.dim();
-        let mut indices = Vec::new();
+        let sizes: Vec<usize> = masks
+            .rows()
+            .into_iter()
+            .map(|row| match row.as_slice() {
+                Some(slice) => as_bytes(slice).iter().map(|&b| b as usize).sum(),
+                None => row.iter().filter(|&&b| b).count(),
+            })
+            .collect();
+        let complemented: Vec<bool> = sizes.iter().map(|&k| 2 * k > d).collect();
+        let mut indices = Vec::with_capacity(sizes.iter().map(|&k| k.min(d - k)).sum());
         let mut offsets = Vec::with_capacity(n + 1);
-        let mut complemented = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(n);
         offsets.push(0);
-        for row in masks.rows() {
-            let (size, comp) = match row.as_slice() {
-                Some(slice) => {
-                    let size: usize = slice.iter().map(|&b| b as usize).sum();
-                    let comp = 2 * size > d;
-                    push_side(slice, comp, &mut indices);
-                    (size, comp)
-                }
-                None => {
-                    let size = row.iter().filter(|&&b| b).count();
-                    let comp = 2 * size > d;
-                    indices.extend(row.iter().enumerate().filter_map(|(j, &b)| (b != comp).then_some(j)));
-                    (size, comp)
-                }
-            };
+        for (row, &comp) in masks.rows().into_iter().zip(&complemented) {
+            match row.as_slice() {
+                Some(slice) => push_side(as_bytes(slice), comp, &mut indices),
+                None => indices.extend(row.iter().enumerate().filter_map(|(j, &b)| (b != comp).then_some(j))),
+            }
             offsets.push(indices.len());
-            complemented.push(comp);
-            sizes.push(size);
         }
         SmallSides {
             indices,
@@ -79,11 +82,23 @@ impl SmallSides {
         self.sizes.len()
     }
 
-    /// zᵀx for row r, given the total Σx.
+    /// zᵀx for row r, given the total Σx, with x given by a function of the player.
     #[inline]
-    pub fn dot(&self, r: usize, x: impl Fn(usize) -> f64, total: f64) -> f64 {
+    pub fn dot_with(&self, r: usize, x: impl Fn(usize) -> f64, total: f64) -> f64 {
         let (idx, comp, _) = self.row(r);
         let partial: f64 = idx.iter().map(|&j| x(j)).sum();
+        if comp {
+            total - partial
+        } else {
+            partial
+        }
+    }
+
+    /// zᵀx for row r, given the total Σx.
+    #[inline]
+    pub fn dot(&self, r: usize, x: &[f64], total: f64) -> f64 {
+        let (idx, comp, _) = self.row(r);
+        let partial: f64 = idx.iter().map(|&j| x[j]).sum();
         if comp {
             total - partial
         } else {
