@@ -61,7 +61,8 @@ demo: build
 	$(BIN)/stochamort demo
 
 bench: build $(VENV)/.deps-bench
-	$(VPY) benches/bench_core.py
+	$(VPY) benches/bench_core.py --no-progress
+	$(VPY) benches/bench_oracles.py
 
 clean:
 	rm -rf target dist $(VENV) .pytest_cache .hypothesis .mypy_cache python/stochamort/_core*.so
