@@ -2,7 +2,8 @@
 
 The combinatorial core (samplers, weights, estimators) runs in Rust (``stochamort._core``); this
 package is its typed Python API. The torch layers, :mod:`stochamort.games` and
-:mod:`stochamort.oracles`, are imported on first use, so ``import stochamort`` stays light.
+:mod:`stochamort.oracles`, :mod:`stochamort.labels` and :mod:`stochamort.amortize`, are imported on
+first use, so ``import stochamort`` stays light.
 """
 
 import importlib
@@ -85,9 +86,11 @@ __all__ = [
     # torch layers (imported lazily)
     "games",
     "oracles",
+    "labels",
+    "amortize",
 ]
 
-_LAZY_SUBMODULES = ("games", "oracles")
+_LAZY_SUBMODULES = ("games", "oracles", "labels", "amortize")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,254 @@
+"""Default amortizer architectures: an MLP for tabular inputs, a per-patch head for image models,
+and the additive efficiency normalization of FastSHAP.
+
+Every amortizer maps a batch of inputs ``(n, *input_shape)`` to attributions
+``(n, n_players, n_outputs)``, the layout of the oracles' :class:`~stochamort.estimate.Estimate`
+values and of the label store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Optional
+
+import torch
+from torch import Tensor, nn
+
+from stochamort.errors import InvalidArgumentError, ShapeError
+
+__all__ = ["MLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
+
+Activation = Literal["relu", "gelu", "tanh", "silu"]
+OutputActivation = Optional[Literal["tanh"]]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+}
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _hidden_sizes(name: str, hidden: Any) -> tuple[int, ...]:
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    if not isinstance(hidden, Sequence):
+        raise InvalidArgumentError(f"{name}: must be a sequence of positive integers, got {hidden!r}")
+    return tuple(_positive_int(name, h) for h in hidden)
+
+
+def _activation(name: str, value: Any) -> Callable[[], nn.Module]:
+    if value not in _ACTIVATIONS:
+        raise InvalidArgumentError(f"{name}: must be one of {sorted(_ACTIVATIONS)}, got {value!r}")
+    return _ACTIVATIONS[value]
+
+
+def _dropout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise InvalidArgumentError(f"dropout: must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _output_activation(value: Any) -> nn.Module:
+    if value is None:
+        return nn.Identity()
+    if value == "tanh":
+        return nn.Tanh()
+    raise InvalidArgumentError(f"output_activation: must be None or 'tanh', got {value!r}")
+
+
+def _mlp(
+    n_in: int, hidden: tuple[int, ...], n_out: int, activation: Callable[[], nn.Module], dropout: float
+) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+class MLPAmortizer(nn.Module):
+    """A multilayer perceptron mapping tabular inputs to attributions.
+
+    ``x`` ``(n, *input_shape)`` is flattened to ``(n, n_features)``, passed through
+    ``Linear -> activation [-> Dropout]`` blocks of the ``hidden`` widths and a final linear layer
+    with ``n_players * n_outputs`` outputs, and reshaped to ``(n, n_players, n_outputs)``.
+
+    Args:
+        n_features: number of input features (the product of the input shape).
+        n_players: number of players d (features or feature groups).
+        n_outputs: number of attributed outputs (classes).
+        hidden: widths of the hidden layers (an int for a single one; empty for a linear model).
+        activation: ``"relu"``, ``"gelu"``, ``"tanh"`` or ``"silu"``.
+        dropout: dropout probability after each hidden activation (0: none).
+        output_activation: ``None`` or ``"tanh"`` (bounded outputs, as the paper's ViT amortizer
+            for Shapley values of probabilities; then targets must lie in (−1, 1) after scaling).
+        zero_init_output: start the last layer at zero, so the untrained amortizer predicts 0
+            (the paper's data-valuation amortizer zeroes its last layer).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_players: int,
+        n_outputs: int = 1,
+        hidden: int | Sequence[int] = (256, 256),
+        *,
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+        output_activation: OutputActivation = None,
+        zero_init_output: bool = False,
+    ) -> None:
+        super().__init__()
+        self.n_features = _positive_int("n_features", n_features)
+        self.n_players = _positive_int("n_players", n_players)
+        self.n_outputs = _positive_int("n_outputs", n_outputs)
+        self.hidden = _hidden_sizes("hidden", hidden)
+        self.net = _mlp(
+            self.n_features, self.hidden, self.n_players * self.n_outputs, _activation("activation", activation), _dropout(dropout)
+        )
+        self.output_activation = _output_activation(output_activation)
+        if zero_init_output:
+            last = self.net[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        if flat.shape[1] != self.n_features:
+            raise ShapeError(f"x: expected {self.n_features} features per input, got shape {tuple(x.shape)}")
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        if flat.dtype != first.weight.dtype:
+            flat = flat.to(first.weight.dtype)
+        out: Tensor = self.output_activation(self.net(flat))
+        return out.reshape(x.shape[0], self.n_players, self.n_outputs)
+
+
+def _embeddings(out: Any) -> Tensor:
+    """Per-token embeddings from a backbone's output: a tensor, a tuple (first item), or an object
+    with ``last_hidden_state`` (Hugging Face)."""
+    if hasattr(out, "last_hidden_state"):
+        out = out.last_hidden_state
+    elif isinstance(out, (tuple, list)):
+        out = out[0]
+    if not isinstance(out, Tensor):
+        raise InvalidArgumentError(f"backbone: must return a tensor of embeddings, got {type(out).__name__}")
+    return out
+
+
+class PatchAmortizer(nn.Module):
+    """A per-patch attribution head on top of a backbone that embeds each patch.
+
+    The backbone maps inputs to embeddings ``(n, skip_tokens + n_patches, embed_dim)`` (a tensor, a
+    tuple whose first item is that tensor, or a Hugging Face output with ``last_hidden_state``).
+    The first ``skip_tokens`` tokens (e.g. a ViT's class token) are dropped, and one head, shared
+    by all patches, maps each patch embedding to its ``n_outputs`` attributions:
+    ``(n, n_patches, n_outputs)``. This is the paper's image amortizer (a ViT initialised from the
+    surrogate, an MLP head per patch token, tanh output for Shapley values of probabilities).
+
+    Args:
+        backbone: module producing per-patch embeddings.
+        n_patches: number of patch players; must match the backbone's token count minus ``skip_tokens``.
+        n_outputs: number of attributed outputs (classes).
+        embed_dim: width of the embeddings.
+        head_hidden: hidden widths of the head MLP (empty: a linear head).
+        skip_tokens: leading tokens of the backbone's output that are not patches.
+        activation, dropout, output_activation: as for :class:`MLPAmortizer` (for the head).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        n_patches: int,
+        n_outputs: int,
+        embed_dim: int,
+        *,
+        head_hidden: int | Sequence[int] = (),
+        skip_tokens: int = 0,
+        activation: Activation = "gelu",
+        dropout: float = 0.0,
+        output_activation: OutputActivation = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise InvalidArgumentError(f"backbone: must be a torch.nn.Module, got {type(backbone).__name__}")
+        self.backbone = backbone
+        self.n_players = _positive_int("n_patches", n_patches)
+        self.n_outputs = _positive_int("n_outputs", n_outputs)
+        self.embed_dim = _positive_int("embed_dim", embed_dim)
+        if isinstance(skip_tokens, bool) or not isinstance(skip_tokens, int) or skip_tokens < 0:
+            raise InvalidArgumentError(f"skip_tokens: must be a non-negative integer, got {skip_tokens!r}")
+        self.skip_tokens = int(skip_tokens)
+        self.head = _mlp(
+            self.embed_dim,
+            _hidden_sizes("head_hidden", head_hidden),
+            self.n_outputs,
+            _activation("activation", activation),
+            _dropout(dropout),
+        )
+        self.output_activation = _output_activation(output_activation)
+
+    @property
+    def n_patches(self) -> int:
+        """Number of patch players."""
+        return self.n_players
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = _embeddings(self.backbone(x))
+        expected = (self.skip_tokens + self.n_players, self.embed_dim)
+        if tokens.ndim != 3 or tuple(tokens.shape[1:]) != expected:
+            raise ShapeError(
+                f"backbone: expected embeddings of shape (n, {expected[0]}, {expected[1]}) "
+                f"({self.skip_tokens} skipped token(s) + {self.n_players} patches), got {tuple(tokens.shape)}"
+            )
+        out: Tensor = self.output_activation(self.head(tokens[:, self.skip_tokens :]))
+        return out
+
+
+def efficiency_normalize(phi: Tensor, gaps: Tensor) -> Tensor:
+    """Additive efficiency normalization: ``φ + (Δ − Σ_i φ_i) / d``, so that players sum to Δ.
+
+    Args:
+        phi: predictions ``(n, d, n_outputs)``.
+        gaps: Δ = v(all) − v(∅), ``(n, n_outputs)`` (or ``(n,)`` for a single output).
+
+    Returns:
+        Normalized predictions with ``phi``'s dtype and shape; differentiable in ``phi``. The
+        correction is computed in float64 (float32 on devices without it) and rounded once, so
+        the sums match Δ to a few units in the last place of ``phi``'s dtype.
+    """
+    if phi.ndim != 3:
+        raise ShapeError(f"phi: expected predictions (n, n_players, n_outputs), got shape {tuple(phi.shape)}")
+    if gaps.ndim == 1 and phi.shape[2] == 1:
+        gaps = gaps[:, None]
+    if tuple(gaps.shape) != (phi.shape[0], phi.shape[2]):
+        raise ShapeError(f"gaps: expected shape ({phi.shape[0]}, {phi.shape[2]}), got {tuple(gaps.shape)}")
+    work = torch.float32 if phi.device.type == "mps" else torch.float64
+    wide = phi.to(work)
+    correction = (gaps.to(device=phi.device, dtype=work) - wide.sum(dim=1)) / phi.shape[1]
+    return (wide + correction[:, None, :]).to(phi.dtype)
+
+
+class EfficiencyNormalization(nn.Module):
+    """Module form of :func:`efficiency_normalize`: ``forward(phi, gaps)``.
+
+    Predictions ``(n, d, o)`` are shifted, per point and output, by the same amount for every
+    player so that they sum to the gap Δ = v(all) − v(∅) ``(n, o)``: the additive efficient
+    normalization of FastSHAP (Jethani et al. 2022), the orthogonal projection onto the
+    efficient set. Training through it makes the amortizer exactly efficient.
+    """
+
+    def forward(self, phi: Tensor, gaps: Tensor) -> Tensor:
+        return efficiency_normalize(phi, gaps)
