@@ -1,150 +1,369 @@
-"""``stochamort demo``: every estimator of the core on a small model, checked against exact values.
+"""``stochamort demo``: stochastic amortization of Shapley values, end to end, against ground truth.
 
-A random two-layer network on ``n_players`` features is explained for a batch of points with
-baseline masking (absent features set to 0). Exact Shapley and Banzhaf values come from enumerating
-all ``2**d`` coalitions; each estimator then runs at a ladder of budgets, and the table reports its
-error, how well its standard errors are calibrated (coverage of nominal 95 % intervals), and its
-time outside the model.
+On generated tabular data (``n_features`` correlated Gaussian features, 3 classes from a random
+teacher network) the demo
+
+1. trains a classifier (an MLP, the model to explain);
+2. generates cheap, noisy, unbiased labels for every training point with an oracle (antithetic
+   permutation sampling at ``label_budget`` evaluations by default), in a resumable label store;
+3. trains a small amortizer network on them (noisy-label checkpointing, efficiency normalization);
+4. computes ground truth on held-out points by exact enumeration (all 2^d coalitions);
+5. runs per-example KernelSHAP and permutation sampling on the same held-out points at a ladder of
+   budgets; trains further amortizers at larger label budgets (the noise-level sweep);
+6. prints a table, and writes ``error_vs_compute.png`` (the paper's Figure 3, centre),
+   ``error_vs_label_budget.png`` (Figure 3, left) and ``metrics.json`` into ``output``.
+
+Compute is counted in FLOPs: forward FLOPs of the classifier per evaluation for labels and
+per-example estimation, plus the amortizer's training FLOPs, per explained (training) point. The
+speed-up at equal error is the per-example cost at the budget that matches the amortizer's error
+(interpolated on the ladder, log-log) over the amortized cost per point.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
-from tqdm import tqdm
+from torch import nn
+from tqdm.auto import tqdm
 
-import stochamort as sm
-from stochamort.errors import InvalidArgumentError
+import stochamort
+from stochamort.amortize import MLPAmortizer, evaluate_attributions, forward_flops, train_amortizer
+from stochamort.errors import InvalidArgumentError, MissingDependencyError
+from stochamort.games import BaselineMasker, MaskedModel
+from stochamort.labels import generate_labels
+from stochamort.oracles import Exact, KernelSHAP, LeverageSHAP, Oracle, Permutation, UnbiasedKernelSHAP
 
-__all__ = ["run_demo", "ToyModelGame"]
+__all__ = ["DemoConfig", "run_demo", "LABEL_ORACLES"]
 
-MAX_DEMO_PLAYERS = 16
+#: Oracles the demo can label with (``--oracle``); each is built as ``cls(budget)``.
+LABEL_ORACLES: dict[str, Callable[[int], Oracle]] = {
+    "permutation": Permutation,
+    "kernelshap": KernelSHAP,
+    "unbiased-kernelshap": UnbiasedKernelSHAP,
+    "leverage": LeverageSHAP,
+}
 
 
-@dataclass(frozen=True)
-class ToyModelGame:
-    """v_x(S) = f(x with features outside S set to 0), f a fixed random tanh network with 2 outputs."""
+@dataclass
+class DemoConfig:
+    """Sizes of the demo run (the defaults take a few minutes on 2 CPU cores)."""
 
-    inputs: NDArray[np.float64]
-    hidden: NDArray[np.float64]
-    output: NDArray[np.float64]
+    n_features: int = 10
+    n_train: int = 100_000
+    n_test: int = 100
+    classifier_width: int = 1024
+    classifier_epochs: int = 4
+    oracle: str = "permutation"
+    label_budget: int = 20
+    sweep_budgets: tuple[int, ...] = (60, 180)
+    sweep_points: int = 20_000
+    ladder: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
+    amortizer_hidden: tuple[int, ...] = (256, 256)
+    amortizer_epochs: int = 15
+    seed: int = 0
+    device: str = "cpu"
+    output: str = "demo-results"
 
     @classmethod
-    def random(cls, n_points: int, n_players: int, seed: int) -> ToyModelGame:
-        """Random inputs and network weights."""
-        rng = np.random.default_rng(seed)
-        return cls(
-            inputs=rng.normal(size=(n_points, n_players)),
-            hidden=rng.normal(size=(n_players, 32)) / np.sqrt(n_players),
-            output=rng.normal(size=(32, 2)),
+    def quick(cls, **overrides: Any) -> DemoConfig:
+        """A reduced run for smoke tests (well under a minute)."""
+        base = cls(
+            n_features=8,
+            n_train=3000,
+            n_test=30,
+            classifier_width=128,
+            classifier_epochs=3,
+            sweep_budgets=(60,),
+            sweep_points=1500,
+            ladder=(64, 256),
+            amortizer_hidden=(64, 64),
+            amortizer_epochs=8,
         )
-
-    def __call__(self, masks: NDArray[np.bool_]) -> NDArray[np.float64]:
-        """Values ``(n_points, n_coalitions, 2)`` for masks ``(n_points, n_coalitions, d)``."""
-        masked = masks * self.inputs[:, None, :]
-        return np.asarray(np.tanh(masked @ self.hidden) @ self.output, dtype=np.float64)
-
-    def endpoints(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """v(∅) and v(all) per point, ``(n_points, 2)`` each."""
-        n, d = self.inputs.shape
-        empty, full = np.zeros((n, 1, d), bool), np.ones((n, 1, d), bool)
-        return self(empty)[:, 0], self(full)[:, 0]
+        for name, value in overrides.items():
+            setattr(base, name, value)
+        return base
 
 
-@dataclass(frozen=True)
-class Row:
-    method: str
-    budget: int
-    error: float
-    coverage: float
-    seconds_outside: float
+@dataclass
+class Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, name: str) -> _Phase:
+        return _Phase(self, name)
 
 
-def _kernelshap(game: ToyModelGame, budget: int, seed: int, unbiased: bool) -> tuple[sm.Estimate, float, float]:
-    n, d = game.inputs.shape
-    start = time.perf_counter()
-    masks = sm.sample_coalitions(n, budget - (budget % 2) - 2, d, paired=True, seed=seed)
-    sampled = time.perf_counter()
-    values = game(masks)
-    evaluated = time.perf_counter()
-    null, grand = game.endpoints()
-    estimator = sm.unbiased_kernelshap if unbiased else sm.kernelshap
-    est = estimator(masks, values, null, grand, paired=True)
-    return est, (sampled - start) + (time.perf_counter() - evaluated), evaluated - sampled
+class _Phase:
+    def __init__(self, timer: Timer, name: str) -> None:
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.seconds[self.name] = self.timer.seconds.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
-def _permutation(game: ToyModelGame, budget: int, seed: int) -> tuple[sm.Estimate, float, float]:
-    n, d = game.inputs.shape
-    n_perm = max(2, 2 * (budget // (2 * (d + 1))))
-    start = time.perf_counter()
-    perms = sm.sample_permutations(n, n_perm, d, antithetic=True, seed=seed)
-    chains = sm.permutation_chain_masks(perms)
-    sampled = time.perf_counter()
-    values = game(chains.reshape(n, -1, d)).reshape(n, n_perm, d + 1, -1)
-    evaluated = time.perf_counter()
-    est = sm.permutation_shapley(perms, values, antithetic=True)
-    return est, (sampled - start) + (time.perf_counter() - evaluated), evaluated - sampled
+def make_data(n: int, d: int, seed: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Correlated Gaussian features; 3 classes from a random tanh teacher with label noise."""
+    rng = np.random.default_rng(seed)
+    mixing = np.eye(d) * 0.8 + 0.2 * rng.normal(size=(d, d)) / math.sqrt(d)
+    x = rng.normal(size=(n, d)) @ mixing
+    teacher_in, teacher_out = rng.normal(size=(d, 16)), rng.normal(size=(16, 3))
+    logits = np.tanh(x @ teacher_in) @ teacher_out + 0.3 * rng.normal(size=(n, 3))
+    return x.astype(np.float32), logits.argmax(axis=1)
 
 
-def _msr(game: ToyModelGame, budget: int, seed: int) -> tuple[sm.Estimate, float, float]:
-    n, d = game.inputs.shape
-    start = time.perf_counter()
-    masks = sm.sample_coalitions(n, budget, d, distribution="banzhaf", seed=seed)
-    sampled = time.perf_counter()
-    values = game(masks)
-    evaluated = time.perf_counter()
-    est = sm.msr_banzhaf(masks, values)
-    return est, (sampled - start) + (time.perf_counter() - evaluated), evaluated - sampled
+def train_classifier(x: torch.Tensor, y: torch.Tensor, width: int, epochs: int, seed: int) -> nn.Module:
+    """A two-hidden-layer GELU MLP trained with AdamW (the model to explain)."""
+    torch.manual_seed(seed)
+    d = x.shape[1]
+    model = nn.Sequential(nn.Linear(d, width), nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, 3))
+    model = model.to(x.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        for start in range(0, len(x), 256):
+            batch = order[start : start + 256]
+            loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+    return model.eval()
 
 
-def _score(est: sm.Estimate, exact: NDArray[np.float64]) -> tuple[float, float]:
-    """Mean over points and outputs of the squared error summed over players; 95 % coverage."""
-    error = float(((est.values - exact) ** 2).sum(axis=1).mean())
-    low, high = est.confidence_interval(0.95)
-    coverage = float(((low <= exact) & (exact <= high)).mean())
-    return error, coverage
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same directory, then rename: no half-written outputs."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
-def run_demo(n_points: int, n_players: int, budgets: Sequence[int], seed: int) -> list[Row]:
-    """Run every estimator at every budget, print the comparison table and return its rows."""
-    if not 2 <= n_players <= MAX_DEMO_PLAYERS:
-        raise InvalidArgumentError(f"players: must lie in 2..{MAX_DEMO_PLAYERS} (exact values enumerate 2^d), got {n_players}")
-    if n_points < 1:
-        raise InvalidArgumentError(f"points: must be at least 1, got {n_points}")
-    if any(b < 4 for b in budgets):
-        raise InvalidArgumentError(f"budgets: every budget must be at least 4, got {list(budgets)}")
-    game = ToyModelGame.random(n_points, n_players, seed)
-    table = game(np.broadcast_to(sm.enumerate_coalitions(n_players), (n_points, 2**n_players, n_players)))
-    exact_shapley = sm.exact_shapley(table).values
-    exact_banzhaf = sm.exact_banzhaf(table).values
-    methods: list[tuple[str, NDArray[np.float64], Callable[[ToyModelGame, int, int], tuple[sm.Estimate, float, float]]]] = [
-        ("KernelSHAP (paired)", exact_shapley, lambda g, b, s: _kernelshap(g, b, s, unbiased=False)),
-        ("unbiased KernelSHAP", exact_shapley, lambda g, b, s: _kernelshap(g, b, s, unbiased=True)),
-        ("permutation (antithetic)", exact_shapley, _permutation),
-        ("MSR Banzhaf", exact_banzhaf, _msr),
-    ]
-    rows: list[Row] = []
-    jobs = [(name, exact, fn, b) for name, exact, fn in methods for b in budgets]
-    for name, exact, fn, budget in tqdm(jobs, desc="estimators", unit="run", leave=False):
-        try:
-            est, outside, _ = fn(game, budget, seed + 1)
-        except sm.InsufficientSamplesError:
-            continue
-        error, coverage = _score(est, exact)
-        rows.append(Row(name, budget, error, coverage, outside))
+def _budget_matching(error: float, budgets: list[float], errors: list[float]) -> tuple[float, bool]:
+    """Budget at which a per-example curve reaches ``error`` (log-log interpolation; extrapolated
+    with the last segment's slope beyond the ladder). Returns (budget, extrapolated)."""
+    logb, loge = np.log(budgets), np.log(errors)
+    target = math.log(error)
+    if loge[-1] <= target <= loge[0]:
+        return float(np.exp(np.interp(target, loge[::-1], logb[::-1]))), False
+    slope = (loge[-1] - loge[-2]) / (logb[-1] - logb[-2]) if len(budgets) > 1 else -1.0
+    anchor = -1 if target < loge[-1] else 0
+    return float(np.exp(logb[anchor] + (target - loge[anchor]) / slope)), True
+
+
+def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Run the demo, print the comparison table, write the PNGs and JSON; return the metrics."""
+    if config.oracle not in LABEL_ORACLES:
+        raise InvalidArgumentError(f"oracle: expected one of {sorted(LABEL_ORACLES)}, got {config.oracle!r}")
+    if not 2 <= config.n_features <= 16:
+        raise InvalidArgumentError(f"n_features: must lie in 2..16 (ground truth enumerates 2^d), got {config.n_features}")
+    for name in ("n_train", "n_test", "label_budget"):
+        if getattr(config, name) < 1:
+            raise InvalidArgumentError(f"{name}: must be positive, got {getattr(config, name)}")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise MissingDependencyError("matplotlib: the demo draws its figures with matplotlib; pip install matplotlib") from err
+    device = torch.device(config.device)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    steps = tqdm(total=6, desc="demo", unit="step", disable=not progress, leave=False)
+
+    d = config.n_features
+    x_all, y_all = make_data(config.n_train + config.n_test, d, config.seed)
+    x = torch.as_tensor(x_all, device=device)
+    y = torch.as_tensor(y_all, device=device)
+    x_train, x_test = x[: config.n_train], x[config.n_train :]
+    with timer("classifier"):
+        n_fit = min(config.n_train, 20_000)
+        classifier = train_classifier(x_train[:n_fit], y[:n_fit], config.classifier_width, config.classifier_epochs, config.seed)
+        with torch.inference_mode():
+            accuracy = float((classifier(x_test).argmax(1) == y[config.n_train :]).float().mean())
+    steps.update()
+    flops_per_evaluation = forward_flops(classifier)
+    family = MaskedModel(classifier, BaselineMasker(x_train.mean(0)), output="probabilities", batch_size=16384)
+    oracle_type = LABEL_ORACLES[config.oracle]
+
+    def amortize(n_points: int, budget: int, store: str) -> dict[str, Any]:
+        """Labels for the first ``n_points`` training points, then an amortizer trained on them."""
+        with timer(f"labels@{budget}"):
+            labels = generate_labels(
+                family, x_train[:n_points], oracle_type(budget), output / store, seed=config.seed, chunk_size=8192, progress=progress
+            ).load()
+            game = family.bind(x_train[:n_points])
+            null, grand = game.endpoints()
+        n_val = max(1, n_points // 10)
+        with timer(f"training@{budget}"):
+            result = train_amortizer(
+                MLPAmortizer(d, d, 3, hidden=config.amortizer_hidden),
+                x_train[n_val:n_points],
+                labels.values[n_val:],
+                x_val=x_train[:n_val],
+                labels_val=labels.values[:n_val],
+                gaps_train=(grand - null)[n_val:],
+                gaps_val=(grand - null)[:n_val],
+                efficiency=True,
+                target_scale="auto",
+                epochs=config.amortizer_epochs,
+                lr=2e-3,
+                weight_decay=0.0,
+                seed=config.seed,
+                device=device,
+                progress=False,
+            )
+        return {"labels": labels, "result": result, "n_points": n_points, "budget": budget}
+
+    main = amortize(config.n_train, config.label_budget, "labels")
+    steps.update()
+
+    test_game = family.bind(x_test)
+    null_test, grand_test = test_game.endpoints()
+    with timer("ground truth"):
+        truth = Exact()(test_game, progress=False).values
+    steps.update()
+
+    started = time.perf_counter()
+    predicted = main["result"].amortizer.predict(x_test, grand_test - null_test)
+    inference_ms = 1e3 * (time.perf_counter() - started) / config.n_test
+
+    ladder: dict[str, list[dict[str, float]]] = {"KernelSHAP": [], "Permutation": []}
+    with timer("per-example ladder"):
+        for name, make in (("KernelSHAP", KernelSHAP), ("Permutation", Permutation)):
+            for budget in config.ladder:
+                est = make(budget)(test_game, seed=config.seed + 1, progress=False)
+                evaluations = float(est.n_evaluations.mean())
+                ladder[name].append(
+                    {"budget": budget, "evaluations": evaluations, "flops_per_point": evaluations * flops_per_evaluation}
+                    | evaluate_attributions(est.values, truth)
+                )
+    steps.update()
+
+    sweep = [main] + [amortize(min(config.sweep_points, config.n_train), b, f"labels-{b}") for b in config.sweep_budgets]
+    steps.update()
+
+    def amortized_record(run: dict[str, Any]) -> dict[str, Any]:
+        result, labels = run["result"], run["labels"]
+        evaluations = float(labels.n_evaluations.mean()) + 2  # + v(∅), v(all) for the efficiency gaps
+        flops = evaluations * flops_per_evaluation + result.train_flops / run["n_points"]
+        prediction = predicted if run is main else result.amortizer.predict(x_test, grand_test - null_test)
+        test_labels = oracle_type(run["budget"])(test_game, seed=config.seed + 2, progress=False).values
+        return {
+            "label_budget": run["budget"],
+            "training_points": run["n_points"],
+            "label_evaluations_per_point": evaluations,
+            "training_flops_per_point": result.train_flops / run["n_points"],
+            "flops_per_point": flops,
+            "best_epoch": result.best_epoch,
+            "label_noise": evaluate_attributions(test_labels, truth),
+            "amortizer": evaluate_attributions(prediction, truth),
+        }
+
+    amortized = [amortized_record(run) for run in sweep]
+    headline = amortized[0]
+    speedups = {}
+    for name, rows in ladder.items():
+        budgets = [r["evaluations"] for r in rows]
+        errors = [r["squared_error"] for r in rows]
+        matched, extrapolated = _budget_matching(headline["amortizer"]["squared_error"], budgets, errors)
+        speedups[name] = {
+            "matching_evaluations": matched,
+            "extrapolated": extrapolated,
+            "speedup": matched * flops_per_evaluation / headline["flops_per_point"],
+        }
+    steps.update()
+    steps.close()
+
+    metrics = {
+        "stochamort_version": stochamort.__version__,
+        "config": asdict(config),
+        "classifier": {"test_accuracy": accuracy, "flops_per_evaluation": flops_per_evaluation},
+        "amortized": amortized,
+        "per_example": ladder,
+        "speedup_at_equal_error": speedups,
+        "inference_ms_per_unseen_point": inference_ms,
+        "seconds": timer.seconds,
+    }
+    _print_table(metrics)
+    _figures(metrics, output, plt)
+    _atomic_write(output / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2, default=float)))
+    print(f"wrote {output / 'error_vs_compute.png'}, {output / 'error_vs_label_budget.png'}, {output / 'metrics.json'}")
+    return metrics
+
+
+def _print_table(m: dict[str, Any]) -> None:
+    c = m["config"]
+    head = m["amortized"][0]
     print(
-        f"\nstochamort {sm.__version__}: {n_points} points, {n_players} players, 2 outputs; "
-        "exact values by enumerating all coalitions"
+        f"\nstochamort {m['stochamort_version']} demo: {c['n_features']} features, 3 classes, classifier accuracy "
+        f"{m['classifier']['test_accuracy']:.1%}, {m['classifier']['flops_per_evaluation']:.2e} FLOPs per evaluation"
     )
-    print(f"{'method':<26}{'budget':>8}{'sq. error':>12}{'95% cover':>11}{'time outside game':>20}")
-    for row in rows:
+    print(f"ground truth: exact Shapley values of {c['n_test']} held-out points (all 2^{c['n_features']} coalitions)")
+    print(f"{'method':<34}{'evals/pt':>10}{'FLOPs/pt':>11}{'sq. error':>11}{'norm. err':>10}{'pearson':>9}{'spearman':>9}{'sign':>7}")
+    for name, rows in m["per_example"].items():
+        for r in rows:
+            print(
+                f"{name + ' (per example)':<34}{r['evaluations']:>10.0f}{r['flops_per_point']:>11.2e}{r['squared_error']:>11.2e}"
+                f"{r['normalized_error']:>10.3f}{r['pearson']:>9.3f}{r['spearman']:>9.3f}{r['sign_agreement']:>7.3f}"
+            )
+    for a in m["amortized"]:
+        for label, key in ((f"{c['oracle']} labels @ {a['label_budget']}", "label_noise"), (f"amortizer on them ({a['training_points']} pts)", "amortizer")):
+            r = a[key]
+            flops = a["flops_per_point"] if key == "amortizer" else a["label_evaluations_per_point"] * m["classifier"]["flops_per_evaluation"]
+            print(
+                f"{label:<34}{a['label_evaluations_per_point']:>10.0f}{flops:>11.2e}{r['squared_error']:>11.2e}"
+                f"{r['normalized_error']:>10.3f}{r['pearson']:>9.3f}{r['spearman']:>9.3f}{r['sign_agreement']:>7.3f}"
+            )
+    for name, s in m["speedup_at_equal_error"].items():
+        note = " (extrapolated beyond the ladder)" if s["extrapolated"] else ""
         print(
-            f"{row.method:<26}{row.budget:>8}{row.error:>12.3e}{row.coverage:>11.1%}"
-            f"{row.seconds_outside / n_points * 1e6:>14.1f} µs/pt"
+            f"amortizer error = per-example {name} at {s['matching_evaluations']:.0f} evaluations/pt{note}: "
+            f"{s['speedup']:.1f}x less compute (labels + training: {head['flops_per_point']:.2e} FLOPs/pt)"
         )
-    print("sq. error: squared error summed over players, averaged over points and outputs.")
-    return rows
+    print(f"amortizer inference on unseen points: {m['inference_ms_per_unseen_point'] * 1e3:.1f} µs per point")
+    print("sq. error: squared error summed over players, mean over points and classes.")
+
+
+def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, rows in m["per_example"].items():
+        ax.plot([r["flops_per_point"] for r in rows], [r["squared_error"] for r in rows], "o-", label=f"{name} (per example)")
+    for a in m["amortized"]:
+        ax.plot(a["flops_per_point"], a["amortizer"]["squared_error"], "*", markersize=14, label=f"amortized, labels @ {a['label_budget']}")
+    ax.set(xscale="log", yscale="log", xlabel="FLOPs per explained point", ylabel="squared error vs exact", title="Error vs compute")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _atomic_write(output / "error_vs_compute.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    budgets = [a["label_budget"] for a in m["amortized"]]
+    order = np.argsort(budgets)
+    ax.plot(np.array(budgets)[order], np.array([a["label_noise"]["squared_error"] for a in m["amortized"]])[order], "o--", label="training labels (noise level)")
+    ax.plot(np.array(budgets)[order], np.array([a["amortizer"]["squared_error"] for a in m["amortized"]])[order], "s-", label="amortizer")
+    ax.set(xscale="log", yscale="log", xlabel="label budget (evaluations per point)", ylabel="squared error vs exact", title="Amortizer error vs label noise")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _atomic_write(output / "error_vs_label_budget.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
