@@ -23,7 +23,7 @@ venv: $(VPY)
 
 # Runtime and test requirements come from pyproject.toml; reinstalled when it changes.
 $(VENV)/.deps-test: pyproject.toml scripts/requirements.py | $(VPY)
-	$(VPY) -m pip install --quiet "maturin>=1.5,<2" "uv>=0.4" -r <($(VPY) scripts/requirements.py test)
+	$(VPY) -m pip install --quiet "maturin>=1.5,<2" "uv>=0.4" -r <($(VPY) scripts/requirements.py test demo)
 	touch $@
 
 $(VENV)/.deps-bench: pyproject.toml scripts/requirements.py $(VENV)/.deps-test
@@ -58,7 +58,7 @@ test: rust-test typecheck py-test wheel-check
 	@echo "make test: all checks passed"
 
 demo: build
-	$(BIN)/stochamort demo
+	$(BIN)/stochamort demo --output demo-results
 
 bench: build $(VENV)/.deps-bench
 	$(VPY) benches/bench_core.py --no-progress

@@ -44,7 +44,7 @@ from stochamort.games import BaselineMasker, MaskedModel
 from stochamort.labels import generate_labels
 from stochamort.oracles import Exact, KernelSHAP, LeverageSHAP, Oracle, Permutation, UnbiasedKernelSHAP
 
-__all__ = ["DemoConfig", "run_demo", "LABEL_ORACLES"]
+__all__ = ["DemoConfig", "run_demo", "LABEL_ORACLES", "DEFAULT_LABEL_BUDGETS"]
 
 #: Oracles the demo can label with (``--oracle``); each is built as ``cls(budget)``.
 LABEL_ORACLES: dict[str, Callable[[int], Oracle]] = {
@@ -53,6 +53,8 @@ LABEL_ORACLES: dict[str, Callable[[int], Oracle]] = {
     "unbiased-kernelshap": UnbiasedKernelSHAP,
     "leverage": LeverageSHAP,
 }
+#: Default label budget per oracle: the regression oracles need ~2d samples to identify d players.
+DEFAULT_LABEL_BUDGETS = {"permutation": 20, "unbiased-kernelshap": 20, "kernelshap": 64, "leverage": 64}
 
 
 @dataclass

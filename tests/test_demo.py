@@ -1,0 +1,51 @@
+"""`stochamort demo --quick` runs end to end and its JSON holds every metric."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+METRICS = {"squared_error", "normalized_error", "pearson", "spearman", "sign_agreement"}
+
+
+@pytest.mark.parametrize("oracle", ["permutation", "kernelshap"])
+def test_quick_demo_writes_figures_and_every_metric(tmp_path: Path, oracle: str) -> None:
+    output = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "stochamort.cli", "demo", "--quick", "--no-progress", "--oracle", oracle, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "less compute" in run.stdout and "per point" in run.stdout
+    for name in ("error_vs_compute.png", "error_vs_label_budget.png"):
+        assert (output / name).read_bytes().startswith(b"\x89PNG"), name
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["config"]["oracle"] == oracle
+    for rows in metrics["per_example"].values():
+        assert len(rows) >= 2
+        for row in rows:
+            assert METRICS <= row.keys() and row["flops_per_point"] > 0
+    for record in metrics["amortized"]:
+        assert METRICS <= record["amortizer"].keys() and METRICS <= record["label_noise"].keys()
+        assert record["flops_per_point"] > record["training_flops_per_point"] > 0
+    assert set(metrics["speedup_at_equal_error"]) == {"KernelSHAP", "Permutation"}
+    assert metrics["inference_ms_per_unseen_point"] > 0
+    assert not list(output.glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_demo_refuses_bad_options(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "stochamort.cli", "demo", "--quick", "--label-budget", "0", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "label_budget" in run.stderr
