@@ -52,10 +52,10 @@ TARGET_OUTSIDE = 0.10
 TARGET_PEER = 100.0
 
 
-def make_model(seed: int) -> nn.Module:
+def make_model(seed: int, n_classes: int = N_CLASSES) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Linear(N_PLAYERS, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, N_CLASSES)
+        nn.Linear(N_PLAYERS, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, n_classes)
     ).eval()
 
 
@@ -113,6 +113,7 @@ def peer_shapiq(model: nn.Module, x: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global N_CLASSES  # the peers' wrappers read it
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8192)
@@ -120,18 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--torch-threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="200 points, one peer point")
+    parser.add_argument("--classes", type=int, default=N_CLASSES, help="outputs of the MLP, all valued at once (default 10)")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.peer_points = 200, 1
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    model = make_model(0)
+    N_CLASSES = args.classes
+    model = make_model(0, N_CLASSES)
     x = torch.randn(args.points, N_PLAYERS, generator=torch.Generator().manual_seed(1))
     oracles: list[Oracle] = [KernelSHAP(BUDGET, paired=True), Permutation(BUDGET, antithetic=True)]
     run_oracle(oracles[0], model, x[:20], args.batch_size)  # warm-up: allocator, kernels
     rows = [run_oracle(o, model, x, args.batch_size) for o in oracles]
     if torch.cuda.is_available():
-        gpu_model, gpu_x = make_model(0).cuda(), x.cuda()
+        gpu_model, gpu_x = make_model(0, N_CLASSES).cuda(), x.cuda()
         run_oracle(oracles[0], gpu_model, gpu_x[:20], args.batch_size)
         rows += [run_oracle(o, gpu_model, gpu_x, args.batch_size) for o in oracles]
 
@@ -166,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     OUTPUT.parent.mkdir(exist_ok=True)
     record = {
+        "classes": N_CLASSES,
         "rows": [{k: v for k, v in r.items() if k != "values"} for r in rows],
         "peers": peers,
         "torch_threads": torch.get_num_threads(),

@@ -147,6 +147,12 @@ def test_permutation_matches_reference(
 ) -> None:
     perms = sm.sample_permutations(n_points, 2 * half, d, antithetic=antithetic, seed=seed)
     np.testing.assert_array_equal(sm.permutation_chain_masks(perms), ref.permutation_chain_masks(perms))
+    np.testing.assert_array_equal(
+        sm.permutation_chain_masks(perms, interior=True), sm.permutation_chain_masks(perms)[:, :, 1:d]
+    )
+    np.testing.assert_array_equal(
+        sm.permutation_chain_masks(perms, interior=True), ref.permutation_chain_masks(perms, interior=True)
+    )
     chains = np.random.default_rng(seed).normal(size=(n_points, 2 * half, d + 1, n_outputs))
     both = run_both(lambda m: m.permutation_shapley(perms, chains, antithetic=antithetic))
     assert both is not None

@@ -117,17 +117,20 @@ def sample_permutations(
     )
 
 
-def permutation_chain_masks(permutations: Any) -> NDArray[np.bool_]:
+def permutation_chain_masks(permutations: Any, *, interior: bool = False) -> NDArray[np.bool_]:
     """The coalitions along each permutation, to evaluate the game on.
 
     Args:
         permutations: integer array ``(n_points, n_permutations, n_players)``, each row a permutation.
+        interior: return only rows ``1 .. n_players − 1``: the empty and full coalitions are the same
+            for every permutation, so they can be evaluated once per point.
 
     Returns:
         bool array ``(n_points, n_permutations, n_players + 1, n_players)`` whose row ``j`` holds the
-        first ``j`` players of the order (row 0 is empty, row ``n_players`` is full).
+        first ``j`` players of the order (row 0 is empty, row ``n_players`` is full); with
+        ``interior``, ``(n_points, n_permutations, n_players − 1, n_players)`` holding rows ``1..d−1``.
     """
-    return _core.permutation_chain_masks(np.ascontiguousarray(as_int64(permutations, "permutations")))
+    return _core.permutation_chain_masks(np.ascontiguousarray(as_int64(permutations, "permutations")), bool(interior))
 
 
 def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]:

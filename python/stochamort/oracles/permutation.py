@@ -73,8 +73,7 @@ class Permutation(Oracle):
                 point_offset=point_offset + int(points[0]),
                 sample_offset=r * orders,
             )[active]
-            chains = permutation_chain_masks(perms)
-            inner = chains[:, :, 1:d, :].reshape(len(active), orders * (d - 1), d)
+            inner = permutation_chain_masks(perms, interior=True).reshape(len(active), orders * (d - 1), d)
             chain_values = np.empty((len(active), orders, d + 1, game.n_outputs))
             chain_values[:, :, 0] = null[active, None]
             chain_values[:, :, d] = grand[active, None]

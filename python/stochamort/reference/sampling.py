@@ -233,14 +233,16 @@ def check_permutations(permutations: Any, *, name: str = "permutations") -> NDAr
     return perms
 
 
-def permutation_chain_masks(permutations: NDArray[np.int64]) -> NDArray[np.bool_]:
+def permutation_chain_masks(permutations: NDArray[np.int64], *, interior: bool = False) -> NDArray[np.bool_]:
     """Coalitions along each permutation: row ``j`` holds the players ``perm[0..j)``.
 
     Args:
         permutations: integer array ``(n_points, n_perm, d)`` of permutations of ``0..d-1``.
+        interior: keep only rows ``1..d-1`` (drop the empty and full coalitions).
 
     Returns:
-        bool array ``(n_points, n_perm, d + 1, d)``; row 0 is empty, row ``d`` is full.
+        bool array ``(n_points, n_perm, d + 1, d)``; row 0 is empty, row ``d`` is full
+        (``(n_points, n_perm, d - 1, d)`` with ``interior``).
     """
     perms = check_permutations(permutations)
     n_points, n_perm, d = perms.shape
@@ -250,7 +252,7 @@ def permutation_chain_masks(permutations: NDArray[np.int64]) -> NDArray[np.bool_
             for j in range(1, d + 1):
                 chains[point, r, j] = chains[point, r, j - 1]
                 chains[point, r, j, perms[point, r, j - 1]] = True
-    return chains
+    return chains[:, :, 1:d].copy() if interior else chains
 
 
 def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]:

@@ -218,22 +218,29 @@ pub(crate) fn validate_permutations(permutations: &ArrayView3<i64>, name: &'stat
 }
 
 /// The coalitions along each permutation: `(n_points, n_permutations, n_players + 1, n_players)`,
-/// where row `j` holds the first `j` players of the order (row 0 empty, row `d` full).
-pub fn permutation_chain_masks(permutations: ArrayView3<i64>) -> CoreResult<Array4<bool>> {
+/// where row `j` holds the first `j` players of the order (row 0 empty, row `d` full). With
+/// `interior`, only rows 1..d−1 (`n_players − 1` rows): the empty and full coalitions are the same
+/// for every order, so callers evaluate them once.
+pub fn permutation_chain_masks(permutations: ArrayView3<i64>, interior: bool) -> CoreResult<Array4<bool>> {
     validate_permutations(&permutations, "permutations")?;
     let (n_points, n_perm, d) = permutations.dim();
-    let total = checked_size(&[n_points, n_perm, d + 1, d], "permutations")?;
+    let (rows, first) = if interior { (d - 1, 1) } else { (d + 1, 0) };
+    let total = checked_size(&[n_points, n_perm, rows, d], "permutations")?;
     let mut data = vec![false; total];
-    let chain_len = (d + 1) * d;
-    for_each_chunk(&mut data, chain_len, |chain, block| {
+    for_each_chunk(&mut data, rows * d, |chain, block| {
         let order = permutations.slice(ndarray::s![chain / n_perm, chain % n_perm, ..]);
-        for (j, &player) in order.iter().enumerate() {
-            let (prev, next) = block.split_at_mut((j + 1) * d);
-            next[..d].copy_from_slice(&prev[j * d..]);
-            next[player as usize] = true;
+        // Row r holds the first `first + r` players of the order.
+        for r in 0..rows {
+            let (prev, next) = block.split_at_mut(r * d);
+            if r == 0 {
+                order.iter().take(first).for_each(|&p| next[p as usize] = true);
+            } else {
+                next[..d].copy_from_slice(&prev[(r - 1) * d..]);
+                next[order[first + r - 1] as usize] = true;
+            }
         }
     });
-    Ok(Array4::from_shape_vec((n_points, n_perm, d + 1, d), data).expect("shape matches length"))
+    Ok(Array4::from_shape_vec((n_points, n_perm, rows, d), data).expect("shape matches length"))
 }
 
 /// Every coalition of `n_players` players: `(2^d, d)`, row `s` holding player `i` iff bit `i` of `s`.
@@ -317,7 +324,9 @@ mod tests {
                 assert_eq!(sorted, (0..7).collect::<Vec<i64>>());
             }
         }
-        let chains = permutation_chain_masks(perms.view()).unwrap();
+        let chains = permutation_chain_masks(perms.view(), false).unwrap();
+        let inner = permutation_chain_masks(perms.view(), true).unwrap();
+        assert_eq!(inner, chains.slice(ndarray::s![.., .., 1..7, ..]));
         for j in 0..=7 {
             let row = chains.slice(ndarray::s![1, 2, j, ..]);
             assert_eq!(row.iter().filter(|&&b| b).count(), j);
@@ -338,7 +347,7 @@ mod tests {
             Err(CoreError::TooManyPlayers { .. })
         ));
         let bad = ndarray::arr3(&[[[0i64, 0, 1]]]);
-        assert!(permutation_chain_masks(bad.view()).is_err());
+        assert!(permutation_chain_masks(bad.view(), false).is_err());
     }
 
     #[test]

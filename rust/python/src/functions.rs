@@ -105,12 +105,17 @@ fn sample_permutations<'py>(
     Ok(perms.into_pyarray(py))
 }
 
-/// Coalitions along permutations, bool `(n_points, n_permutations, n_players + 1, n_players)`.
+/// Coalitions along permutations, bool `(n_points, n_permutations, n_players + 1, n_players)`
+/// (only the `n_players − 1` interior rows with `interior`).
 #[pyfunction]
-fn permutation_chain_masks<'py>(py: Python<'py>, permutations: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray4<bool>>> {
+fn permutation_chain_masks<'py>(
+    py: Python<'py>,
+    permutations: &Bound<'py, PyAny>,
+    interior: bool,
+) -> PyResult<Bound<'py, PyArray4<bool>>> {
     let perms = readonly::<i64, Ix3>(permutations, "permutations", 3, "(n_points, n_permutations, n_players)")?;
     let view = perms.as_array();
-    Ok(compute(py, || core::permutation_chain_masks(view))?.into_pyarray(py))
+    Ok(compute(py, || core::permutation_chain_masks(view, interior))?.into_pyarray(py))
 }
 
 /// All 2^n_players coalitions, row s holding player i iff bit i of s is set.
