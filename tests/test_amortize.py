@@ -455,3 +455,26 @@ def test_mixed_precision_on_cuda(problem: Problem) -> None:
     assert result.mixed_precision in ("bf16", "fp16") and result.device.startswith("cuda")
     te = problem.part("test")
     assert squared_error(result.predict(problem.x[te]), problem.exact[te]) < squared_error(problem.labels[te], problem.exact[te])
+
+
+def test_gated_amortizer_vanishes_at_the_baseline_and_represents_linear_attributions() -> None:
+    from stochamort.amortize import GatedMLPAmortizer
+
+    torch.manual_seed(0)
+    baseline = torch.tensor([0.5, -1.0, 2.0])
+    model = GatedMLPAmortizer(baseline, 2, hidden=(8,))
+    out = model(torch.randn(5, 3))
+    assert out.shape == (5, 3, 2)
+    # Zero the additive branch and make the gate constant w: the output is w_i (x_i − b_i), the
+    # Shapley values of a linear model under baseline masking.
+    with torch.no_grad():
+        for p in model.additive.parameters():
+            p.zero_()
+        for p in model.gate.parameters():
+            p.zero_()
+        last = [m for m in model.gate.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+    x = torch.randn(4, 3)
+    expected = (x - baseline)[:, :, None] * torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    torch.testing.assert_close(model(x), expected)
+    torch.testing.assert_close(model(baseline[None]), torch.zeros(1, 3, 2))

@@ -26,7 +26,13 @@ from stochamort.amortize.metrics import (
     spearman_correlation,
     squared_error,
 )
-from stochamort.amortize.models import EfficiencyNormalization, MLPAmortizer, PatchAmortizer, efficiency_normalize
+from stochamort.amortize.models import (
+    EfficiencyNormalization,
+    GatedMLPAmortizer,
+    MLPAmortizer,
+    PatchAmortizer,
+    efficiency_normalize,
+)
 from stochamort.amortize.trainer import (
     Amortizer,
     LabelFn,
@@ -43,6 +49,7 @@ from stochamort.amortize.trainer import (
 __all__ = [
     # models
     "MLPAmortizer",
+    "GatedMLPAmortizer",
     "PatchAmortizer",
     "EfficiencyNormalization",
     "efficiency_normalize",

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from stochamort.errors import InvalidArgumentError, ShapeError
 
-__all__ = ["MLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
+__all__ = ["MLPAmortizer", "GatedMLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
 
 Activation = Literal["relu", "gelu", "tanh", "silu"]
 OutputActivation = Optional[Literal["tanh"]]
@@ -146,6 +146,47 @@ def _embeddings(out: Any) -> Tensor:
     if not isinstance(out, Tensor):
         raise InvalidArgumentError(f"backbone: must return a tensor of embeddings, got {type(out).__name__}")
     return out
+
+
+class GatedMLPAmortizer(nn.Module):
+    """An amortizer for tabular inputs explained with baseline masking: ``a(x) + (x − b) ⊙ g(x)``.
+
+    ``a`` and ``g`` are :class:`MLPAmortizer` networks with outputs ``(n, d, n_outputs)``; the
+    second term is multiplied, per player, by the deviation of the input from the masking baseline
+    ``b``. For a linear model the Shapley values are exactly ``w_i (x_i − b_i)``, so this inductive
+    bias lets a small network fit attributions that vanish at the baseline and scale with the
+    deviation. Needs one player per input feature (no grouping).
+
+    Args:
+        baseline: the masking baseline, ``(n_features,)``.
+        n_outputs: number of attributed outputs (classes).
+        hidden: hidden widths of both networks.
+        activation: as in :class:`MLPAmortizer`.
+    """
+
+    def __init__(
+        self,
+        baseline: Any,
+        n_outputs: int = 1,
+        hidden: int | Sequence[int] = (128, 128),
+        *,
+        activation: Activation = "relu",
+    ) -> None:
+        super().__init__()
+        base = torch.as_tensor(baseline, dtype=torch.get_default_dtype()).flatten()
+        if base.numel() < 1:
+            raise InvalidArgumentError("baseline: must hold one value per input feature, got an empty array")
+        d = int(base.numel())
+        self.baseline: Tensor
+        self.register_buffer("baseline", base)
+        self.additive = MLPAmortizer(d, d, n_outputs, hidden, activation=activation)
+        self.gate = MLPAmortizer(d, d, n_outputs, hidden, activation=activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        deviation = (flat - self.baseline.to(flat.dtype))[:, :, None]
+        out: Tensor = self.additive(x) + deviation * self.gate(x)
+        return out
 
 
 class PatchAmortizer(nn.Module):
