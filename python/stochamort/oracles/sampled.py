@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,15 @@ from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.sampling import CoalitionDistribution, sample_coalitions
 
 __all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "SGDShapley", "MSRBanzhaf", "LIME"]
+
+
+class Samples(NamedTuple):
+    """The samples gathered so far for some points: coalitions, values there, v(∅) and v(all)."""
+
+    masks: NDArray[np.bool_]
+    values: NDArray[np.float64]
+    null: NDArray[np.float64]
+    grand: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,7 @@ class CoalitionOracle(Oracle):
         return self._samples_per_round() * game.n_players
 
     @abstractmethod
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
+    def _estimate(self, s: Samples) -> Estimate:
         """Apply the estimator to all samples gathered so far for some points."""
 
     def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
@@ -99,7 +102,7 @@ class CoalitionOracle(Oracle):
                 masks = np.concatenate([masks, new_masks], axis=1)
                 values = np.concatenate([values, new_values], axis=1)
             try:
-                est = self._estimate(masks, values, null[active], grand[active])
+                est = self._estimate(Samples(masks, values, null[active], grand[active]))
             except InsufficientSamplesError as err:
                 # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
                 raise type(err)(
@@ -153,14 +156,8 @@ class KernelSHAP(CoalitionOracle):
     #: Whether the estimator solves with the sampled A (which must then have full rank).
     _needs_full_rank: ClassVar[bool] = True
 
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
-        return estimators.kernelshap(masks, values, null, grand, paired=self.paired, distribution=self.distribution)
+    def _estimate(self, s: Samples) -> Estimate:
+        return estimators.kernelshap(*s, paired=self.paired, distribution=self.distribution)
 
 
 @dataclass(frozen=True)
@@ -174,14 +171,8 @@ class UnbiasedKernelSHAP(KernelSHAP):
     min_samples: ClassVar[int] = 1
     _needs_full_rank: ClassVar[bool] = False
 
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
-        return estimators.unbiased_kernelshap(masks, values, null, grand, paired=self.paired)
+    def _estimate(self, s: Samples) -> Estimate:
+        return estimators.unbiased_kernelshap(*s, paired=self.paired)
 
 
 @dataclass(frozen=True)
@@ -226,18 +217,9 @@ class SGDShapley(KernelSHAP):
                 f"evaluations per point for {self.replicates} replicates, got {self.budget}"
             )
 
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
+    def _estimate(self, s: Samples) -> Estimate:
         return estimators.sgd_shapley(
-            masks,
-            values,
-            null,
-            grand,
+            *s,
             paired=self.paired,
             step_size=self.step_size,
             batch_size=self.batch_size,
@@ -257,14 +239,8 @@ class MSRBanzhaf(CoalitionOracle):
     distribution: ClassVar[CoalitionDistribution] = "banzhaf"
     uses_endpoints: ClassVar[bool] = False
 
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
-        return estimators.msr_banzhaf(masks, values)
+    def _estimate(self, s: Samples) -> Estimate:
+        return estimators.msr_banzhaf(s.masks, s.values)
 
 
 @dataclass(frozen=True)
@@ -288,11 +264,5 @@ class LIME(CoalitionOracle):
                 f"budget: LIME fits {game.n_players + 1} coefficients and needs at least that many samples, got {self.budget}"
             )
 
-    def _estimate(
-        self,
-        masks: NDArray[np.bool_],
-        values: NDArray[np.float64],
-        null: NDArray[np.float64],
-        grand: NDArray[np.float64],
-    ) -> Estimate:
-        return estimators.lime(masks, values, kernel_width=self.kernel_width)
+    def _estimate(self, s: Samples) -> Estimate:
+        return estimators.lime(s.masks, s.values, kernel_width=self.kernel_width)
