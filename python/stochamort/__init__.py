@@ -2,7 +2,8 @@
 
 The combinatorial core (samplers, weights, estimators) runs in Rust (``stochamort._core``); this
 package is its typed Python API. The torch layers, :mod:`stochamort.games` and
-:mod:`stochamort.oracles`, :mod:`stochamort.labels` and :mod:`stochamort.amortize`, are imported on
+:mod:`stochamort.oracles`, :mod:`stochamort.labels`, :mod:`stochamort.amortize` and
+:mod:`stochamort.valuation`, are imported on
 first use, so ``import stochamort`` stays light.
 """
 
@@ -23,15 +24,19 @@ from stochamort.errors import (
 )
 from stochamort.estimate import Estimate
 from stochamort.estimators import (
+    contribution_values,
     exact_banzhaf,
     exact_semivalue,
     exact_shapley,
     kernelshap,
     lime,
+    merge_data_values,
     merge_permutation_estimates,
     msr_banzhaf,
+    permutation_data_values,
     permutation_shapley,
     sgd_shapley,
+    truncation_points,
     unbiased_kernelshap,
 )
 from stochamort.parallelism import parallelism_enabled, set_parallelism
@@ -40,10 +45,11 @@ from stochamort.sampling import (
     enumerate_coalitions,
     permutation_chain_masks,
     sample_coalitions,
+    sample_multisets,
     sample_permutations,
     size_probabilities,
 )
-from stochamort.weights import lime_kernel, semivalue_weights, shapley_kernel
+from stochamort.weights import lime_kernel, semivalue_position_weights, semivalue_weights, shapley_kernel
 
 __all__ = [
     "__version__",
@@ -55,9 +61,11 @@ __all__ = [
     "sample_permutations",
     "permutation_chain_masks",
     "enumerate_coalitions",
+    "sample_multisets",
     # weights
     "shapley_kernel",
     "semivalue_weights",
+    "semivalue_position_weights",
     "lime_kernel",
     # estimators
     "kernelshap",
@@ -70,6 +78,11 @@ __all__ = [
     "exact_semivalue",
     "exact_shapley",
     "exact_banzhaf",
+    # data valuation
+    "permutation_data_values",
+    "merge_data_values",
+    "contribution_values",
+    "truncation_points",
     # parallelism
     "set_parallelism",
     "parallelism_enabled",
@@ -88,9 +101,10 @@ __all__ = [
     "oracles",
     "labels",
     "amortize",
+    "valuation",
 ]
 
-_LAZY_SUBMODULES = ("games", "oracles", "labels", "amortize")
+_LAZY_SUBMODULES = ("games", "oracles", "labels", "amortize", "valuation")
 
 
 def __getattr__(name: str) -> Any:

@@ -22,6 +22,12 @@ __all__ = [
     "permutation_shapley",
     "exact_semivalue",
     "merge_moments",
+    "permutation_data_values",
+    "merge_data_values",
+    "contribution_values",
+    "truncation_points",
+    "semivalue_position_weights",
+    "sample_multisets",
     "set_parallelism",
     "parallelism_enabled",
 ]
@@ -92,5 +98,35 @@ def merge_moments(
     means_b: NDArray[np.float64],
     m2_b: NDArray[np.float64],
 ) -> tuple[NDArray[np.uint64], NDArray[np.float64], NDArray[np.float64]]: ...
+def permutation_data_values(
+    permutations: NDArray[np.int64],
+    chain_values: NDArray[np.float64],
+    position_weights: NDArray[np.float64] | None,
+    start: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint64], int]: ...
+def merge_data_values(
+    counts_a: NDArray[np.uint64],
+    means_a: NDArray[np.float64],
+    m2_a: NDArray[np.float64],
+    counts_b: NDArray[np.uint64],
+    means_b: NDArray[np.float64],
+    m2_b: NDArray[np.float64],
+    n_evaluations: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint64], int]: ...
+def contribution_values(
+    contributions: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint64], int]: ...
+def truncation_points(chain_values: NDArray[np.float64], target: float, tolerance: float) -> NDArray[np.int64]: ...
+def semivalue_position_weights(n_players: int, kind: str, alpha: float, beta: float) -> NDArray[np.float64]: ...
+def sample_multisets(
+    n_points: int,
+    n_samples: int,
+    n_data: int,
+    min_size: int,
+    max_size: int,
+    seed: int,
+    point_offset: int,
+    sample_offset: int,
+) -> NDArray[np.uint32]: ...
 def set_parallelism(enabled: bool) -> None: ...
 def parallelism_enabled() -> bool: ...

@@ -4,20 +4,28 @@ with the GIL released.
 
 Shapes: ``masks`` bool ``(n_points, n_samples, n_players)``; ``values`` ``(n_points, n_samples,
 n_outputs)``; ``null_values`` = v(∅) and ``grand_values`` = v(all players), ``(n_points, n_outputs)``.
-Every function returns an :class:`~stochamort.estimate.Estimate`.
+Every attribution estimator returns an :class:`~stochamort.estimate.Estimate`. The data-valuation
+estimators (one game whose players are the N training points: :func:`permutation_data_values`,
+:func:`merge_data_values`, :func:`contribution_values`) return a
+:class:`~stochamort.valuation.result.DataValues`; :func:`truncation_points` serves TMC Data Shapley.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stochamort import _core
 from stochamort._arrays import as_float64, as_int64, as_masks, evaluations
 from stochamort.estimate import Estimate
 from stochamort.sampling import CoalitionDistribution
 from stochamort.weights import lime_kernel, semivalue_weights
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: stochamort.valuation imports this module.
+    from stochamort.valuation.result import DataValues
 
 __all__ = [
     "kernelshap",
@@ -30,6 +38,10 @@ __all__ = [
     "exact_semivalue",
     "exact_shapley",
     "exact_banzhaf",
+    "permutation_data_values",
+    "merge_data_values",
+    "contribution_values",
+    "truncation_points",
 ]
 
 
@@ -291,3 +303,183 @@ def exact_banzhaf(values: Any) -> Estimate:
     """Exact Banzhaf values from the full game table (see :func:`exact_semivalue`)."""
     v, d = _players_of_table(values)
     return exact_semivalue(v, semivalue_weights(d, "banzhaf"))
+
+
+# ----------------------------------------------------------------------------------------------
+# data valuation
+
+
+def _data_values(
+    values: NDArray[np.float64],
+    std_errors: NDArray[np.float64],
+    m2: NDArray[np.float64],
+    counts: NDArray[np.uint64],
+    n_evaluations: int,
+) -> DataValues:
+    from stochamort.valuation.result import DataValues
+
+    return DataValues(values, std_errors, counts.astype(np.int64), int(n_evaluations), m2)
+
+
+def _as_real(value: Any, name: str) -> float:
+    from stochamort.errors import InvalidDTypeError
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidDTypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def permutation_data_values(
+    permutations: Any,
+    chain_values: Any,
+    *,
+    position_weights: Any = None,
+    start: int = 0,
+) -> DataValues:
+    """Data values from permutations of the training points and the utility along them.
+
+    For each permutation ``p`` and each position ``k`` in ``start..N−1``, the point
+    ``permutations[p, k]`` receives the contribution
+    ``position_weights[k] · (chain_values[p, k + 1] − chain_values[p, k])``. A point's value is the mean
+    of the contributions it received, with Welford's running variance: ``std_errors =
+    sqrt(M2 / (n − 1) / n)`` (``inf`` below two contributions), ``n_contributions = n`` (these differ
+    between points when ``start > 0``) and ``m2 = M2`` (for :func:`merge_data_values`).
+
+    Unbiasedness, for uniformly random permutations (e.g. one row per point of
+    :func:`~stochamort.sampling.sample_permutations`):
+
+    * ``position_weights=None`` (all ones), ``start=0``: Data Shapley.
+    * ``position_weights=semivalue_position_weights(N, kind, alpha=…, beta=…)``, ``start=0``: that
+      semivalue (Beta Shapley, Banzhaf).
+    * ``start=s > 0`` (a minimum starting cardinality: the first ``s`` points of every permutation form
+      the starting set and get no contribution) with unit weights: the semivalue with
+      ``w(k) = [k ≥ s] / ((N − s) · C(N − 1, k))``, i.e. Data Shapley restricted to coalitions of at
+      least ``s`` points.
+
+    Truncation (TMC) makes the estimate biased: replace the utilities after the truncation position
+    by the utility there (see :func:`truncation_points`).
+
+    Computed in the Rust core over fixed blocks of permutations merged in order, so the result is
+    bit-identical for any number of threads.
+
+    Args:
+        permutations: integer array ``(P, N)``; every row a permutation of ``0..N−1``.
+        chain_values: real array ``(P, N + 1)``; ``chain_values[p, k]`` = U(first ``k`` points of
+            permutation ``p``). Columns below ``start`` are not read (they may hold anything, e.g. NaN).
+        position_weights: real array ``(N,)`` of finite weights per position, or None for all ones.
+        start: first position recorded, ``0 <= start <= N − 1``.
+
+    Returns:
+        :class:`~stochamort.valuation.result.DataValues` with ``n_evaluations = P · (N + 1 − start)``.
+
+    Raises:
+        InvalidArgumentError: a row of ``permutations`` is not a permutation, ``start`` is negative or
+            above ``N − 1``, or ``position_weights`` holds NaN or infinity.
+        ShapeError: ``chain_values`` is not ``(P, N + 1)`` or ``position_weights`` not ``(N,)``.
+        NonFiniteError: ``chain_values`` holds NaN or infinity in a column that is read (the
+            message lists the rows).
+        InsufficientSamplesError: no permutations (``P == 0``).
+        InvalidDTypeError: non-integer permutations or non-real values.
+    """
+    perms = as_int64(permutations, "permutations")
+    chains = as_float64(chain_values, "chain_values")
+    weights = None if position_weights is None else as_float64(position_weights, "position_weights")
+    return _data_values(*_core.permutation_data_values(perms, chains, weights, start))
+
+
+def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
+    """Combine two data-valuation results for the same points from disjoint contributions.
+
+    Chan's parallel merge of the per-point moments (each point's own counts): the result equals, up
+    to rounding, the result computed from all contributions at once, so estimates can be refined in
+    rounds. ``n_evaluations`` are summed; ``extras`` are not carried over.
+
+    Args:
+        first, second: results of :func:`permutation_data_values` or :func:`contribution_values` (any
+            :class:`~stochamort.valuation.result.DataValues` with ``m2``) for the same ``n`` points.
+
+    Raises:
+        InvalidArgumentError: a result without ``m2`` (its running moments), or negative
+            ``n_contributions``.
+        ShapeError: the results value different numbers of points.
+        NonFiniteError: non-finite values or ``m2``.
+    """
+    from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
+
+    for name, result in (("first", first), ("second", second)):
+        if result.m2 is None:
+            raise InvalidArgumentError(f"{name}: has no m2 (running moments), so it cannot be merged")
+    assert first.m2 is not None and second.m2 is not None
+    parts = []
+    for name, result, m2 in (("first", first, first.m2), ("second", second, second.m2)):
+        counts = np.asarray(result.n_contributions)
+        values, moments = np.asarray(result.values), np.asarray(m2)
+        if not (counts.ndim == values.ndim == moments.ndim == 1 and counts.shape == values.shape == moments.shape):
+            raise ShapeError(
+                f"{name}: values, n_contributions and m2 must be 1-d of one length, got shapes "
+                f"{values.shape}, {counts.shape}, {moments.shape}"
+            )
+        counts = as_int64(counts, f"{name}.n_contributions")
+        if (counts < 0).any():
+            raise InvalidArgumentError(f"{name}: n_contributions must be >= 0")
+        values, moments = as_float64(values, f"{name}.values"), as_float64(moments, f"{name}.m2")
+        if not (np.isfinite(values).all() and np.isfinite(moments).all()):
+            bad = np.flatnonzero(~(np.isfinite(values) & np.isfinite(moments)))
+            raise NonFiniteError(f"{name}: values or m2 hold NaN or infinity at point(s) {bad[:10].tolist()}")
+        parts.append((counts.astype(np.uint64), values, moments))
+    if parts[0][0].shape != parts[1][0].shape:
+        raise ShapeError(f"second: values {parts[1][0].shape[0]} points, but first values {parts[0][0].shape[0]}")
+    (ca, ma, qa), (cb, mb, qb) = parts
+    n_evaluations = int(first.n_evaluations) + int(second.n_evaluations)
+    return _data_values(*_core.merge_data_values(ca, ma, qa, cb, mb, qb, n_evaluations))
+
+
+def contribution_values(contributions: Any) -> DataValues:
+    """Data values from independent draws of each point's contribution.
+
+    Row ``i`` of ``contributions`` holds i.i.d. draws whose expectation is point ``i``'s value, e.g.
+    ``U(D ∪ {i}) − U(D)`` for random datasets D (distributional Data Shapley, with D from
+    :func:`~stochamort.sampling.sample_multisets`). The value is the row mean (**unbiased** for that
+    expectation), ``std_errors = sqrt(M2 / (n − 1) / n)`` (``inf`` with one sample),
+    ``n_contributions = n_samples`` and ``m2`` = Welford's M2 of the row. Parallel over rows.
+
+    Args:
+        contributions: real array ``(n_points, n_samples)``.
+
+    Returns:
+        :class:`~stochamort.valuation.result.DataValues` with
+        ``n_evaluations = 2 · n_points · n_samples`` (U(D ∪ {i}) and U(D) per draw).
+
+    Raises:
+        InsufficientSamplesError: ``n_samples == 0`` (with at least one point).
+        NonFiniteError: NaN or infinity (the message lists the points).
+        ShapeError: not a 2-d array.
+    """
+    return _data_values(*_core.contribution_values(as_float64(contributions, "contributions")))
+
+
+def truncation_points(chain_values: Any, target: float, tolerance: float) -> NDArray[np.int64]:
+    """Where each permutation of TMC Data Shapley may be truncated.
+
+    For each row ``p``, the first column ``c`` with ``|chain_values[p, c] − target| ≤ tolerance ·
+    |target|``, or ``−1`` if there is none. With ``target = U(all points)`` and ``chain_values[p, k]`` =
+    U(first ``k`` points of permutation ``p``), TMC (Ghorbani & Zou 2019) stops evaluating
+    permutation ``p`` there and sets the later marginal contributions to zero (a bias, traded for
+    fewer model fits). With ``target = 0`` only an exact zero is close.
+
+    Args:
+        chain_values: real array ``(P, K)`` (any number of columns, e.g. a chunk of a chain).
+        target: a finite real number.
+        tolerance: a finite relative tolerance ``>= 0``.
+
+    Returns:
+        int64 array ``(P,)``.
+
+    Raises:
+        InvalidArgumentError: ``target`` not finite, or ``tolerance`` negative or not finite.
+        NonFiniteError: ``chain_values`` holds NaN or infinity (the message lists the rows).
+        ShapeError: ``chain_values`` is not 2-d.
+    """
+    return _core.truncation_points(
+        as_float64(chain_values, "chain_values"), _as_real(target, "target"), _as_real(tolerance, "tolerance")
+    )

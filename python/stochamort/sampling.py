@@ -24,6 +24,7 @@ __all__ = [
     "sample_permutations",
     "permutation_chain_masks",
     "enumerate_coalitions",
+    "sample_multisets",
 ]
 
 CoalitionDistribution = Literal["shapley", "banzhaf", "leverage"]
@@ -136,3 +137,49 @@ def permutation_chain_masks(permutations: Any, *, interior: bool = False) -> NDA
 def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]:
     """All ``2**n_players`` coalitions (``n_players <= 20``); row ``s`` holds player ``i`` iff bit ``i`` of ``s``."""
     return _core.enumerate_coalitions(n_players)
+
+
+def sample_multisets(
+    n_points: int,
+    n_samples: int,
+    n_data: int,
+    *,
+    min_size: int,
+    max_size: int,
+    seed: int = 0,
+    point_offset: int = 0,
+    sample_offset: int = 0,
+) -> NDArray[np.uint32]:
+    """Sample multisets of data points (with replacement), as counts, for distributional Data Shapley.
+
+    For each (point ``i``, sample ``j``): a size ``k`` uniform on ``min_size..=max_size``, then ``k``
+    indices drawn uniformly **with replacement** from ``0..n_data``; ``counts[i, j, t]`` is how often
+    index ``t`` was drawn (so ``counts[i, j].sum() == k``). This is the random dataset D of
+    distributional Data Shapley (Ghorbani, Kim & Zou 2020), for which ``U(D ∪ {i}) − U(D)`` is an
+    unbiased draw of point ``i``'s value (see :func:`~stochamort.estimators.contribution_values`).
+
+    Streams are derived from ``(seed, point_offset + i, sample_offset + j)`` like the other samplers,
+    so the output does not depend on the number of threads, and one call equals several calls over
+    batches of points (matching ``point_offset``) or rounds of samples (matching ``sample_offset``).
+
+    Args:
+        n_points: number of points valued (each gets its own independent draws).
+        n_samples: multisets per point.
+        n_data: size of the pool the indices are drawn from (``>= 1``).
+        min_size: smallest multiset size (``>= 0``).
+        max_size: largest multiset size (``min_size <= max_size < 2**32``).
+        seed: the random seed, an integer in ``[0, 2**64)``.
+        point_offset: global index of the first point, for sampling in batches of points.
+        sample_offset: multisets already drawn per point: the call returns the next ``n_samples``.
+
+    Returns:
+        uint32 array ``(n_points, n_samples, n_data)`` of multiplicities.
+
+    Raises:
+        InvalidArgumentError: ``n_data < 1``, ``min_size > max_size``, ``max_size >= 2**32``, a
+            negative count, seed or offset, or an output of more than ``2**30`` cells (draw it in
+            batches with ``point_offset`` / ``sample_offset``, which continue the same streams).
+    """
+    return _core.sample_multisets(
+        n_points, n_samples, n_data, min_size, max_size, seed, point_offset, sample_offset
+    )

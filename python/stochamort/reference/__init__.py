@@ -13,14 +13,18 @@ streams differ from the Rust samplers (only the distributions agree).
 from __future__ import annotations
 
 from stochamort.reference.estimators import (
+    contribution_values,
     exact_banzhaf,
     exact_semivalue,
     exact_shapley,
     kernelshap,
     lime,
+    merge_data_values,
     msr_banzhaf,
+    permutation_data_values,
     permutation_shapley,
     sgd_shapley,
+    truncation_points,
     unbiased_kernelshap,
 )
 from stochamort.reference.sampling import (
@@ -28,10 +32,11 @@ from stochamort.reference.sampling import (
     enumerate_coalitions,
     permutation_chain_masks,
     sample_coalitions,
+    sample_multisets,
     sample_permutations,
     size_probabilities,
 )
-from stochamort.reference.weights import lime_kernel, semivalue_weights, shapley_kernel
+from stochamort.reference.weights import lime_kernel, semivalue_position_weights, semivalue_weights, shapley_kernel
 
 __all__ = [
     # sampling
@@ -41,9 +46,11 @@ __all__ = [
     "sample_permutations",
     "permutation_chain_masks",
     "enumerate_coalitions",
+    "sample_multisets",
     # weights
     "shapley_kernel",
     "semivalue_weights",
+    "semivalue_position_weights",
     "lime_kernel",
     # estimators
     "kernelshap",
@@ -55,4 +62,9 @@ __all__ = [
     "exact_semivalue",
     "exact_shapley",
     "exact_banzhaf",
+    # data valuation
+    "permutation_data_values",
+    "merge_data_values",
+    "contribution_values",
+    "truncation_points",
 ]

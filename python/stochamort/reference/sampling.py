@@ -33,6 +33,7 @@ __all__ = [
     "sample_permutations",
     "permutation_chain_masks",
     "enumerate_coalitions",
+    "sample_multisets",
 ]
 
 
@@ -271,3 +272,61 @@ def enumerate_coalitions(n_players: int) -> NDArray[np.bool_]:
     for i in range(d):
         coalitions[:, i] = (index >> i) & 1 == 1
     return coalitions
+
+
+MAX_MULTISET_CELLS = 2**30
+"""Largest output of :func:`sample_multisets` in one call (as in the Rust core)."""
+
+
+def sample_multisets(
+    n_points: int,
+    n_samples: int,
+    n_data: int,
+    *,
+    min_size: int,
+    max_size: int,
+    seed: int = 0,
+    point_offset: int = 0,
+    sample_offset: int = 0,
+) -> NDArray[np.uint32]:
+    """Draw multisets of data indices (with replacement) as counts.
+
+    Draw ``j`` of point ``p``: a size ``k`` uniform on ``min_size..max_size`` (inclusive), then ``k``
+    indices uniform on ``0..n_data-1`` with replacement; ``counts[p, j, t]`` = multiplicity of ``t``.
+
+    Args:
+        n_points: number of points (>= 0).
+        n_samples: multisets per point (>= 0).
+        n_data: pool size (>= 1).
+        min_size: smallest size (>= 0).
+        max_size: largest size (``min_size <= max_size < 2^32``).
+        seed: seed in ``[0, 2^64)``.
+        point_offset: global index of the first point.
+        sample_offset: multisets already drawn per point.
+
+    Returns:
+        uint32 array ``(n_points, n_samples, n_data)``.
+    """
+    n_points = as_int("n_points", n_points, minimum=0)
+    n_samples = as_int("n_samples", n_samples, minimum=0)
+    n_data = as_int("n_data", n_data, minimum=1)
+    min_size = as_int("min_size", min_size, minimum=0)
+    max_size = as_int("max_size", max_size, minimum=0, maximum=2**32)
+    if min_size > max_size:
+        raise InvalidArgumentError(f"min_size: must not exceed max_size ({max_size}), got {min_size}")
+    if n_points * n_samples * n_data > MAX_MULTISET_CELLS:
+        raise InvalidArgumentError(
+            f"n_samples: an output of shape {(n_points, n_samples, n_data)} has more than "
+            f"{MAX_MULTISET_CELLS} cells; draw in batches with point_offset / sample_offset"
+        )
+    seed, point_offset = _check_seed(seed, point_offset, n_points)
+    first_draw = as_int("sample_offset", sample_offset, minimum=0, maximum=MAX_SEED)
+
+    counts = np.zeros((n_points, n_samples, n_data), dtype=np.uint32)
+    for point in range(n_points):
+        for draw in range(n_samples):
+            rng = np.random.default_rng([seed, point_offset + point, first_draw + draw])
+            size = int(rng.integers(min_size, max_size, endpoint=True))
+            members = rng.integers(0, n_data, size=size)
+            counts[point, draw] = np.bincount(members, minlength=n_data)
+    return counts

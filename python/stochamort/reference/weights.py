@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InvalidArgumentError
 from stochamort.reference._checks import as_int, as_positive_float
 
-__all__ = ["shapley_kernel", "semivalue_weights", "lime_kernel"]
+__all__ = ["shapley_kernel", "semivalue_weights", "semivalue_position_weights", "lime_kernel"]
 
 SEMIVALUE_KINDS = ("shapley", "banzhaf", "beta")
 
@@ -81,6 +81,46 @@ def semivalue_weights(
         b = as_positive_float("beta", beta)
         for k in range(d):
             weights[k] = math.exp(_log_beta(k + b, d - 1 - k + a) - _log_beta(a, b))
+    return weights
+
+
+def semivalue_position_weights(
+    n_players: int, kind: str = "shapley", *, alpha: float = 1.0, beta: float = 1.0
+) -> NDArray[np.float64]:
+    """Weight ``n * C(n - 1, k) * w(k)`` of a marginal contribution at position ``k = 0..n-1``.
+
+    At position ``k`` of a uniformly random permutation a player joins a uniformly random
+    ``k``-subset of the others, and every position has probability ``1 / n``, so the weighted
+    contribution has the semivalue as its expectation. Each term is computed as
+    ``exp(log n + log C(n - 1, k) + log w(k))`` (``"shapley"``: exactly one).
+
+    Args:
+        n_players: number of players ``n >= 1``.
+        kind: ``"shapley"``, ``"banzhaf"`` or ``"beta"``.
+        alpha: first Beta parameter (> 0, finite); only used by ``"beta"``.
+        beta: second Beta parameter (> 0, finite); only used by ``"beta"``.
+
+    Returns:
+        float64 array of shape ``(n,)``.
+    """
+    n = as_int("n_players", n_players, minimum=1)
+    if kind not in SEMIVALUE_KINDS:
+        raise InvalidArgumentError(
+            f"kind: must be one of {', '.join(map(repr, SEMIVALUE_KINDS))}, got {kind!r}"
+        )
+    weights = np.ones(n, dtype=np.float64)
+    if kind == "shapley":
+        return weights
+    if kind == "beta":
+        a = as_positive_float("alpha", alpha)
+        b = as_positive_float("beta", beta)
+    for k in range(n):
+        log_binomial = math.lgamma(n) - math.lgamma(k + 1) - math.lgamma(n - k)
+        if kind == "banzhaf":
+            log_w = -(n - 1) * math.log(2.0)
+        else:
+            log_w = _log_beta(k + b, n - 1 - k + a) - _log_beta(a, b)
+        weights[k] = math.exp(math.log(n) + log_binomial + log_w)
     return weights
 
 

@@ -10,6 +10,7 @@ use rand_pcg::Pcg64;
 pub(crate) enum Purpose {
     Coalitions = 1,
     Permutations = 2,
+    Multisets = 3,
 }
 
 /// SplitMix64's finaliser: a bijective, well-mixing map of 64 bits.
@@ -42,6 +43,7 @@ mod tests {
         let base = stream(7, Purpose::Coalitions, 3, 5).next_u64();
         assert_ne!(base, stream(8, Purpose::Coalitions, 3, 5).next_u64());
         assert_ne!(base, stream(7, Purpose::Permutations, 3, 5).next_u64());
+        assert_ne!(base, stream(7, Purpose::Multisets, 3, 5).next_u64());
         assert_ne!(base, stream(7, Purpose::Coalitions, 4, 5).next_u64());
         assert_ne!(base, stream(7, Purpose::Coalitions, 3, 6).next_u64());
         assert_eq!(base, stream(7, Purpose::Coalitions, 3, 5).next_u64());

@@ -53,6 +53,39 @@ impl Semivalue {
     }
 }
 
+impl Semivalue {
+    /// ln w(k) for k = 0..d−1: the log of [`Semivalue::weights`], finite even where w(k) underflows.
+    pub fn ln_weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
+        if n_players == 0 {
+            return Err(CoreError::invalid("n_players", "must be at least 1"));
+        }
+        let d = n_players;
+        Ok((0..d)
+            .map(|k| match self {
+                Semivalue::Shapley => -(d as f64).ln() - ln_binomial(d - 1, k),
+                Semivalue::Banzhaf => -((d - 1) as f64) * std::f64::consts::LN_2,
+                Semivalue::Beta { alpha, beta } => {
+                    ln_beta(k as f64 + beta, (d - 1 - k) as f64 + alpha) - ln_beta(alpha, beta)
+                }
+            })
+            .collect())
+    }
+
+    /// Weights of a marginal contribution at position k = 0..d−1 of a uniformly random permutation
+    /// (prefix of k players) whose expectation is the semivalue: `d · C(d−1, k) · w(k)`, computed in
+    /// log space (finite for any d). All ones for Shapley; `d · P(k)` of the Binomial(d−1, ½) for
+    /// Banzhaf; `d ·` the Beta-binomial probability of k for Beta(α, β).
+    pub fn position_weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
+        let d = n_players;
+        let ln_w = self.ln_weights(d)?;
+        if self == Semivalue::Shapley {
+            return Ok(vec![1.0; d]);
+        }
+        let ln_d = (d as f64).ln();
+        Ok(ln_w.iter().enumerate().map(|(k, lw)| (ln_d + ln_binomial(d - 1, k) + lw).exp()).collect())
+    }
+}
+
 /// KernelSHAP's kernel per coalition size: (d−1)/(C(d,k) k (d−k)); +inf at k = 0 and k = d.
 pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
     if n_players == 0 {
@@ -112,6 +145,35 @@ mod tests {
                 assert!((shapley[k] - beta11[k]).abs() < 1e-12 * shapley[k].max(1e-300));
             }
         }
+    }
+
+    #[test]
+    fn position_weights_average_to_one_and_stay_finite() {
+        for d in [1usize, 2, 7, 40] {
+            for sv in [
+                Semivalue::Shapley,
+                Semivalue::Banzhaf,
+                Semivalue::Beta { alpha: 16.0, beta: 1.0 },
+                Semivalue::Beta { alpha: 0.5, beta: 4.0 },
+            ] {
+                let p = sv.position_weights(d).unwrap();
+                let w = sv.weights(d).unwrap();
+                // A uniform position k: E[weight] = Σ_k C(d−1,k) w(k) = 1 for probabilistic semivalues.
+                let mean: f64 = p.iter().sum::<f64>() / d as f64;
+                assert!((mean - 1.0).abs() < 1e-10, "{sv:?} d={d}: {mean}");
+                for k in 0..d {
+                    let direct = d as f64 * ln_binomial(d - 1, k).exp() * w[k];
+                    assert!((p[k] - direct).abs() < 1e-9 * direct.max(1.0), "{sv:?} d={d} k={k}");
+                }
+            }
+        }
+        assert_eq!(Semivalue::Shapley.position_weights(5).unwrap(), vec![1.0; 5]);
+        for sv in [Semivalue::Banzhaf, Semivalue::Beta { alpha: 16.0, beta: 1.0 }] {
+            let p = sv.position_weights(10_000).unwrap();
+            assert!(p.iter().all(|x| x.is_finite() && *x >= 0.0));
+            assert!((p.iter().sum::<f64>() / 1e4 - 1.0).abs() < 1e-8, "{sv:?}");
+        }
+        assert!(Semivalue::Banzhaf.position_weights(0).is_err());
     }
 
     #[test]

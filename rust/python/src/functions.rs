@@ -315,6 +315,137 @@ fn merge_moments<'py>(
     Ok((merged.counts.into_pyarray(py), merged.means.into_pyarray(py), merged.m2.into_pyarray(py)))
 }
 
+/// `(values, std_errors, m2, counts, n_evaluations)` of a data-valuation result.
+type DataValueTuple<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    u64,
+);
+
+fn data_value_tuple(py: Python<'_>, est: core::DataValueMoments) -> DataValueTuple<'_> {
+    (
+        est.values.into_pyarray(py),
+        est.std_errors.into_pyarray(py),
+        est.m2.into_pyarray(py),
+        est.counts.into_pyarray(py),
+        est.n_evaluations,
+    )
+}
+
+/// Data values from permutations `(P, N)` and the utility along them `(P, N + 1)`.
+#[pyfunction]
+#[pyo3(signature = (permutations, chain_values, position_weights, start))]
+fn permutation_data_values<'py>(
+    py: Python<'py>,
+    permutations: &Bound<'py, PyAny>,
+    chain_values: &Bound<'py, PyAny>,
+    position_weights: Option<&Bound<'py, PyAny>>,
+    start: &Bound<'py, PyAny>,
+) -> PyResult<DataValueTuple<'py>> {
+    let perms = readonly::<i64, Ix2>(permutations, "permutations", 2, "(n_permutations, n_players)")?;
+    let chains = readonly::<f64, Ix2>(chain_values, "chain_values", 2, "(n_permutations, n_players + 1)")?;
+    let weights = position_weights
+        .map(|w| readonly::<f64, Ix1>(w, "position_weights", 1, "(n_players,)"))
+        .transpose()?;
+    let start = count(py, start, "start")?;
+    let (p, c) = (perms.as_array(), chains.as_array());
+    let w = weights.as_ref().map(|w| w.as_array());
+    let est = compute(py, || core::permutation_data_values(p, c, w, start))?;
+    Ok(data_value_tuple(py, est))
+}
+
+/// Chan's merge of two data-valuation results over disjoint contributions.
+#[pyfunction]
+#[pyo3(signature = (counts_a, means_a, m2_a, counts_b, means_b, m2_b, n_evaluations))]
+#[allow(clippy::too_many_arguments)]
+fn merge_data_values<'py>(
+    py: Python<'py>,
+    counts_a: &Bound<'py, PyAny>,
+    means_a: &Bound<'py, PyAny>,
+    m2_a: &Bound<'py, PyAny>,
+    counts_b: &Bound<'py, PyAny>,
+    means_b: &Bound<'py, PyAny>,
+    m2_b: &Bound<'py, PyAny>,
+    n_evaluations: &Bound<'py, PyAny>,
+) -> PyResult<DataValueTuple<'py>> {
+    let ca = readonly::<u64, Ix1>(counts_a, "counts_a", 1, "(n_players,)")?;
+    let cb = readonly::<u64, Ix1>(counts_b, "counts_b", 1, "(n_players,)")?;
+    let ma = readonly::<f64, Ix1>(means_a, "means_a", 1, "(n_players,)")?;
+    let mb = readonly::<f64, Ix1>(means_b, "means_b", 1, "(n_players,)")?;
+    let qa = readonly::<f64, Ix1>(m2_a, "m2_a", 1, "(n_players,)")?;
+    let qb = readonly::<f64, Ix1>(m2_b, "m2_b", 1, "(n_players,)")?;
+    let n_evaluations = unsigned(py, n_evaluations, "n_evaluations")?;
+    let views = (ca.as_array(), ma.as_array(), qa.as_array(), cb.as_array(), mb.as_array(), qb.as_array());
+    let est = compute(py, || {
+        core::merge_data_values(views.0, views.1, views.2, views.3, views.4, views.5, n_evaluations)
+    })?;
+    Ok(data_value_tuple(py, est))
+}
+
+/// Data values from per-point contribution draws `(n_points, n_samples)`.
+#[pyfunction]
+fn contribution_values<'py>(py: Python<'py>, contributions: &Bound<'py, PyAny>) -> PyResult<DataValueTuple<'py>> {
+    let c = readonly::<f64, Ix2>(contributions, "contributions", 2, "(n_points, n_samples)")?;
+    let view = c.as_array();
+    let est = compute(py, || core::contribution_values(view))?;
+    Ok(data_value_tuple(py, est))
+}
+
+/// First column of each row within `tolerance · |target|` of `target`, or −1.
+#[pyfunction]
+fn truncation_points<'py>(
+    py: Python<'py>,
+    chain_values: &Bound<'py, PyAny>,
+    target: f64,
+    tolerance: f64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let c = readonly::<f64, Ix2>(chain_values, "chain_values", 2, "(n_permutations, n_columns)")?;
+    let view = c.as_array();
+    Ok(compute(py, || core::truncation_points(view, target, tolerance))?.into_pyarray(py))
+}
+
+/// Weights of a marginal contribution at each position of a random permutation, per semivalue.
+#[pyfunction]
+fn semivalue_position_weights<'py>(
+    py: Python<'py>,
+    n_players: &Bound<'py, PyAny>,
+    kind: &str,
+    alpha: f64,
+    beta: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let d = count(py, n_players, "n_players")?;
+    let semivalue = Semivalue::parse(kind, alpha, beta).map_err(|e| core_error(py, e))?;
+    Ok(compute(py, || semivalue.position_weights(d))?.into_pyarray(py))
+}
+
+/// Multisets of data points (multiplicities), u32 `(n_points, n_samples, n_data)`.
+#[pyfunction]
+#[pyo3(signature = (n_points, n_samples, n_data, min_size, max_size, seed, point_offset, sample_offset))]
+#[allow(clippy::too_many_arguments)]
+fn sample_multisets<'py>(
+    py: Python<'py>,
+    n_points: &Bound<'py, PyAny>,
+    n_samples: &Bound<'py, PyAny>,
+    n_data: &Bound<'py, PyAny>,
+    min_size: &Bound<'py, PyAny>,
+    max_size: &Bound<'py, PyAny>,
+    seed: &Bound<'py, PyAny>,
+    point_offset: &Bound<'py, PyAny>,
+    sample_offset: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray3<u32>>> {
+    let (n_points, n_samples, n_data) =
+        (count(py, n_points, "n_points")?, count(py, n_samples, "n_samples")?, count(py, n_data, "n_data")?);
+    let (min_size, max_size) = (unsigned(py, min_size, "min_size")?, unsigned(py, max_size, "max_size")?);
+    let (seed, offset) = (unsigned(py, seed, "seed")?, unsigned(py, point_offset, "point_offset")?);
+    let sample_offset = unsigned(py, sample_offset, "sample_offset")?;
+    let counts = compute(py, || {
+        core::sample_multisets(n_points, n_samples, n_data, min_size, max_size, seed, offset, sample_offset)
+    })?;
+    Ok(counts.into_pyarray(py))
+}
+
 /// Switch the core's rayon parallelism on or off for this process.
 #[pyfunction]
 fn set_parallelism(enabled: bool) {
@@ -344,6 +475,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(permutation_shapley, m)?)?;
     m.add_function(wrap_pyfunction!(exact_semivalue, m)?)?;
     m.add_function(wrap_pyfunction!(merge_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(permutation_data_values, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_data_values, m)?)?;
+    m.add_function(wrap_pyfunction!(contribution_values, m)?)?;
+    m.add_function(wrap_pyfunction!(truncation_points, m)?)?;
+    m.add_function(wrap_pyfunction!(semivalue_position_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_multisets, m)?)?;
     m.add_function(wrap_pyfunction!(set_parallelism, m)?)?;
     m.add_function(wrap_pyfunction!(parallelism_enabled, m)?)?;
     Ok(())
