@@ -92,14 +92,17 @@ def _shown(rows: NDArray[np.int64]) -> str:
 
 
 def _as_counts(counts: Any, n_data: int) -> NDArray[np.int64]:
-    """``counts`` as int64 ``(m, n_data)``; bool or non-negative integer arrays only."""
+    """``counts`` as an integer array ``(m, n_data)``; bool or non-negative integer arrays only.
+
+    Unsigned inputs keep their dtype (no copy: converting a large uint32 batch to int64 costs
+    more than fitting it); bool becomes uint8, uint64 is checked against the int64 range.
+    """
     array = np.asarray(counts)
     if array.dtype == np.bool_:
-        array = array.astype(np.int64)
+        array = array.view(np.uint8)
     elif array.dtype.kind in "iu":
         if array.dtype == np.uint64 and array.size and int(array.max()) > np.iinfo(np.int64).max:
             raise InvalidArgumentError("counts: a count exceeds the int64 range")
-        array = array.astype(np.int64, copy=False)
     else:
         raise InvalidDTypeError(
             f"counts: expected a bool or integer array of copies per training point, got dtype {array.dtype}"
@@ -107,7 +110,7 @@ def _as_counts(counts: Any, n_data: int) -> NDArray[np.int64]:
         )
     if array.ndim != 2 or array.shape[1] != n_data:
         raise ShapeError(f"counts: expected shape (n_subsets, {n_data}), got {array.shape}")
-    negative = (array < 0).any(axis=1)
+    negative = (array < 0).any(axis=1) if array.dtype.kind == "i" else np.zeros(array.shape[0], dtype=np.bool_)
     if negative.any():
         raise InvalidArgumentError(f"counts: must be non-negative; negative counts in subset row(s) {_shown(np.flatnonzero(negative))}")
     return array
@@ -333,7 +336,6 @@ class ClassifierUtility(Utility):
         self.classes_, self.y_train, self.y_valid = _encode(labels_train, labels_valid)
         self.n_classes = int(self.classes_.size)
         self.metric: Metric = _check_metric(metric)
-        self._onehot = np.eye(self.n_classes, dtype=np.float64)[self.y_train]
 
     @property
     def n_data(self) -> int:
@@ -358,8 +360,11 @@ class ClassifierUtility(Utility):
         """The same utility (same settings and validation set) on another training set."""
 
     def _class_counts(self, counts: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Copies of each class in each subset, ``(m, K)`` (a BLAS matmul, exact below 2**53)."""
-        return np.rint(counts.astype(np.float64) @ self._onehot).astype(np.int64)
+        """Copies of each class in each subset, ``(m, K)``, summed over the nonzero counts only."""
+        rows, cols = np.nonzero(counts)
+        k = self.n_classes
+        totals = np.bincount(rows * k + self.y_train[cols], weights=counts[rows, cols], minlength=counts.shape[0] * k)
+        return np.rint(totals).astype(np.int64).reshape(counts.shape[0], k)
 
     def _probabilities(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
         class_counts = self._class_counts(counts)
@@ -857,6 +862,68 @@ def _solve_logistic(
     return state.theta, state.gradient_norm
 
 
+def _solve_binary_newton(batch: _LogisticBatch, *, tol: float, max_iter: int) -> tuple[Tensor, Tensor]:
+    """Newton's method for a batch of binary logistic regressions, from zero; the lean twin of
+    :func:`_solve_logistic` for one weight vector per model (the common case in data valuation).
+
+    The full Newton step is taken where it satisfies Armijo's condition (almost always for this
+    objective); only the rest fall back to the per-model backtracking search. Converged models
+    are masked rather than removed, and the batch is compacted only when fewer than half remain,
+    which saves copying the gathered rows every step. Each model's iterates are the same as
+    alone (no model reads another's numbers), so results do not depend on the batch.
+    """
+    data = batch.data
+    n = batch.inv_cs.shape[0]
+    d1 = int(data.x.shape[-1])
+    dtype, device = batch.inv_cs.dtype, batch.inv_cs.device
+    eps = torch.finfo(dtype).eps
+    theta_out = torch.zeros((n, 1, d1), dtype=dtype, device=device)
+    norm_out = torch.zeros(n, dtype=dtype, device=device)
+    index = torch.arange(n, device=device)  # positions in the output of the batch's rows
+    theta = torch.zeros((n, 1, d1), dtype=dtype, device=device)
+    z = batch.logits(theta)
+    f = batch.objective(theta, z)
+    running = torch.ones(n, dtype=torch.bool, device=device)
+    for iteration in range(max_iter + 1):
+        g, p = batch.gradient(theta, z)
+        norm = _max_norm(g)
+        stop = running & ((norm <= tol) | (iteration >= max_iter))
+        if bool(stop.any()):
+            theta_out[index[stop]] = theta[stop]
+            norm_out[index[stop]] = norm[stop]
+            running = running & ~stop
+        alive = int(running.sum())
+        if alive == 0:
+            break
+        if alive < running.numel() // 2:
+            keep = torch.nonzero(running).flatten()
+            batch, index, theta, z, f, g, p = batch.select(keep), index[keep], theta[keep], z[keep], f[keep], g[keep], p[keep]
+            running = torch.ones(keep.numel(), dtype=torch.bool, device=device)
+        factor = _cholesky(batch.hessian(theta, p))
+        step = torch.cholesky_solve(g.reshape(theta.shape[0], d1, 1), factor).reshape(theta.shape)
+        trial = theta - step
+        trial_z = batch.logits(trial)
+        trial_f = batch.objective(trial, trial_z)
+        slope = -(g * step).sum(dim=(1, 2))
+        slack = 1e3 * eps * (1.0 + f.abs())
+        ok = (trial_f <= f + 1e-4 * slope + slack) & (slope < 0)
+        retry = torch.nonzero(running & ~ok).flatten()
+        theta = torch.where(ok[:, None, None], trial, theta)
+        z = torch.where(ok[:, None, None], trial_z, z)
+        f = torch.where(ok, trial_f, f)
+        if retry.numel():
+            sub = batch.select(retry)
+            new_theta, new_f, moved, _ = _line_search(sub, theta[retry], f[retry], g[retry], -step[retry], slack[retry])
+            theta[retry], f[retry] = new_theta, new_f
+            z[retry] = sub.logits(new_theta)
+            stalled = retry[~moved]
+            if stalled.numel():  # no acceptable step: keep the current point
+                theta_out[index[stalled]] = theta[stalled]
+                norm_out[index[stalled]] = norm[stalled]
+                running[stalled] = False
+    return theta_out, norm_out
+
+
 class TorchLogisticUtility(ClassifierUtility):
     """Validation score of L2-regularised logistic regression fitted on each subset, thousands at once.
 
@@ -1006,7 +1073,10 @@ class TorchLogisticUtility(ClassifierUtility):
                     present = torch.from_numpy(self._class_counts(chunk) > 0).to(self.device)
                 batch = _LogisticBatch(data, 1.0 / (self.C * totals), present, self._penalty, self.fit_intercept)
                 start = torch.zeros((hi - lo, k, d1), dtype=self.dtype, device=self.device)
-                theta, norm = _solve_logistic(batch, start, tol=tol, max_iter=self.max_iter, solver=self.solver)
+                if k == 1 and self.solver == "newton":
+                    theta, norm = _solve_binary_newton(batch, tol=tol, max_iter=self.max_iter)
+                else:
+                    theta, norm = _solve_logistic(batch, start, tol=tol, max_iter=self.max_iter, solver=self.solver)
                 bad = (norm > tol).cpu().numpy()
                 if bad.any():
                     self.n_unconverged += int(bad.sum())
