@@ -63,6 +63,8 @@ demo: build
 bench: build $(VENV)/.deps-bench
 	$(VPY) benches/bench_core.py --no-progress
 	$(VPY) benches/bench_oracles.py
+	$(VPY) benches/bench_utility.py
+	$(VPY) benches/bench_valuation.py
 
 clean:
 	rm -rf target dist $(VENV) .pytest_cache .hypothesis .mypy_cache python/stochamort/_core*.so

@@ -28,3 +28,13 @@ def test_readme_model_example_runs() -> None:
     est = namespace["est"]
     assert est.values.shape == (100, 8, 3)  # type: ignore[attr-defined]
     assert (est.std_errors.reshape(100, -1).max(axis=1) <= 1e-3).any()  # type: ignore[attr-defined]
+
+
+def test_readme_valuation_example_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 3, "the README lost its data-valuation example"
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[2], str(README), "exec"), namespace)  # noqa: S102 - our own documentation
+    values, flipped = np.asarray(namespace["values"]), np.asarray(namespace["flipped"])
+    assert values.shape == (500,) and flipped.shape == (5,)
+    assert np.isfinite(values).all() and np.isfinite(flipped).all()

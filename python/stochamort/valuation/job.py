@@ -43,7 +43,7 @@ class ValuationConfig:
     """Sizes of the ``stochamort value`` run (the defaults take a few minutes on 2 CPU cores)."""
 
     n_features: int = 10
-    n_train: int = 2000
+    n_train: int = 4000
     n_valid: int = 500
     n_external: int = 100
     n_truth: int = 200
@@ -177,6 +177,7 @@ def run_valuation(config: ValuationConfig, *, progress: bool = True) -> dict[str
         ext = None if external_mc is None else contribution_values(external_mc.extras["contributions"][:, :k]).values
         rows.append(row("monte carlo", k, monte_carlo[k].values, ext))
     rows.append(row("amortized", config.label_contributions, amortized_train, amortized_ext if config.n_external else None))
+    matching = _matching_contributions(rows)
     seconds["total"] = time.perf_counter() - started
 
     metrics: dict[str, Any] = {
@@ -197,6 +198,7 @@ def run_valuation(config: ValuationConfig, *, progress: bool = True) -> dict[str
             "truth_std": float(truth_train.values.std()),
         },
         "rows": rows,
+        "monte_carlo_matching_amortized": matching,
         "amortizer": {
             "train_flops": amortizer.train_flops,
             "best_epoch": amortizer.training.best_epoch,
@@ -209,6 +211,27 @@ def run_valuation(config: ValuationConfig, *, progress: bool = True) -> dict[str
     atomic_write(output / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2, default=_jsonable)))
     print(f"wrote {output / 'value_vs_contributions.png'} and {output / 'metrics.json'}")
     return metrics
+
+
+def _matching_contributions(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Contributions per point plain Monte Carlo needs to reach the amortizer's normalized error.
+
+    Monte Carlo's error falls like 1/k (its variance); the fit is log-linear in log k through the
+    ladder's rungs and is extrapolated beyond the last one (flagged).
+    """
+    mc = [r for r in rows if r["method"] == "monte carlo"]
+    amortized = next(r for r in rows if r["method"] == "amortized")
+    k = np.log([r["contributions_per_point"] for r in mc])
+    err = np.log([r["training_points"]["normalized_error"] for r in mc])
+    target = math.log(amortized["training_points"]["normalized_error"])
+    slope, intercept = np.polyfit(k, err, 1) if len(mc) > 1 else (-1.0, err[0] + k[0])
+    needed = float(np.exp((target - intercept) / slope))
+    return {
+        "contributions_per_point": needed,
+        "fits_ratio": needed / amortized["contributions_per_point"],
+        "extrapolated": bool(needed > np.exp(k.max()) or needed < np.exp(k.min())),
+        "log_log_slope": float(slope),
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -239,6 +262,12 @@ def _print_table(m: dict[str, Any]) -> None:
         ext = f"{e['pearson']:>12.3f}" if e else f"{'-':>12}"
         name = f"{r['method']} @ {r['contributions_per_point']}"
         print(f"{name:<24}{r['fits_per_point']:>8}{t['pearson']:>9.3f}{t['spearman']:>9.3f}{t['normalized_error']:>9.3f}{ext}{det['auroc']:>7.3f}{det['auprc']:>7.3f}")
+    match = m["monte_carlo_matching_amortized"]
+    beyond = " (extrapolated beyond the ladder)" if match["extrapolated"] else ""
+    print(
+        f"plain Monte Carlo reaches the amortizer's error at ~{match['contributions_per_point']:.0f} contributions per point"
+        f"{beyond}: {match['fits_ratio']:.1f}x the fits"
+    )
     print(f"amortizer inference: {m['amortizer']['inference_us_per_point']:.1f} µs per point (no fits); total {m['seconds']['total']:.0f} s")
 
 
