@@ -19,6 +19,7 @@ from stochamort.valuation import (
     ExactDataValues,
     FunctionUtility,
     TMCShapley,
+    TorchLogisticUtility,
 )
 
 
@@ -262,3 +263,36 @@ def test_bad_call_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="^points"):
         DistributionalShapley(3).value_training_points(additive(np.ones(3)), np.array([0, 3]))
     assert issubclass(InvalidArgumentError, StochamortError) and issubclass(InvalidArgumentError, ValueError)
+
+
+# --- real utilities ------------------------------------------------------------------------------
+
+
+def tiny_logistic(n: int = 7, seed: int = 0) -> TorchLogisticUtility:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n + 40, 2))
+    y = (x[:, 0] + 0.7 * rng.normal(size=n + 40) > 0).astype(np.int64)
+    y[:2] = [0, 1]  # both classes among the training points
+    return TorchLogisticUtility(x[:n], y[:n], x[n:], y[n:], metric="log_likelihood")
+
+
+def test_oracles_on_a_tiny_dataset_match_exact_data_shapley() -> None:
+    """On 7 training points every subset can be fitted: Monte Carlo agrees with enumeration."""
+    utility = tiny_logistic()
+    exact_values = ExactDataValues()(utility, progress=False).values
+    estimate = TMCShapley(1500)(utility, seed=0, progress=False)
+    assert (np.abs(estimate.values - exact_values) < 4.5 * estimate.std_errors).all()
+    banzhaf = ExactDataValues("banzhaf")(utility, progress=False).values
+    msr = DataBanzhaf(3000)(utility, seed=0, progress=False)
+    assert (np.abs(msr.values - banzhaf) < 4.5 * msr.std_errors).all()
+
+
+def test_distributional_values_external_points_like_training_points() -> None:
+    """A copy of a training point, valued as an external point, has that point's value in expectation."""
+    utility = tiny_logistic(n=12, seed=1)
+    oracle = DistributionalShapley(3000, min_size=2, max_size=6)
+    inside = oracle.value_training_points(utility, np.array([3]), seed=0, progress=False)
+    outside = oracle.value_points(utility, utility.x_train[3:4], utility.classes_[utility.y_train[3:4]], seed=0, progress=False)
+    diff = inside.values[0] - outside.values[0]
+    assert abs(diff) < 4.5 * math.hypot(inside.std_errors[0], outside.std_errors[0])
+    assert outside.n_contributions[0] == 3000
