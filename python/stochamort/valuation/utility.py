@@ -352,22 +352,23 @@ class ClassifierUtility(Utility):
         return int(self.x_valid.shape[0])
 
     @abstractmethod
-    def _fit_predict(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Validation probabilities ``(b, n_valid, K)`` of models fitted on non-degenerate counts ``(b, N)``."""
+    def _fit_predict(
+        self, counts: NDArray[np.int64], rows: NDArray[np.int64], support: _Support | None = None
+    ) -> NDArray[np.float64]:
+        """Validation probabilities ``(b, n_valid, K)`` of models fitted on non-degenerate counts
+        ``(b, N)``; ``support`` is their :class:`_Support` when the caller has it."""
 
     @abstractmethod
     def _with_train(self, x_train: NDArray[np.float64], y_train: NDArray[Any]) -> ClassifierUtility:
         """The same utility (same settings and validation set) on another training set."""
 
-    def _class_counts(self, counts: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Copies of each class in each subset, ``(m, K)``, summed over the nonzero counts only."""
-        rows, cols = np.nonzero(counts)
-        k = self.n_classes
-        totals = np.bincount(rows * k + self.y_train[cols], weights=counts[rows, cols], minlength=counts.shape[0] * k)
-        return np.rint(totals).astype(np.int64).reshape(counts.shape[0], k)
+    def _class_counts(self, counts: NDArray[np.int64], support: _Support | None = None) -> NDArray[np.int64]:
+        """Copies of each class in each subset, ``(m, K)``."""
+        return (support or _Support(counts)).class_counts(self.y_train, self.n_classes)
 
     def _probabilities(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        class_counts = self._class_counts(counts)
+        support = _Support(counts)
+        class_counts = support.class_counts(self.y_train, self.n_classes)
         total = class_counts.sum(axis=1)
         degenerate = (total == 0) | ((class_counts > 0).sum(axis=1) < 2)
         probabilities = np.empty((counts.shape[0], self.n_valid, self.n_classes), dtype=np.float64)
@@ -375,7 +376,9 @@ class ClassifierUtility(Utility):
             smoothed = (class_counts[degenerate] + 1.0) / (total[degenerate, None] + self.n_classes)
             probabilities[degenerate] = smoothed[:, None, :]
         fitted = ~degenerate
-        if fitted.any():
+        if fitted.all():
+            probabilities[:] = self._fit_predict(counts, rows, support)
+        elif fitted.any():
             probabilities[fitted] = self._fit_predict(counts[fitted], rows[fitted])
         return probabilities
 
@@ -466,37 +469,57 @@ def _tensor(array: NDArray[Any], device: torch.device, dtype: torch.dtype | None
     return torch.from_numpy(np.array(array, copy=True)).to(device=device, dtype=dtype)
 
 
-def _gather_support(counts: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Padded support of each row: indices and counts ``(b, K)``, K = largest support (padding: index 0, count 0)."""
-    rows, cols = np.nonzero(counts)
-    sizes = np.bincount(rows, minlength=counts.shape[0])
-    width = max(1, int(sizes.max(initial=0)))
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    position = np.arange(rows.size) - starts[rows]
-    index = np.zeros((counts.shape[0], width), dtype=np.int64)
-    weight = np.zeros((counts.shape[0], width), dtype=np.int64)
-    index[rows, position] = cols
-    weight[rows, position] = counts[rows, cols]
-    return index, weight
+class _Support:
+    """The nonzero counts of a batch of subsets (row-major COO).
 
-
-def _groups(counts: NDArray[np.int64], sparse_threshold: float) -> list[tuple[NDArray[np.int64], bool]]:
-    """The batch's models grouped for fitting: ``(positions, sparse)`` pairs.
-
-    Models whose support exceeds ``sparse_threshold * N`` form one dense group; the others are
-    bucketed by support size (powers of two, at least 16) so that padding at most doubles the rows.
+    Computed once per batch and shared by the grouping, the gathering of supports and the class
+    counts, so the dense ``(m, N)`` counts are scanned once (scanning them dominated small fits).
     """
-    support = (counts > 0).sum(axis=1)
-    dense = support > sparse_threshold * counts.shape[1]
-    groups: list[tuple[NDArray[np.int64], bool]] = []
-    if dense.any():
-        groups.append((np.flatnonzero(dense), False))
-    positions = np.flatnonzero(~dense)
-    if positions.size:
-        key = np.maximum(4, np.ceil(np.log2(np.maximum(support[positions], 1))).astype(np.int64))
-        for value in np.unique(key):
-            groups.append((positions[key == value], True))
-    return groups
+
+    def __init__(self, counts: NDArray[np.int64]) -> None:
+        self.n_subsets, self.n_data = counts.shape
+        self.rows, self.cols = np.nonzero(counts)
+        self.values = counts[self.rows, self.cols].astype(np.int64)
+        self.sizes = np.bincount(self.rows, minlength=self.n_subsets)
+        self.starts = np.cumsum(self.sizes) - self.sizes
+        self.totals = np.bincount(self.rows, weights=self.values, minlength=self.n_subsets)
+
+    def class_counts(self, labels: NDArray[np.int64], n_classes: int) -> NDArray[np.int64]:
+        """Copies of each class in each subset, ``(m, K)``."""
+        keys = self.rows * n_classes + labels[self.cols]
+        totals = np.bincount(keys, weights=self.values, minlength=self.n_subsets * n_classes)
+        return np.rint(totals).astype(np.int64).reshape(self.n_subsets, n_classes)
+
+    def padded(self, positions: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Supports of the subsets at ``positions``: indices and counts ``(len(positions), K)``, K the
+        largest support among them (padding: index 0, count 0)."""
+        sizes = self.sizes[positions]
+        width = max(1, int(sizes.max(initial=0)))
+        row = np.repeat(np.arange(positions.size), sizes)
+        within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        source = np.repeat(self.starts[positions], sizes) + within
+        index = np.zeros((positions.size, width), dtype=np.int64)
+        weight = np.zeros((positions.size, width), dtype=np.int64)
+        index[row, within] = self.cols[source]
+        weight[row, within] = self.values[source]
+        return index, weight
+
+    def groups(self, sparse_threshold: float) -> list[tuple[NDArray[np.int64], bool]]:
+        """The batch's models grouped for fitting: ``(positions, sparse)`` pairs.
+
+        Models whose support exceeds ``sparse_threshold * N`` form one dense group; the others are
+        bucketed by support size (powers of two, at least 16) so that padding at most doubles the rows.
+        """
+        dense = self.sizes > sparse_threshold * self.n_data
+        groups: list[tuple[NDArray[np.int64], bool]] = []
+        if dense.any():
+            groups.append((np.flatnonzero(dense), False))
+        positions = np.flatnonzero(~dense)
+        if positions.size:
+            key = np.maximum(4, np.ceil(np.log2(np.maximum(self.sizes[positions], 1))).astype(np.int64))
+            for value in np.unique(key):
+                groups.append((positions[key == value], True))
+        return groups
 
 
 def _chunks(n: int, per_model_cells: int, batch: int) -> list[tuple[int, int]]:
@@ -520,20 +543,25 @@ class _TorchData:
         self._sign: Tensor | None = None
 
     @classmethod
-    def build(
-        cls, counts: NDArray[np.int64], x: Tensor, y: Tensor, sparse: bool, normalise: bool, xx: Tensor | None = None
+    def dense(cls, counts: NDArray[np.int64], x: Tensor, y: Tensor, normalise: bool, xx: Tensor | None = None) -> _TorchData:
+        """All N rows, weighted by ``counts`` ``(b, N)``."""
+        data = cls(x, y, _tensor(counts, x.device, x.dtype), False, xx)
+        return data.normalised() if normalise else data
+
+    @classmethod
+    def gathered(
+        cls, support: tuple[NDArray[np.int64], NDArray[np.int64]], x: Tensor, y: Tensor, normalise: bool
     ) -> _TorchData:
-        """The rows of ``counts``' models: gathered supports (``sparse``) or all N rows."""
-        device, dtype = x.device, x.dtype
-        if sparse:
-            index, weight = _gather_support(counts)
-            idx = torch.from_numpy(index).to(device)
-            data = cls(x[idx], y[idx], torch.from_numpy(weight).to(device=device, dtype=dtype), True)
-        else:
-            data = cls(x, y, _tensor(counts, device, dtype), False, xx)
-        if normalise:
-            data.w = data.w / data.w.sum(dim=1, keepdim=True)
-        return data
+        """Each model's support rows, from :meth:`_Support.padded`'s indices and counts."""
+        index, weight = support
+        idx = torch.from_numpy(index).to(x.device)
+        data = cls(x[idx], y[idx], torch.from_numpy(weight).to(device=x.device, dtype=x.dtype), True)
+        return data.normalised() if normalise else data
+
+    def normalised(self) -> _TorchData:
+        """Weights scaled to sum to 1 per model."""
+        self.w = self.w / self.w.sum(dim=1, keepdim=True)
+        return self
 
     def select(self, keep: Tensor) -> _TorchData:
         """The models at positions ``keep`` (a long tensor)."""
@@ -1052,12 +1080,14 @@ class TorchLogisticUtility(ClassifierUtility):
             out[torch.from_numpy(rows).to(self.device)] = self._fit(array[rows], rows)
         return out
 
-    def _fit(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> Tensor:
+    def _fit(self, counts: NDArray[np.int64], rows: NDArray[np.int64], support: _Support | None = None) -> Tensor:
         k, d1 = self.k_out, int(self._x.shape[1])
         tol = max(self.tol, 100.0 * torch.finfo(self.dtype).eps)
         out = torch.zeros((counts.shape[0], k, d1), dtype=self.dtype, device=self.device)
-        for positions, sparse in _groups(counts, self.sparse_threshold):
-            n_rows = int((counts[positions] > 0).sum(axis=1).max()) if sparse else self.n_data
+        support = support or _Support(counts)
+        present_all = support.class_counts(self.y_train, self.n_classes) > 0 if self.k_out > 1 else None
+        for positions, sparse in support.groups(self.sparse_threshold):
+            n_rows = int(support.sizes[positions].max()) if sparse else self.n_data
             # cells per model: logits, probabilities, weights, residuals; Hessian weights (times
             # d1 unless the dense outer products are cached); gathered rows; Hessian and factor.
             dense_outer = not sparse and self._outer_products() is not None
@@ -1065,12 +1095,12 @@ class TorchLogisticUtility(ClassifierUtility):
             per_model = n_rows * per_row + 6 * (k * d1) ** 2
             for lo, hi in _chunks(positions.size, per_model, self._batch_size):
                 part = positions[lo:hi]
-                chunk = counts[part]
-                data = _TorchData.build(chunk, self._x, self._y, sparse, normalise=True, xx=self._outer_products())
-                totals = torch.from_numpy(chunk.sum(axis=1)).to(device=self.device, dtype=self.dtype)
-                present = None
-                if self.k_out > 1:
-                    present = torch.from_numpy(self._class_counts(chunk) > 0).to(self.device)
+                if sparse:
+                    data = _TorchData.gathered(support.padded(part), self._x, self._y, normalise=True)
+                else:
+                    data = _TorchData.dense(counts[part], self._x, self._y, normalise=True, xx=self._outer_products())
+                totals = torch.from_numpy(support.totals[part]).to(device=self.device, dtype=self.dtype)
+                present = None if present_all is None else torch.from_numpy(present_all[part]).to(self.device)
                 batch = _LogisticBatch(data, 1.0 / (self.C * totals), present, self._penalty, self.fit_intercept)
                 start = torch.zeros((hi - lo, k, d1), dtype=self.dtype, device=self.device)
                 if k == 1 and self.solver == "newton":
@@ -1098,13 +1128,16 @@ class TorchLogisticUtility(ClassifierUtility):
             self._xx = self._x[:, rows] * self._x[:, cols]
         return self._xx
 
-    def _fit_predict(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        theta = self._fit(counts, rows)
+    def _fit_predict(
+        self, counts: NDArray[np.int64], rows: NDArray[np.int64], support: _Support | None = None
+    ) -> NDArray[np.float64]:
+        support = support or _Support(counts)
+        theta = self._fit(counts, rows, support)
         z = torch.matmul(self._xv, theta.transpose(1, 2))  # (b, n_valid, k_out)
         if self.k_out == 1:
             probabilities = torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=2)
         else:
-            present = torch.from_numpy(self._class_counts(counts) > 0).to(self.device)
+            present = torch.from_numpy(self._class_counts(counts, support) > 0).to(self.device)
             probabilities = torch.softmax(z.masked_fill(~present[:, None, :], -math.inf), dim=2)
         return np.asarray(probabilities.to(torch.float64).cpu().numpy(), dtype=np.float64)
 
@@ -1201,18 +1234,25 @@ class TorchMLPUtility(ClassifierUtility):
         hidden = torch.relu(hidden + b1[:, None, :])
         return torch.bmm(hidden, w2) + b2[:, None, :]
 
-    def _fit_predict(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
+    def _fit_predict(
+        self, counts: NDArray[np.int64], rows: NDArray[np.int64], support: _Support | None = None
+    ) -> NDArray[np.float64]:
         out = np.empty((counts.shape[0], self.n_valid, self.n_classes), dtype=np.float64)
-        for positions, sparse in _groups(counts, self.sparse_threshold):
-            n_rows = int((counts[positions] > 0).sum(axis=1).max()) if sparse else self.n_data
+        support = support or _Support(counts)
+        for positions, sparse in support.groups(self.sparse_threshold):
+            n_rows = int(support.sizes[positions].max()) if sparse else self.n_data
             per_model = (n_rows + self.n_valid) * (6 * self.hidden + 6 * self.n_classes + self.n_features + 2)
             for lo, hi in _chunks(positions.size, per_model, self._batch_size):
-                out[positions[lo:hi]] = self._train_chunk(counts[positions[lo:hi]], sparse)
+                part = positions[lo:hi]
+                if sparse:
+                    data = _TorchData.gathered(support.padded(part), self._x, self._y, normalise=True)
+                else:
+                    data = _TorchData.dense(counts[part], self._x, self._y, normalise=True)
+                out[part] = self._train_chunk(data)
         return out
 
-    def _train_chunk(self, counts: NDArray[np.int64], sparse: bool) -> NDArray[np.float64]:
-        b = counts.shape[0]
-        data = _TorchData.build(counts, self._x, self._y, sparse, normalise=True)
+    def _train_chunk(self, data: _TorchData) -> NDArray[np.float64]:
+        b = data.w.shape[0]
         labels = data.labels(b)[:, :, None]
         params = [p.expand(b, *p.shape).clone().requires_grad_(True) for p in self._initial]
         with torch.enable_grad():
@@ -1336,7 +1376,9 @@ class SklearnUtility(ClassifierUtility):
             n_jobs=self.n_jobs, batch_size=self._batch_size,
         )
 
-    def _fit_predict(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
+    def _fit_predict(
+        self, counts: NDArray[np.int64], rows: NDArray[np.int64], support: _Support | None = None
+    ) -> NDArray[np.float64]:
         args = (self.estimator, self.x_train, self.y_train, self.x_valid)
         if self.n_jobs == 1 or counts.shape[0] == 1:
             return _sklearn_fit_chunk(*args, counts, rows, self.n_classes, self.use_proba)
