@@ -283,6 +283,9 @@ def _figure(m: dict[str, Any], output: Path, plt: Any) -> None:
         for r in amortized:
             ax.plot(r["contributions_per_point"], get(r), "*", markersize=14, label=f"amortized @ {r['contributions_per_point']}")
         ax.set(xscale="log", xlabel="contributions per training point", ylabel=label)
+        ticks = sorted({r["contributions_per_point"] for r in m["rows"]})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Distributional Data Shapley: amortized vs plain Monte Carlo")
