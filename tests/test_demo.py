@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from stochamort.cli import DEMO_ORACLES
+from stochamort.demo import LABEL_ORACLES, default_label_budget
+from stochamort.errors import InvalidArgumentError
+
 METRICS = {"squared_error", "normalized_error", "pearson", "spearman", "sign_agreement"}
 
 
-@pytest.mark.parametrize("oracle", ["permutation", "kernelshap"])
+@pytest.mark.parametrize("oracle", ["permutation", "permutation-single", "kernelshap"])
 def test_quick_demo_writes_figures_and_every_metric(tmp_path: Path, oracle: str) -> None:
     output = tmp_path / "out"
     run = subprocess.run(
@@ -28,6 +32,7 @@ def test_quick_demo_writes_figures_and_every_metric(tmp_path: Path, oracle: str)
         assert (output / name).read_bytes().startswith(b"\x89PNG"), name
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["config"]["oracle"] == oracle
+    assert metrics["config"]["label_budget"] == default_label_budget(oracle, metrics["config"]["n_features"])
     for rows in metrics["per_example"].values():
         assert len(rows) >= 2
         for row in rows:
@@ -49,3 +54,14 @@ def test_demo_refuses_bad_options(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "label_budget" in run.stderr
+
+
+def test_default_label_budgets_are_one_complete_round() -> None:
+    assert default_label_budget("permutation", 12) == 24  # one antithetic pair of orders: 2(d - 1) + 2
+    assert default_label_budget("permutation-single", 12) == 13  # one order: (d - 1) + 2
+    assert default_label_budget("unbiased-kernelshap", 10) == 20
+    assert default_label_budget("kernelshap", 8) == 64 and default_label_budget("leverage", 12) == 96
+    assert set(LABEL_ORACLES) == {"permutation", "permutation-single", "kernelshap", "unbiased-kernelshap", "leverage"}
+    assert set(DEMO_ORACLES) == set(LABEL_ORACLES)  # the CLI's copy, kept so that --help does not load torch
+    with pytest.raises(InvalidArgumentError, match="oracle"):
+        default_label_budget("shap", 10)

@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 #: Label oracles of the demo (kept in sync with stochamort.demo.LABEL_ORACLES; not imported here so
 #: that ``--help`` does not load torch).
-DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "unbiased-kernelshap")
+DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "permutation-single", "unbiased-kernelshap")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         "against exact Shapley values. Prints a table and writes two PNGs and a JSON of metrics.",
     )
     demo.add_argument("--oracle", choices=DEMO_ORACLES, default="permutation", help="label oracle (default permutation)")
-    demo.add_argument("--label-budget", type=int, default=None, help="evaluations per point for the labels (default 20; 64 for kernelshap and leverage)")
-    demo.add_argument("--train-points", type=int, default=None, help="points labelled to train the amortizer (default 100000)")
+    budgets = "default 2d for permutation and unbiased-kernelshap, d + 1 for permutation-single, max(64, 8d) for kernelshap and leverage"
+    demo.add_argument("--label-budget", type=int, default=None, help=f"evaluations per point for the labels ({budgets}; d = 12 features)")
+    demo.add_argument("--train-points", type=int, default=None, help="points labelled to train the amortizer (default 300000)")
     demo.add_argument("--test-points", type=int, default=None, help="held-out points with exact ground truth (default 100)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -80,11 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "demo":
-            from stochamort.demo import DEFAULT_LABEL_BUDGETS, DemoConfig, run_demo
+            from stochamort.demo import DemoConfig, run_demo
 
             config = DemoConfig.quick() if args.quick else DemoConfig()
             config.oracle, config.seed, config.device, config.output = args.oracle, args.seed, args.device, args.output
-            config.label_budget = DEFAULT_LABEL_BUDGETS[args.oracle]
             for option, name in (("label_budget", "label_budget"), ("train_points", "n_train"), ("test_points", "n_test")):
                 if getattr(args, option) is not None:
                     setattr(config, name, getattr(args, option))
