@@ -379,7 +379,8 @@ class ClassifierUtility(Utility):
         if fitted.all():
             probabilities[:] = self._fit_predict(counts, rows, support)
         elif fitted.any():
-            probabilities[fitted] = self._fit_predict(counts[fitted], rows[fitted])
+            subset = support.select(fitted)
+            probabilities[fitted] = self._fit_predict(subset.counts, rows[fitted], subset)
         return probabilities
 
     def _score(self, probabilities: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -470,38 +471,62 @@ def _tensor(array: NDArray[Any], device: torch.device, dtype: torch.dtype | None
 
 
 class _Support:
-    """The nonzero counts of a batch of subsets (row-major COO).
+    """Sizes, totals, class counts and (for sparse subsets) the nonzeros of a batch of subsets.
 
-    Computed once per batch and shared by the grouping, the gathering of supports and the class
-    counts, so the dense ``(m, N)`` counts are scanned once (scanning them dominated small fits).
+    Built once per batch and shared by the grouping, the gathering of supports and the class
+    counts: scanning the dense ``(m, N)`` counts dominated the cost of small fits. The nonzeros are
+    listed (row-major COO) only for the subsets that :meth:`groups` puts on the gathered path.
     """
 
     def __init__(self, counts: NDArray[np.int64]) -> None:
+        self.counts = counts
         self.n_subsets, self.n_data = counts.shape
-        self.rows, self.cols = np.nonzero(counts)
-        self.values = counts[self.rows, self.cols].astype(np.int64)
-        self.sizes = np.bincount(self.rows, minlength=self.n_subsets)
-        self.starts = np.cumsum(self.sizes) - self.sizes
-        self.totals = np.bincount(self.rows, weights=self.values, minlength=self.n_subsets)
+        self.sizes = np.count_nonzero(counts, axis=1)
+        self.totals = counts.sum(axis=1, dtype=np.int64).astype(np.float64)
+        self._local = np.full(self.n_subsets, -1, dtype=np.int64)
+        self._cols = self._values = self._starts = np.zeros(0, dtype=np.int64)
 
     def class_counts(self, labels: NDArray[np.int64], n_classes: int) -> NDArray[np.int64]:
         """Copies of each class in each subset, ``(m, K)``."""
-        keys = self.rows * n_classes + labels[self.cols]
-        totals = np.bincount(keys, weights=self.values, minlength=self.n_subsets * n_classes)
-        return np.rint(totals).astype(np.int64).reshape(self.n_subsets, n_classes)
+        if self.totals.max(initial=0.0) < 2**24:  # float32 sums of integers are exact below 2**24
+            onehot = np.eye(n_classes, dtype=np.float32)[labels]
+            sums: NDArray[np.float32] = self.counts.astype(np.float32) @ onehot
+            return np.rint(sums).astype(np.int64)
+        return np.stack([self.counts[:, labels == c].sum(axis=1, dtype=np.int64) for c in range(n_classes)], axis=1)
+
+    def select(self, keep: NDArray[np.bool_]) -> _Support:
+        """The same for the subsets where ``keep`` is true (no rescan of the counts)."""
+        out = _Support.__new__(_Support)
+        out.counts = self.counts[keep]
+        out.n_subsets, out.n_data = out.counts.shape
+        out.sizes, out.totals = self.sizes[keep], self.totals[keep]
+        out._local = np.full(out.n_subsets, -1, dtype=np.int64)
+        out._cols = out._values = out._starts = np.zeros(0, dtype=np.int64)
+        return out
+
+    def _list_nonzeros(self, positions: NDArray[np.int64]) -> None:
+        """The COO of the subsets at ``positions`` (ascending), for :meth:`padded`."""
+        rows = self.counts if positions.size == self.n_subsets else self.counts[positions]
+        local_rows, self._cols = np.nonzero(rows)
+        self._values = rows[local_rows, self._cols].astype(np.int64)
+        sizes = self.sizes[positions]
+        self._starts = np.cumsum(sizes) - sizes
+        self._local[positions] = np.arange(positions.size)
 
     def padded(self, positions: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Supports of the subsets at ``positions``: indices and counts ``(len(positions), K)``, K the
-        largest support among them (padding: index 0, count 0)."""
+        """Supports of the subsets at ``positions`` (on the gathered path): indices and counts
+        ``(len(positions), K)``, K the largest support among them (padding: index 0, count 0)."""
+        if (self._local[positions] < 0).any():
+            raise AssertionError("padded() needs subsets that groups() put on the gathered path")
         sizes = self.sizes[positions]
         width = max(1, int(sizes.max(initial=0)))
         row = np.repeat(np.arange(positions.size), sizes)
         within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        source = np.repeat(self.starts[positions], sizes) + within
+        source = np.repeat(self._starts[self._local[positions]], sizes) + within
         index = np.zeros((positions.size, width), dtype=np.int64)
         weight = np.zeros((positions.size, width), dtype=np.int64)
-        index[row, within] = self.cols[source]
-        weight[row, within] = self.values[source]
+        index[row, within] = self._cols[source]
+        weight[row, within] = self._values[source]
         return index, weight
 
     def groups(self, sparse_threshold: float) -> list[tuple[NDArray[np.int64], bool]]:
@@ -516,6 +541,7 @@ class _Support:
             groups.append((np.flatnonzero(dense), False))
         positions = np.flatnonzero(~dense)
         if positions.size:
+            self._list_nonzeros(positions)
             key = np.maximum(4, np.ceil(np.log2(np.maximum(self.sizes[positions], 1))).astype(np.int64))
             for value in np.unique(key):
                 groups.append((positions[key == value], True))
