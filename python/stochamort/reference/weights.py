@@ -64,10 +64,7 @@ def semivalue_weights(
         float64 array of shape ``(d,)``.
     """
     d = as_int("n_players", n_players, minimum=1)
-    if kind not in SEMIVALUE_KINDS:
-        raise InvalidArgumentError(
-            f"kind: must be one of {', '.join(map(repr, SEMIVALUE_KINDS))}, got {kind!r}"
-        )
+    _check_kind(kind)
     weights = np.empty(d, dtype=np.float64)
     if kind == "shapley":
         for k in range(d):
@@ -104,10 +101,7 @@ def semivalue_position_weights(
         float64 array of shape ``(n,)``.
     """
     n = as_int("n_players", n_players, minimum=1)
-    if kind not in SEMIVALUE_KINDS:
-        raise InvalidArgumentError(
-            f"kind: must be one of {', '.join(map(repr, SEMIVALUE_KINDS))}, got {kind!r}"
-        )
+    _check_kind(kind)
     weights = np.ones(n, dtype=np.float64)
     if kind == "shapley":
         return weights
@@ -144,3 +138,8 @@ def lime_kernel(n_players: int, width: float = 0.25) -> NDArray[np.float64]:
         distance = 1.0 - math.sqrt(k / d)
         kernel[k] = math.exp(-(distance**2) / w**2)
     return kernel
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SEMIVALUE_KINDS:
+        raise InvalidArgumentError(f"kind: must be one of {', '.join(map(repr, SEMIVALUE_KINDS))}, got {kind!r}")
