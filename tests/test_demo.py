@@ -65,3 +65,18 @@ def test_default_label_budgets_are_one_complete_round() -> None:
     assert set(DEMO_ORACLES) == set(LABEL_ORACLES)  # the CLI's copy, kept so that --help does not load torch
     with pytest.raises(InvalidArgumentError, match="oracle"):
         default_label_budget("shap", 10)
+
+
+def test_demo_reruns_into_the_same_directory(tmp_path: Path) -> None:
+    """Other settings get their own label store; the same settings resume theirs."""
+    for seed in ("0", "1", "0"):
+        run = subprocess.run(
+            [sys.executable, "-m", "stochamort.cli", "demo", "--quick", "--no-progress", "--seed", seed, "--output", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        )
+        assert run.returncode == 0, run.stderr
+    stores = sorted(p.name for p in tmp_path.glob("labels-permutation-*"))
+    assert len(stores) == 2 * 2, stores  # (main + one sweep budget) x two seeds

@@ -33,6 +33,7 @@ unbiased KernelSHAP ~4× (measured at d = 10). ``--oracle`` picks any of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -197,6 +198,17 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, width: int, epochs: int, 
     return model.eval()
 
 
+def _store_name(oracle: str, budget: int, classifier: nn.Module, x: torch.Tensor, seed: int) -> str:
+    """The label store's directory name: the oracle, its budget and a digest of what the labels
+    depend on (classifier weights, points, seed). A rerun with the same settings resumes its
+    store; other settings get their own instead of being refused by the existing one."""
+    digest = hashlib.sha256(f"{oracle}:{budget}:{seed}".encode())
+    for tensor in classifier.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    digest.update(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes())
+    return f"labels-{oracle}-{budget}-{digest.hexdigest()[:12]}"
+
+
 def _budget_matching(error: float, budgets: list[float], errors: list[float]) -> tuple[float, bool]:
     """Budget at which a per-example curve reaches ``error`` (log-log interpolation; extrapolated
     with the last segment's slope beyond the ladder). Returns (budget, extrapolated)."""
@@ -255,11 +267,12 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
 
     baseline = x_train.mean(0)
 
-    def amortize(n_points: int, budget: int, store: str, batch_size: int, lr: float) -> dict[str, Any]:
+    def amortize(n_points: int, budget: int, batch_size: int, lr: float) -> dict[str, Any]:
         """Labels for the first ``n_points`` training points, then an amortizer trained on them."""
+        store = output / _store_name(config.oracle, budget, classifier, x_train[:n_points], config.seed)
         with timer(f"labels@{budget}"):
             labels = generate_labels(
-                family, x_train[:n_points], oracle_type(budget), output / store, seed=config.seed, chunk_size=8192, progress=progress
+                family, x_train[:n_points], oracle_type(budget), store, seed=config.seed, chunk_size=8192, progress=progress
             ).load()
         # The efficiency gaps v(all) − v(∅) come free: these labels satisfy efficiency exactly
         # (permutation chains telescope; KernelSHAP is solved under the constraint).
@@ -286,7 +299,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
             )
         return {"labels": labels, "result": result, "n_points": n_points, "budget": budget}
 
-    main = amortize(config.n_train, label_budget, "labels", config.amortizer_batch_size, config.amortizer_lr)
+    main = amortize(config.n_train, label_budget, config.amortizer_batch_size, config.amortizer_lr)
     steps.update()
 
     test_game = family.bind(x_test)
@@ -313,7 +326,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     steps.update()
 
     n_sweep = min(config.sweep_points, config.n_train)
-    sweep = [main] + [amortize(n_sweep, b, f"labels-{b}", config.sweep_batch_size, config.sweep_lr) for b in config.sweep_budgets]
+    sweep = [main] + [amortize(n_sweep, b, config.sweep_batch_size, config.sweep_lr) for b in config.sweep_budgets]
     steps.update()
 
     def amortized_record(run: dict[str, Any]) -> dict[str, Any]:
