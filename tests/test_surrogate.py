@@ -30,19 +30,11 @@ from stochamort.games import (
     train_surrogate,
 )
 from stochamort.oracles import Exact, KernelSHAP
+from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 D, CLASSES = 6, 3
 # Small enough to train in about a second: a handful of steps per epoch on a tiny MLP.
 FAST = dict(epochs=100, batch_size=32, masks_per_input=8, lr=2e-3, progress=False)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny networks train faster on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _classifier(d: int = D, classes: int = CLASSES, seed: int = 0) -> nn.Module:

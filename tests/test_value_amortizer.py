@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,7 @@ import torch
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.valuation import DataValues, ValueNetwork, amortize_data_values, encode_examples
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
 def true_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:

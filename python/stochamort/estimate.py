@@ -45,11 +45,18 @@ class Estimate:
 
     def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Normal-approximation confidence interval ``(lower, upper)`` at the given level."""
-        if not 0.0 < level < 1.0:
-            from stochamort.errors import InvalidArgumentError
+        return normal_interval(self.values, self.std_errors, level)
 
-            raise InvalidArgumentError(f"level: must lie in (0, 1), got {level}")
-        from statistics import NormalDist
 
-        z = NormalDist().inv_cdf(0.5 + level / 2.0)
-        return self.values - z * self.std_errors, self.values + z * self.std_errors
+def normal_interval(
+    values: NDArray[np.float64], std_errors: NDArray[np.float64], level: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``values ∓ z · std_errors`` with z the normal quantile of the two-sided ``level``."""
+    if not 0.0 < level < 1.0:
+        from stochamort.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"level: must lie in (0, 1), got {level}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    return values - z * std_errors, values + z * std_errors

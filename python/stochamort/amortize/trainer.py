@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Protocol
 
@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from stochamort._modes import evaluation
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.estimate import Estimate
@@ -74,19 +75,6 @@ def _model_device(model: nn.Module) -> torch.device:
     for parameter in model.parameters():
         return parameter.device
     return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def _evaluation(model: nn.Module) -> Iterator[None]:
-    """Evaluation mode and no autograd; every submodule's mode is restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 class Amortizer(nn.Module):
@@ -543,7 +531,7 @@ def predict(
     if device is not None:
         network.to(where)
     chunks = []
-    with _evaluation(network):
+    with evaluation(network):
         for start in range(0, inputs.shape[0], batch_size):
             out = network(inputs[start : start + batch_size].to(where))
             chunks.append(out.detach().to("cpu", torch.float64))
@@ -783,7 +771,7 @@ def _fit(
     def validation_loss() -> float:
         assert xv_dev is not None and yv_dev is not None
         total = torch.zeros((), dtype=torch.float64, device=where)
-        with _evaluation(model):
+        with evaluation(model):
             for start in range(0, int(xv_dev.shape[0]), batch_size):
                 index = torch.arange(start, min(int(xv_dev.shape[0]), start + batch_size))
                 gaps = None if gv_dev is None else _batch(gv_dev, index, where)

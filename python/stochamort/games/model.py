@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from typing import Any, Iterator, Literal, Union
+from typing import Any, Literal, Union
 
 import time
 
@@ -13,6 +12,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from stochamort._modes import evaluation
 from stochamort.errors import DeviceMismatchError, InvalidArgumentError, ShapeError
 from stochamort.games.base import Game
 from stochamort.games.maskers import Masker
@@ -68,20 +68,6 @@ def _model_device(model: nn.Module | Callable[..., Any], device: Any) -> torch.d
             raise DeviceMismatchError(f"device: {requested} was requested but the model's parameters are on {model_device}")
         return requested
     return model_device if model_device is not None else torch.device("cpu")
-
-
-@contextmanager
-def _evaluation(model: Any) -> Iterator[None]:
-    """Evaluation mode and no autograd for the duration; every submodule's mode is restored after."""
-    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def _parameter_dtype(model: Any) -> torch.dtype:
@@ -203,7 +189,7 @@ class ModelGame(Game):
         k = family.masker.expansions
         rows_per_batch = max(1, family.batch_size // k)
         outputs = []
-        with _evaluation(family.model):
+        with evaluation(family.model):
             for start in range(0, rows.shape[0], rows_per_batch):
                 stop = start + rows_per_batch
                 args = family.masker.apply(self.x[rows[start:stop]], feature_masks[start:stop])

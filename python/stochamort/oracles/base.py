@@ -21,6 +21,13 @@ __all__ = ["Oracle", "StoppingRule", "MAX_CHUNK_CELLS"]
 MAX_CHUNK_CELLS = 1 << 25
 
 
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, refused unless it is an integer in ``[0, 2**64)``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
 @dataclass(frozen=True)
 class StoppingRule:
     """Ask for a precision rather than a number of samples.
@@ -91,8 +98,7 @@ class Oracle(ABC):
         """Estimate the attributions of all of ``game``'s points."""
         if not isinstance(game, Game):
             raise InvalidArgumentError(f"game: must be a stochamort.games.Game, got {type(game).__name__}")
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-            raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+        check_seed(seed)
         if not isinstance(point_offset, (int, np.integer)) or point_offset < 0:
             raise InvalidArgumentError(f"point_offset: must be a non-negative integer, got {point_offset!r}")
         self._validate(game)

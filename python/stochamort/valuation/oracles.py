@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from stochamort import estimators
 from stochamort.errors import InvalidArgumentError, TooManyPlayersError
+from stochamort.oracles.base import check_seed
 from stochamort.sampling import enumerate_coalitions, sample_coalitions, sample_multisets, sample_permutations
 from stochamort.valuation.result import DataValues
 from stochamort.valuation.utility import Utility
@@ -55,12 +56,6 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
-
-
 @dataclass(frozen=True)
 class DataValuationOracle(ABC):
     """A noisy estimator of the value of every training point of a utility."""
@@ -79,7 +74,7 @@ class DataValuationOracle(ABC):
         if not isinstance(utility, Utility):
             raise InvalidArgumentError(f"utility: must be a stochamort.valuation.Utility, got {type(utility).__name__}")
         self._validate(utility)
-        return self._estimate(utility, _check_seed(seed), bool(progress))
+        return self._estimate(utility, check_seed(seed), bool(progress))
 
     def _validate(self, utility: Utility) -> None:
         """Check that the settings suit this utility."""
@@ -314,7 +309,7 @@ class DistributionalShapley(DataValuationOracle):
         idx = np.asarray(points)
         if idx.ndim != 1 or idx.dtype.kind not in "iu" or (idx.size and (idx.min() < 0 or idx.max() >= utility.n_data)):
             raise InvalidArgumentError(f"points: expected a 1-d array of indices in [0, {utility.n_data})")
-        return self._contributions(utility, idx.astype(np.int64), _check_seed(seed), bool(progress))
+        return self._contributions(utility, idx.astype(np.int64), check_seed(seed), bool(progress))
 
     def value_points(self, utility: Utility, x: Any, y: Any, *, seed: int = 0, progress: bool = True) -> DataValues:
         """Distributional values of points ``(x, y)`` that need not be in the training set.
@@ -328,7 +323,7 @@ class DistributionalShapley(DataValuationOracle):
         self._validate(utility)
         extended = utility.with_points(x, y)
         candidates = np.arange(utility.n_data, extended.n_data, dtype=np.int64)
-        return self._contributions(extended, candidates, _check_seed(seed), bool(progress), n_pool=utility.n_data)
+        return self._contributions(extended, candidates, check_seed(seed), bool(progress), n_pool=utility.n_data)
 
     def _contributions(
         self, utility: Utility, points: NDArray[np.int64], seed: int, progress: bool, n_pool: int | None = None
@@ -341,14 +336,15 @@ class DistributionalShapley(DataValuationOracle):
         with tqdm(total=points.size, desc=type(self).__name__, unit="pt", disable=not progress, leave=False) as bar:
             for lo in range(0, points.size, chunk):
                 batch = points[lo : lo + chunk]
-                # One call per point keeps each point on its own stream (point_offset = its index)
-                # whatever the batch; the draws are cheap next to the fits.
+                # Each point draws from its own stream (point_offset = its index), whatever the
+                # batch: one call per run of consecutive indices.
+                runs = np.split(batch, np.flatnonzero(np.diff(batch) != 1) + 1)
                 draws = np.concatenate([
-                    sample_multisets(1, m, pool, min_size=self.min_size, max_size=self.max_size, seed=seed, point_offset=int(p))
-                    for p in batch
-                ]) if not _consecutive(batch) else sample_multisets(
-                    batch.size, m, pool, min_size=self.min_size, max_size=self.max_size, seed=seed, point_offset=int(batch[0])
-                )
+                    sample_multisets(
+                        run.size, m, pool, min_size=self.min_size, max_size=self.max_size, seed=seed, point_offset=int(run[0])
+                    )
+                    for run in runs
+                ])
                 counts = np.zeros((batch.size, m, 2, n_data), dtype=np.uint32)
                 counts[:, :, 0, :pool] = draws
                 counts[:, :, 1, :pool] = draws
@@ -359,9 +355,6 @@ class DistributionalShapley(DataValuationOracle):
         result = estimators.contribution_values(diffs)
         return replace(result, extras={**result.extras, "contributions": diffs})
 
-
-def _consecutive(points: NDArray[np.int64]) -> bool:
-    return bool(points.size == 0 or np.all(np.diff(points) == 1))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stochamort.estimate import normal_interval
+
 __all__ = ["DataValues"]
 
 
@@ -39,11 +41,4 @@ class DataValues:
 
     def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Normal-approximation confidence interval ``(lower, upper)`` at the given level."""
-        if not 0.0 < level < 1.0:
-            from stochamort.errors import InvalidArgumentError
-
-            raise InvalidArgumentError(f"level: must lie in (0, 1), got {level}")
-        from statistics import NormalDist
-
-        z = NormalDist().inv_cdf(0.5 + level / 2.0)
-        return self.values - z * self.std_errors, self.values + z * self.std_errors
+        return normal_interval(self.values, self.std_errors, level)
