@@ -1129,10 +1129,10 @@ class TorchLogisticUtility(ClassifierUtility):
                 totals = torch.from_numpy(support.totals[part]).to(device=self.device, dtype=self.dtype)
                 present = None if present_all is None else torch.from_numpy(present_all[part]).to(self.device)
                 batch = _LogisticBatch(data, 1.0 / (self.C * totals), present, self._penalty, self.fit_intercept)
-                start = torch.zeros((hi - lo, k, d1), dtype=self.dtype, device=self.device)
                 if k == 1 and self.solver == "newton":
                     theta, norm = _solve_binary_newton(batch, tol=tol, max_iter=self.max_iter)
                 else:
+                    start = torch.zeros((hi - lo, k, d1), dtype=self.dtype, device=self.device)
                     theta, norm = _solve_logistic(batch, start, tol=tol, max_iter=self.max_iter, solver=self.solver)
                 bad = (norm > tol).cpu().numpy()
                 if bad.any():
