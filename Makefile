@@ -11,7 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Quick hypothesis profile in CI, a longer one locally (see tests/conftest.py).
 export STOCHAMORT_HYPOTHESIS_PROFILE ?= $(if $(CI),ci,dev)
 
-.PHONY: all venv deps build test rust-test typecheck py-test wheel wheel-check demo bench clean
+.PHONY: all venv deps build test rust-test architecture typecheck py-test wheel wheel-check demo bench clean
 
 all: test
 
@@ -39,6 +39,10 @@ build: deps
 rust-test:
 	cargo test -p stochamort-core --quiet
 
+# Layers only look down: the import contracts in pyproject.toml ([tool.importlinter]).
+architecture: deps
+	$(BIN)/lint-imports
+
 typecheck: build
 	$(VPY) -m mypy.stubtest stochamort._core
 	$(VPY) -m mypy
@@ -54,7 +58,7 @@ wheel: deps
 wheel-check: wheel
 	scripts/check_wheel.sh dist $(PYTHON) $(BIN)/uv
 
-test: rust-test typecheck py-test wheel-check
+test: rust-test architecture typecheck py-test wheel-check
 	@echo "make test: all checks passed"
 
 demo: build

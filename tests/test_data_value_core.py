@@ -35,7 +35,7 @@ from stochamort.errors import (
     ShapeError,
     StochamortError,
 )
-from stochamort.valuation.result import DataValues
+from stochamort.results import DataValues
 
 TOLERANCE = 1e-9
 IMPLEMENTATIONS = {"rust": sm, "reference": ref}
@@ -53,8 +53,8 @@ def assert_same_values(a: DataValues, b: DataValues, tolerance: float = TOLERANC
         np.testing.assert_allclose(x[finite], y[finite], rtol=0, atol=tolerance * scale, err_msg=name)
     assert a.n_contributions.dtype == np.int64
     np.testing.assert_array_equal(a.n_contributions, b.n_contributions)
-    assert isinstance(a.n_evaluations, int)
-    assert a.n_evaluations == b.n_evaluations
+    assert isinstance(a.total_evaluations, int)
+    assert a.total_evaluations == b.total_evaluations
 
 
 def random_permutations(n_perm: int, n: int, seed: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def test_permutation_data_values_match_reference(inputs: dict[str, Any]) -> None
     assert isinstance(rust, DataValues)
     assert_same_values(rust, reference)
     n_perm, n = inputs["permutations"].shape
-    assert rust.n_evaluations == n_perm * (n + 1 - inputs["start"])
+    assert rust.total_evaluations == n_perm * (n + 1 - inputs["start"])
     assert rust.n_contributions.sum() == n_perm * (n - inputs["start"])
 
 
@@ -138,7 +138,7 @@ def test_contribution_values_match_reference(contributions: np.ndarray) -> None:
     assert_same_values(rust, ref.contribution_values(contributions))
     n_points, n_samples = contributions.shape
     np.testing.assert_array_equal(rust.n_contributions, np.full(n_points, n_samples))
-    assert rust.n_evaluations == 2 * n_points * n_samples
+    assert rust.total_evaluations == 2 * n_points * n_samples
 
 
 @given(
@@ -316,7 +316,7 @@ def test_starting_cardinality_gives_the_truncated_semivalue(module: str, table: 
     )
     # Every player sits at positions s..n−1 in (n − s)/n of the permutations.
     np.testing.assert_array_equal(result.n_contributions, np.full(n, math.factorial(n) * (n - s) // n))
-    assert result.n_evaluations == math.factorial(n) * (n + 1 - s)
+    assert result.total_evaluations == math.factorial(n) * (n + 1 - s)
 
 
 # ------------------------------------------------------------------------------------------
@@ -355,13 +355,13 @@ def test_permutation_data_values_by_hand(module: str) -> None:
     np.testing.assert_allclose(result.values, [0.75, 2.0, 3.5])
     np.testing.assert_allclose(result.m2, [0.125, 0.0, 0.5])
     np.testing.assert_allclose(result.std_errors, np.sqrt(np.array([0.125, 0.0, 0.5]) / 2))
-    assert result.n_evaluations == 8
+    assert result.total_evaluations == 8
     # start=2: only the last position is recorded (p2 +3 and p1 +2); p0 gets nothing.
     tail = f(perms, chains, start=2)
     np.testing.assert_allclose(tail.values, [0.0, 2.0, 3.0])
     np.testing.assert_array_equal(tail.n_contributions, [0, 1, 1])
     assert np.isinf(tail.std_errors).all()
-    assert tail.n_evaluations == 2 * 2
+    assert tail.total_evaluations == 2 * 2
     # Columns below start are not read.
     unread = chains.copy()
     unread[:, :2] = np.nan

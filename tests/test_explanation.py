@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError, StochamortError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.explanation import MissingDependencyError, to_shap_explanation
 
 

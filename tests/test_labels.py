@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from stochamort.errors import InsufficientSamplesError, StochamortError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games import BaselineMasker, FunctionGame, MaskedModel
 from stochamort.labels import LabelStore, LabelStoreError, generate_labels
 from stochamort.oracles import LIME, KernelSHAP, Permutation

@@ -24,7 +24,7 @@ from stochamort.amortize import (
     squared_error,
 )
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games import BaselineMasker, MarginalMasker, MaskedModel
 from stochamort.oracles import Permutation
 

@@ -61,7 +61,7 @@ def test_exact_data_values_match_exact_semivalue(seed: int, n: int) -> None:
     for kind, alpha, beta in (("shapley", 1.0, 1.0), ("banzhaf", 1.0, 1.0), ("beta", 4.0, 1.0)):
         result = ExactDataValues(kind, alpha=alpha, beta=beta)(table_utility(table), progress=False)  # type: ignore[arg-type]
         np.testing.assert_allclose(result.values, exact(table, kind, alpha, beta), atol=1e-12)
-        assert result.n_evaluations == 1 << n
+        assert result.total_evaluations == 1 << n
         assert (result.std_errors == 0).all()
 
 
@@ -81,7 +81,7 @@ def test_tmc_is_exact_on_additive_utilities(seed: int, n: int) -> None:
     np.testing.assert_allclose(result.values, a, atol=1e-12)
     np.testing.assert_allclose(result.std_errors, 0.0, atol=1e-12)
     assert (result.n_contributions == 6).all()
-    assert result.n_evaluations == 2 + 6 * (n - 1)
+    assert result.total_evaluations == 2 + 6 * (n - 1)
 
 
 @pytest.mark.parametrize("oracle_kind", ["tmc", "beta", "banzhaf"])
@@ -139,7 +139,7 @@ def test_truncation_zeroes_contributions_after_the_cut_and_saves_fits() -> None:
             sums[player] += a[player] if k < cut else 0.0
             counts[player] += 1
     np.testing.assert_allclose(result.values, sums / counts, atol=1e-12)
-    assert result.n_evaluations == fits < 2 + n_perm * (n - 1)
+    assert result.total_evaluations == fits < 2 + n_perm * (n - 1)
     assert (result.extras["truncated_at"] < n).all()
 
 
@@ -160,7 +160,7 @@ def test_min_cardinality_skips_the_starting_set() -> None:
     seen = expected_counts > 0
     np.testing.assert_allclose(result.values[seen], a[seen], atol=1e-12)
     # Starting sets cost one fit per permutation; then n − 1 − start interior prefixes each.
-    assert result.n_evaluations == 1 + n_perm + n_perm * (n - 1 - start)
+    assert result.total_evaluations == 1 + n_perm + n_perm * (n - 1 - start)
 
 
 def test_min_cardinality_estimates_the_sizes_from_it_up() -> None:
@@ -208,7 +208,7 @@ def test_distributional_converges_to_its_exact_expectation() -> None:
     result = DistributionalShapley(20000, min_size=0, max_size=3)(multiset_utility(a), seed=0, progress=False)
     assert (np.abs(result.values - truth) < 4.5 * result.std_errors).all(), (result.values, truth)
     assert (result.n_contributions == 20000).all()
-    assert result.n_evaluations == 2 * 20000 * len(a)
+    assert result.total_evaluations == 2 * 20000 * len(a)
 
 
 def test_distributional_training_subset_matches_the_full_call() -> None:

@@ -374,7 +374,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     _print_table(metrics)
     _figures(metrics, output, plt)
-    atomic_write(output / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2, default=float)))
+    atomic_write(output / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2, default=float).encode()))
     print(f"wrote {output / 'error_vs_compute.png'}, {output / 'error_vs_label_budget.png'}, {output / 'metrics.json'}")
     return metrics
 
@@ -423,7 +423,7 @@ def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write(output / "error_vs_compute.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    atomic_write(output / "error_vs_compute.png", lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -435,5 +435,5 @@ def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write(output / "error_vs_label_budget.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    atomic_write(output / "error_vs_label_budget.png", lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

@@ -4,28 +4,25 @@ with the GIL released.
 
 Shapes: ``masks`` bool ``(n_points, n_samples, n_players)``; ``values`` ``(n_points, n_samples,
 n_outputs)``; ``null_values`` = v(∅) and ``grand_values`` = v(all players), ``(n_points, n_outputs)``.
-Every attribution estimator returns an :class:`~stochamort.estimate.Estimate`. The data-valuation
+Every attribution estimator returns an :class:`~stochamort.results.Estimate`. The data-valuation
 estimators (one game whose players are the N training points: :func:`permutation_data_values`,
 :func:`merge_data_values`, :func:`contribution_values`) return a
-:class:`~stochamort.valuation.result.DataValues`; :func:`truncation_points` serves TMC Data Shapley.
+:class:`~stochamort.results.DataValues`; :func:`truncation_points` serves TMC Data Shapley.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import _core
-from stochamort._arrays import as_float64, as_int64, as_masks, evaluations
-from stochamort.estimate import Estimate
+from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
+from stochamort._checks import as_float64, as_int64, as_masks
+from stochamort.results import DataValues, Estimate
 from stochamort.sampling import CoalitionDistribution
 from stochamort.weights import lime_kernel, semivalue_weights
-
-if TYPE_CHECKING:
-    # Imported lazily at run time: stochamort.valuation imports this module.
-    from stochamort.valuation.result import DataValues
 
 __all__ = [
     "kernelshap",
@@ -44,6 +41,11 @@ __all__ = [
     "truncation_points",
 ]
 
+
+
+def _per_point(n_points: int, per_point: int) -> NDArray[np.int64]:
+    """The same evaluation count for every point."""
+    return np.full(n_points, per_point, dtype=np.int64)
 
 def _kernelshap(
     masks: Any,
@@ -65,7 +67,7 @@ def _kernelshap(
         distribution,
         unbiased,
     )
-    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1] + 2))
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2))
 
 
 def kernelshap(
@@ -182,7 +184,7 @@ def sgd_shapley(
         batch_size,
         replicates,
     )
-    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1] + 2))
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2))
 
 
 def msr_banzhaf(masks: Any, values: Any) -> Estimate:
@@ -197,7 +199,7 @@ def msr_banzhaf(masks: Any, values: Any) -> Estimate:
     """
     m = as_masks(masks)
     phi, se = _core.msr_banzhaf(m, as_float64(values, "values"))
-    return Estimate(phi, se, evaluations(m.shape[0], m.shape[1]))
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1]))
 
 
 def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
@@ -209,16 +211,12 @@ def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
     """
     m = as_masks(masks)
     if m.ndim != 3:
-        from stochamort.errors import ShapeError
-
         raise ShapeError(f"masks: expected a 3-d array (n_points, n_samples, n_players), got shape {m.shape}")
     if not (isinstance(kernel_width, (int, float)) and np.isfinite(kernel_width) and kernel_width > 0):
-        from stochamort.errors import InvalidArgumentError
-
         raise InvalidArgumentError(f"kernel_width: must be a positive finite number, got {kernel_width!r}")
     kernel = lime_kernel(m.shape[2], kernel_width)
     coef, se, intercept = _core.lime(m, as_float64(values, "values"), kernel)
-    return Estimate(coef, se, evaluations(m.shape[0], m.shape[1]), {"intercept": intercept})
+    return Estimate(coef, se, _per_point(m.shape[0], m.shape[1]), {"intercept": intercept})
 
 
 def permutation_shapley(permutations: Any, chain_values: Any, *, antithetic: bool = False) -> Estimate:
@@ -238,7 +236,7 @@ def permutation_shapley(permutations: Any, chain_values: Any, *, antithetic: boo
     perms = as_int64(permutations, "permutations")
     mean, se, m2, counts = _core.permutation_shapley(perms, as_float64(chain_values, "chain_values"), antithetic)
     n_points, n_perm, d = perms.shape
-    return Estimate(mean, se, evaluations(n_points, n_perm * (d + 1)), {"m2": m2, "n_units": counts})
+    return Estimate(mean, se, _per_point(n_points, n_perm * (d + 1)), {"m2": m2, "n_units": counts})
 
 
 def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
@@ -246,8 +244,6 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
 
     The result equals the estimate from all permutations at once (Chan's parallel moments).
     """
-    from stochamort.errors import InvalidArgumentError
-
     for name, est in (("first", first), ("second", second)):
         if "m2" not in est.extras or "n_units" not in est.extras:
             raise InvalidArgumentError(f"{name}: not a permutation_shapley estimate (no running moments)")
@@ -279,13 +275,11 @@ def exact_semivalue(values: Any, weights: Any) -> Estimate:
     """
     v = as_float64(values, "values")
     phi = _core.exact_semivalue(v, as_float64(weights, "weights"))
-    return Estimate(phi, np.zeros_like(phi), evaluations(v.shape[0], v.shape[1]))
+    return Estimate(phi, np.zeros_like(phi), _per_point(v.shape[0], v.shape[1]))
 
 
 def _players_of_table(values: Any) -> tuple[Any, int]:
     v = as_float64(values, "values")
-    from stochamort.errors import ShapeError
-
     if v.ndim != 3 or v.shape[1] < 2 or v.shape[1] & (v.shape[1] - 1):
         raise ShapeError(
             f"values: expected (n_points, 2**n_players, n_outputs) with n_players >= 1, got shape {v.shape}"
@@ -316,14 +310,10 @@ def _data_values(
     counts: NDArray[np.uint64],
     n_evaluations: int,
 ) -> DataValues:
-    from stochamort.valuation.result import DataValues
-
     return DataValues(values, std_errors, counts.astype(np.int64), int(n_evaluations), m2)
 
 
 def _as_real(value: Any, name: str) -> float:
-    from stochamort.errors import InvalidDTypeError
-
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidDTypeError(f"{name}: expected a real number, got {type(value).__name__}")
     return float(value)
@@ -370,7 +360,7 @@ def permutation_data_values(
         start: first position recorded, ``0 <= start <= N − 1``.
 
     Returns:
-        :class:`~stochamort.valuation.result.DataValues` with ``n_evaluations = P · (N + 1 − start)``.
+        :class:`~stochamort.results.DataValues` with ``total_evaluations = P · (N + 1 − start)``.
 
     Raises:
         InvalidArgumentError: a row of ``permutations`` is not a permutation, ``start`` is negative or
@@ -392,11 +382,11 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
 
     Chan's parallel merge of the per-point moments (each point's own counts): the result equals, up
     to rounding, the result computed from all contributions at once, so estimates can be refined in
-    rounds. ``n_evaluations`` are summed; ``extras`` are not carried over.
+    rounds. ``total_evaluations`` are summed; ``extras`` are not carried over.
 
     Args:
         first, second: results of :func:`permutation_data_values` or :func:`contribution_values` (any
-            :class:`~stochamort.valuation.result.DataValues` with ``m2``) for the same ``n`` points.
+            :class:`~stochamort.results.DataValues` with ``m2``) for the same ``n`` points.
 
     Raises:
         InvalidArgumentError: a result without ``m2`` (its running moments), or negative
@@ -404,8 +394,6 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
         ShapeError: the results value different numbers of points.
         NonFiniteError: non-finite values or ``m2``.
     """
-    from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-
     for name, result in (("first", first), ("second", second)):
         if result.m2 is None:
             raise InvalidArgumentError(f"{name}: has no m2 (running moments), so it cannot be merged")
@@ -430,7 +418,7 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
     if parts[0][0].shape != parts[1][0].shape:
         raise ShapeError(f"second: values {parts[1][0].shape[0]} points, but first values {parts[0][0].shape[0]}")
     (ca, ma, qa), (cb, mb, qb) = parts
-    n_evaluations = int(first.n_evaluations) + int(second.n_evaluations)
+    n_evaluations = first.total_evaluations + second.total_evaluations
     return _data_values(*_core.merge_data_values(ca, ma, qa, cb, mb, qb, n_evaluations))
 
 
@@ -447,8 +435,8 @@ def contribution_values(contributions: Any) -> DataValues:
         contributions: real array ``(n_points, n_samples)``.
 
     Returns:
-        :class:`~stochamort.valuation.result.DataValues` with
-        ``n_evaluations = 2 · n_points · n_samples`` (U(D ∪ {i}) and U(D) per draw).
+        :class:`~stochamort.results.DataValues` with
+        ``total_evaluations = 2 · n_points · n_samples`` (U(D ∪ {i}) and U(D) per draw).
 
     Raises:
         InsufficientSamplesError: ``n_samples == 0`` (with at least one point).

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, MissingDependencyError, NonFiniteError, ShapeError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 
 __all__ = ["MissingDependencyError", "to_shap_explanation"]
 
@@ -76,7 +76,7 @@ def to_shap_explanation(
     feature_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
 ) -> Any:
-    """A ``shap.Explanation`` of an :class:`~stochamort.estimate.Estimate`, for shap's plots and tools.
+    """A ``shap.Explanation`` of an :class:`~stochamort.results.Estimate`, for shap's plots and tools.
 
     ``values`` are ``(n_points, n_players, n_outputs)``, or ``(n_points, n_players)`` when the
     estimate has one output (as shap's own explainers return them). The standard errors go to the

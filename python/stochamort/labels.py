@@ -2,7 +2,7 @@
 
 :func:`generate_labels` runs an oracle (:mod:`stochamort.oracles`) over a dataset ``chunk_size``
 points at a time and writes each chunk as soon as it is done; :class:`LabelStore` reads them back
-as an :class:`~stochamort.estimate.Estimate` or as a torch ``Dataset`` for amortized training::
+as an :class:`~stochamort.results.Estimate` or as a torch ``Dataset`` for amortized training::
 
     store = generate_labels(MaskedModel(model, BaselineMasker()), x, KernelSHAP(budget=512), "labels/")
     est = store.load()                       # values, std_errors, n_evaluations of every point
@@ -63,12 +63,11 @@ import json
 import math
 import os
 import re
-import secrets
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -76,8 +75,9 @@ from numpy.typing import NDArray
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
+from stochamort._io import atomic_write, exclusive_lock
 from stochamort.errors import InvalidArgumentError, ShapeError, StochamortError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games.base import Game
 from stochamort.games.model import MaskedModel
 from stochamort.oracles.base import Oracle
@@ -125,6 +125,10 @@ class LabelStoreError(StochamortError, ValueError):
 
 # ------------------------------------------------------------------------------------------------
 # Generation
+
+
+def _busy(root: Path) -> LabelStoreError:
+    return LabelStoreError(f"directory: {root} is being written by another process; wait for it or use another directory")
 
 
 def generate_labels(
@@ -190,7 +194,7 @@ def generate_labels(
     if root.exists() and not root.is_dir():
         raise LabelStoreError(f"directory: {root} exists and is not a directory")
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root):
+    with exclusive_lock(root, _busy):
         listing = _scan(root)
         stored = _read_manifest(root) if listing.has_manifest else None
         if stored is None and (listing.chunks or listing.unexpected):
@@ -227,7 +231,7 @@ def generate_labels(
                 if not (root / _MANIFEST).exists():
                     # Written only once the oracle has run on real data, so that settings the oracle
                     # refuses (e.g. too small a budget) leave no store behind to conflict with.
-                    _write_atomic(root / _MANIFEST, lambda f: f.write(_dump_manifest(store.manifest)))
+                    atomic_write(root / _MANIFEST, lambda f: f.write(_dump_manifest(store.manifest)))
                 store._write_chunk(index, est)
                 bar.update(stop - start)
     return store
@@ -415,7 +419,7 @@ class LabelStore:
         return len(self.completed_chunks()) == self.n_chunks
 
     def load(self, *, allow_partial: bool = False) -> Estimate:
-        """All labels, in point order, as one :class:`~stochamort.estimate.Estimate`.
+        """All labels, in point order, as one :class:`~stochamort.results.Estimate`.
 
         Args:
             allow_partial: return the points done so far instead of refusing an incomplete store.
@@ -529,7 +533,7 @@ class LabelStore:
         for name, array in arrays.items():
             if array.ndim == 0 or array.shape[0] != stop - start:
                 raise ShapeError(f"oracle: returned {name} of shape {array.shape} for {stop - start} points")
-        _write_atomic(self.chunk_path(index), lambda f: np.savez(f, allow_pickle=False, **arrays))
+        atomic_write(self.chunk_path(index), lambda f: np.savez(f, allow_pickle=False, **arrays))
 
     def _read_chunk(self, index: int, path: Path, *, arrays: bool) -> dict[str, NDArray[Any]]:
         """Check a chunk file; with ``arrays`` read (and CRC-check) its arrays, else only headers."""
@@ -635,60 +639,6 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------
 # Files, fingerprints, helpers
-
-
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write a file so that it is either complete or absent, even if the process dies meanwhile."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(root: Path) -> None:
-    """Make a rename in ``root`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(root, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
-    """Hold an advisory lock on the directory (released by the OS if the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise LabelStoreError(
-                f"directory: {root} is being written by another process; wait for it or use another directory"
-            ) from err
-        except OSError:  # pragma: no cover - file systems without flock
-            pass
-        yield
-    finally:
-        os.close(fd)
 
 
 def _as_inputs(x: Any) -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import _core
-from stochamort._arrays import as_int64, as_masks
+from stochamort._checks import as_int64, as_masks
 
 __all__ = [
     "CoalitionDistribution",

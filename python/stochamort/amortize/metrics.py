@@ -2,10 +2,10 @@
 
 Every accuracy metric takes predictions and ground truth of shape ``(n_points, n_players,
 n_outputs)`` (a 2-D ``(n_points, n_players)`` array is read as one output), as numpy arrays,
-tensors or :class:`~stochamort.estimate.Estimate` objects, and returns a Python float.
+tensors or :class:`~stochamort.results.Estimate` objects, and returns a Python float.
 
 Compute is counted in model evaluations (one evaluation = the game's value of one coalition of one
-point, as in :attr:`Estimate.n_evaluations <stochamort.estimate.Estimate.n_evaluations>`) and in
+point, as in :attr:`Estimate.n_evaluations <stochamort.results.Estimate.n_evaluations>`) and in
 FLOPs, so that per-example estimation and amortization can be compared on one axis.
 """
 
@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
+from stochamort._stats import rankdata, row_correlations
 
 __all__ = [
     "squared_error",
@@ -90,47 +91,6 @@ def normalized_error(pred: Any, truth: Any) -> float:
     return error / baseline
 
 
-def rankdata(values: Any, axis: int = -1) -> NDArray[np.float64]:
-    """Ranks 1..k along ``axis``, ties getting the average of the ranks they span (like
-    ``scipy.stats.rankdata(method="average")``), vectorised over the other axes."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 0:
-        raise ShapeError("values: expected at least one dimension")
-    if np.isnan(array).any():
-        raise NonFiniteError("values: holds NaN (ranks are undefined)")
-    moved = np.moveaxis(array, axis, -1)
-    shape = moved.shape
-    k = shape[-1]
-    rows = moved.reshape(-1, k)
-    m = rows.shape[0]
-    if rows.size == 0:
-        return np.zeros(array.shape)
-    order = np.argsort(rows, axis=1, kind="stable")
-    ordered = np.take_along_axis(rows, order, axis=1)
-    starts = np.ones((m, k), dtype=np.bool_)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    group = np.cumsum(starts.ravel()) - 1  # a new group at each row start and each new value
-    position = np.tile(np.arange(k, dtype=np.float64), m)
-    mean_position = np.bincount(group, weights=position) / np.bincount(group)
-    ranks_sorted = (mean_position[group] + 1.0).reshape(m, k)
-    ranks = np.empty((m, k))
-    np.put_along_axis(ranks, order, ranks_sorted, axis=1)
-    return np.moveaxis(ranks.reshape(shape), -1, axis)
-
-
-def _correlations(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Pearson correlation of the rows of ``a`` and ``b`` ``(m, k)``; NaN where a row is constant."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    denominator = np.sqrt(np.square(a).sum(axis=1) * np.square(b).sum(axis=1))
-    numerator = (a * b).sum(axis=1)
-    out = np.full(a.shape[0], np.nan)
-    ok = denominator > 0
-    out[ok] = numerator[ok] / denominator[ok]
-    clipped: NDArray[np.float64] = np.clip(out, -1.0, 1.0)
-    return clipped
-
-
 def _correlation(pred: Any, truth: Any, per_point: bool, rank: bool) -> float:
     p, t = _pair(pred, truth)
     if per_point:
@@ -141,7 +101,7 @@ def _correlation(pred: Any, truth: Any, per_point: bool, rank: bool) -> float:
         a, b = p.reshape(1, -1), t.reshape(1, -1)
     if rank:
         a, b = rankdata(a, axis=1), rankdata(b, axis=1)
-    values = _correlations(a, b)
+    values = row_correlations(a, b)
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else math.nan
 

@@ -2,7 +2,7 @@
 and the additive efficiency normalization of FastSHAP.
 
 Every amortizer maps a batch of inputs ``(n, *input_shape)`` to attributions
-``(n, n_players, n_outputs)``, the layout of the oracles' :class:`~stochamort.estimate.Estimate`
+``(n, n_players, n_outputs)``, the layout of the oracles' :class:`~stochamort.results.Estimate`
 values and of the label store.
 """
 

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from stochamort._modes import evaluation
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 
 __all__ = [
     "Amortizer",
@@ -353,7 +353,7 @@ def train_amortizer(
         x_train: inputs ``(n, *shape)``: tensor or array (floating inputs are cast to the model's
             dtype; integer ones, e.g. token ids, to int64).
         labels_train: noisy labels ``(n, n_players, n_outputs)``: array, tensor or
-            :class:`~stochamort.estimate.Estimate`.
+            :class:`~stochamort.results.Estimate`.
         x_val, labels_val: held-out inputs and noisy labels for checkpoint selection and early
             stopping (both or neither).
         gaps_train, gaps_val: v(all) − v(∅) per point ``(n, n_outputs)``, needed iff ``efficiency``.

@@ -45,7 +45,7 @@ def _transform(output: OutputSpec) -> Callable[[Tensor], Tensor]:
     )
 
 
-def _raw_output(out: Any) -> Tensor:
+def raw_output(out: Any) -> Tensor:
     """The output tensor of a model call, as ``(n, n_outputs)``; accepts Hugging Face outputs."""
     if hasattr(out, "logits"):
         out = out.logits
@@ -59,15 +59,16 @@ def _raw_output(out: Any) -> Tensor:
     return tensor
 
 
-def _model_device(model: nn.Module | Callable[..., Any], device: Any) -> torch.device:
+def model_device(model: nn.Module | Callable[..., Any], device: Any) -> torch.device:
+    """The device to evaluate ``model`` on: ``device`` if given (checked against the parameters), else theirs, else CPU."""
     parameters = list(model.parameters()) if isinstance(model, nn.Module) else []
-    model_device = parameters[0].device if parameters else None
+    parameter_device = parameters[0].device if parameters else None
     if device is not None:
         requested = torch.device(device)
-        if model_device is not None and model_device.type != requested.type:
-            raise DeviceMismatchError(f"device: {requested} was requested but the model's parameters are on {model_device}")
+        if parameter_device is not None and parameter_device.type != requested.type:
+            raise DeviceMismatchError(f"device: {requested} was requested but the model's parameters are on {parameter_device}")
         return requested
-    return model_device if model_device is not None else torch.device("cpu")
+    return parameter_device if parameter_device is not None else torch.device("cpu")
 
 
 def _parameter_dtype(model: Any) -> torch.dtype:
@@ -128,7 +129,7 @@ class MaskedModel:
         self.masker = masker
         self.transform = _transform(output)
         self.batch_size = batch_size
-        self.device = _model_device(model, device)
+        self.device = model_device(model, device)
         self.groups = groups
 
     def bind(self, x: Any) -> ModelGame:
@@ -194,7 +195,7 @@ class ModelGame(Game):
                 stop = start + rows_per_batch
                 args = family.masker.apply(self.x[rows[start:stop]], feature_masks[start:stop])
                 began = time.perf_counter()
-                values = family.transform(_raw_output(family.model(*args)))
+                values = family.transform(raw_output(family.model(*args)))
                 if values.device.type == "cuda":
                     torch.cuda.synchronize(values.device)
                 self.forward_seconds += time.perf_counter() - began

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from stochamort.errors import DeviceMismatchError, InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.games.maskers import BaselineMasker, Masker
-from stochamort.games.model import MaskedModel, OutputSpec, _model_device, _raw_output
+from stochamort.games.model import MaskedModel, OutputSpec, model_device, raw_output
 from stochamort.sampling import sample_coalitions
 
 __all__ = ["Surrogate", "SurrogateMasker", "train_surrogate"]
@@ -241,7 +241,7 @@ def _model_targets(model: Callable[..., Any], x: Tensor, batch_size: int, name: 
     n_raw = 0
     with _eval_mode(model), torch.no_grad():
         for start in range(0, x.shape[0], batch_size):
-            raw = _raw_output(model(x[start : start + batch_size]))
+            raw = raw_output(model(x[start : start + batch_size]))
             n_raw = int(raw.shape[1])
             parts.append(_log_probabilities(raw.detach()))
     targets = torch.cat(parts)
@@ -346,7 +346,7 @@ def train_surrogate(
     if network is not None and not isinstance(network, nn.Module):
         raise InvalidArgumentError(f"network: must be a torch.nn.Module taking (x_masked, mask), got {type(network).__name__}")
 
-    device = _model_device(model, device)
+    device = model_device(model, device)
     float_dtype = _float_dtype(model)
     x = _as_input(x_train, "x_train", device, float_dtype)
     if network is None and not x.is_floating_point():
@@ -442,7 +442,7 @@ def _batch_kl(
     surrogate: Surrogate, masker: SurrogateMasker, x: Tensor, masks: Tensor, targets: Tensor, n_outputs: int
 ) -> Tensor:
     """KL(p_model ‖ p_surrogate) per row for inputs ``x`` with coalitions ``masks``."""
-    raw = _raw_output(surrogate(*masker.apply(x, masks)))
+    raw = raw_output(surrogate(*masker.apply(x, masks)))
     if raw.shape[1] != n_outputs:
         raise ShapeError(f"network: returns {raw.shape[1]} outputs per input but the model returns {n_outputs}")
     log_q = _log_probabilities(raw)

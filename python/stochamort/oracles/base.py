@@ -11,21 +11,15 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
+from stochamort._checks import check_seed
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games.base import Game
 
 __all__ = ["Oracle", "StoppingRule", "MAX_CHUNK_CELLS"]
 
 #: Upper bound on mask cells (points × coalitions × players) held at once per chunk of points.
 MAX_CHUNK_CELLS = 1 << 25
-
-
-def check_seed(seed: Any) -> int:
-    """``seed`` as an int, refused unless it is an integer in ``[0, 2**64)``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,7 @@ class StoppingRule:
 class Oracle(ABC):
     """A noisy estimator of every point's attribution in a game, batched over points.
 
-    Call it as ``oracle(game, seed=0)`` to get an :class:`~stochamort.estimate.Estimate` with
+    Call it as ``oracle(game, seed=0)`` to get an :class:`~stochamort.results.Estimate` with
     values, standard errors and evaluations per point. ``point_offset`` is the global index of the
     game's first point, so that a dataset explained in several games gets the same draws as one.
     """

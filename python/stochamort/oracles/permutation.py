@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from stochamort import estimators
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, TooManyPlayersError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import MAX_CHUNK_CELLS, Oracle, StoppingRule
 from stochamort.sampling import enumerate_coalitions, permutation_chain_masks, sample_permutations

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from stochamort import estimators
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
-from stochamort.estimate import Estimate
+from stochamort.results import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.sampling import CoalitionDistribution, sample_coalitions

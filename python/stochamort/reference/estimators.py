@@ -8,14 +8,14 @@ Shapes (``P`` points, ``n`` samples, ``d`` players, ``o`` outputs):
 
 * ``masks``: bool ``(P, n, d)``; ``values``: float ``(P, n, o)``;
 * ``null_values`` = v(empty) and ``grand_values`` = v(all players): float ``(P, o)``;
-* results: :class:`~stochamort.estimate.Estimate` with ``values`` and ``std_errors`` of shape
+* results: :class:`~stochamort.results.Estimate` with ``values`` and ``std_errors`` of shape
   ``(P, d, o)`` and ``n_evaluations`` of shape ``(P,)``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,8 +27,8 @@ from stochamort.errors import (
     ShapeError,
     SingularSystemError,
 )
-from stochamort.estimate import Estimate
-from stochamort.reference._checks import (
+from stochamort.results import DataValues, Estimate
+from stochamort._checks import (
     as_bool,
     as_float_array,
     as_int,
@@ -43,8 +43,6 @@ from stochamort.reference._checks import (
 from stochamort.reference.sampling import check_permutations, coalition_probabilities, size_probabilities
 from stochamort.reference.weights import lime_kernel, semivalue_weights
 
-if TYPE_CHECKING:
-    from stochamort.valuation.result import DataValues
 
 __all__ = [
     "kernelshap",
@@ -669,8 +667,6 @@ def _moments(contributions: list[float]) -> tuple[float, float, float]:
 
 
 def _data_values(lists: list[list[float]], n_evaluations: int) -> DataValues:
-    from stochamort.valuation.result import DataValues
-
     n = len(lists)
     values, m2, se = np.zeros(n), np.zeros(n), np.zeros(n)
     for i, contributions in enumerate(lists):
@@ -703,7 +699,7 @@ def permutation_data_values(
         InsufficientSamplesError: no permutations.
 
     Returns:
-        DataValues with ``n_evaluations = P (N + 1 - start)``.
+        DataValues with ``total_evaluations = P (N + 1 - start)``.
     """
     perms = as_integer_array("permutations", permutations, 2)
     if perms.shape[1] < 1:
@@ -740,14 +736,12 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
     """Chan's merge of two data-valuation results from disjoint contributions, point by point.
 
     ``n = n_a + n_b``, ``mean = mean_a + (mean_b - mean_a) n_b / n`` and
-    ``m2 = m2_a + m2_b + (mean_b - mean_a)^2 n_a n_b / n``; ``n_evaluations`` summed.
+    ``m2 = m2_a + m2_b + (mean_b - mean_a)^2 n_a n_b / n``; ``total_evaluations`` summed.
 
     Raises:
         InvalidArgumentError: a result without ``m2``.
         ShapeError: different numbers of points.
     """
-    from stochamort.valuation.result import DataValues
-
     for name, result in (("first", first), ("second", second)):
         if result.m2 is None:
             raise InvalidArgumentError(f"{name}: has no m2 (running moments), so it cannot be merged")
@@ -771,7 +765,7 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
         values[i] = first.values[i] + delta * nb / total
         m2[i] = first.m2[i] + second.m2[i] + delta * delta * na * nb / total
         se[i] = math.sqrt(max(m2[i], 0.0) / (total - 1) / total) if total >= 2 else math.inf
-    return DataValues(values, se, counts, int(first.n_evaluations) + int(second.n_evaluations), m2)
+    return DataValues(values, se, counts, first.total_evaluations + second.total_evaluations, m2)
 
 
 def contribution_values(contributions: NDArray[np.floating[Any]]) -> DataValues:
@@ -781,7 +775,7 @@ def contribution_values(contributions: NDArray[np.floating[Any]]) -> DataValues:
         InsufficientSamplesError: ``n_samples == 0`` with ``n_points >= 1``.
 
     Returns:
-        DataValues with ``n_evaluations = 2 n_points n_samples``.
+        DataValues with ``total_evaluations = 2 n_points n_samples``.
     """
     c = as_float_array("contributions", contributions, 2)
     n_points, n_samples = c.shape

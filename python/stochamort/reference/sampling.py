@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError
-from stochamort.reference._checks import (
+from stochamort._checks import (
     MAX_SEED,
     as_bool,
     as_int,

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError
-from stochamort.reference._checks import as_int, as_positive_float
+from stochamort._checks import as_int, as_positive_float
 
 __all__ = ["shapley_kernel", "semivalue_weights", "semivalue_position_weights", "lime_kernel"]
 

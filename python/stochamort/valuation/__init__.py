@@ -29,7 +29,7 @@ from stochamort.valuation.oracles import (
     ExactDataValues,
     TMCShapley,
 )
-from stochamort.valuation.result import DataValues
+from stochamort.results import DataValues
 from stochamort.valuation.utility import (
     FunctionUtility,
     SklearnUtility,

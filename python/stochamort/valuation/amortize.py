@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from stochamort.amortize import TrainResult, forward_flops, train_amortizer
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.valuation.result import DataValues
+from stochamort.results import DataValues
 
 __all__ = ["ValueNetwork", "ValueAmortizer", "amortize_data_values", "encode_examples"]
 

@@ -208,7 +208,7 @@ def run_valuation(config: ValuationConfig, *, progress: bool = True) -> dict[str
     }
     _print_table(metrics)
     _figure(metrics, output, plt)
-    atomic_write(output / "metrics.json", lambda p: Path(p).write_text(json.dumps(metrics, indent=2, default=_jsonable)))
+    atomic_write(output / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2, default=_jsonable).encode()))
     print(f"wrote {output / 'value_vs_contributions.png'} and {output / 'metrics.json'}")
     return metrics
 
@@ -290,5 +290,5 @@ def _figure(m: dict[str, Any], output: Path, plt: Any) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("Distributional Data Shapley: amortized vs plain Monte Carlo")
     fig.tight_layout()
-    atomic_write(output / "value_vs_contributions.png", lambda p: fig.savefig(p, format="png", dpi=120))
+    atomic_write(output / "value_vs_contributions.png", lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stochamort.amortize.metrics import _correlations, rankdata
+from stochamort._stats import rankdata, row_correlations
 from stochamort.errors import InvalidArgumentError, ShapeError
 
 __all__ = ["value_metrics", "detection_auroc", "detection_auprc", "detection_metrics"]
@@ -23,7 +23,7 @@ def _pair(pred: Any, truth: Any) -> tuple[NDArray[np.float64], NDArray[np.float6
 
 
 def _pearson(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    return float(_correlations(a[None, :], b[None, :])[0])
+    return float(row_correlations(a[None, :], b[None, :])[0])
 
 
 def value_metrics(pred: Any, truth: Any) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Noisy data-valuation oracles: Monte Carlo estimates of each training point's value.
 
 Every oracle is a frozen settings object called as ``oracle(utility, seed=0)``; it returns
-:class:`~stochamort.valuation.result.DataValues` (values, standard errors, contributions per point,
+:class:`~stochamort.results.DataValues` (values, standard errors, contributions per point,
 utility evaluations spent). The combinatorics (permutations, multisets, semivalue weights,
 truncation, running moments) run in the Rust core; the utility fits the models in large batches.
 
@@ -30,10 +30,10 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort import estimators
+from stochamort._checks import check_seed
 from stochamort.errors import InvalidArgumentError, TooManyPlayersError
-from stochamort.oracles.base import check_seed
 from stochamort.sampling import enumerate_coalitions, sample_coalitions, sample_multisets, sample_permutations
-from stochamort.valuation.result import DataValues
+from stochamort.results import DataValues
 from stochamort.valuation.utility import Utility
 from stochamort.weights import semivalue_position_weights, semivalue_weights
 
@@ -169,7 +169,7 @@ class _PermutationOracle(DataValuationOracle):
             perms, chain, position_weights=self._position_weights(n), start=start
         )
         extras = {"truncated_at": truncated_at} if tolerance is not None else {}
-        return replace(values, n_evaluations=evaluations, extras={**values.extras, **extras})
+        return replace(values, total_evaluations=evaluations, extras={**values.extras, **extras})
 
 
 @dataclass(frozen=True)

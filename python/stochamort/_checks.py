@@ -1,7 +1,9 @@
-"""Input validation shared by the reference oracles.
+"""Argument checks shared by every module: conversions and checks whose errors name the argument.
 
 Every check raises a class from :mod:`stochamort.errors` with a message that starts with the name
-of the offending argument, exactly as the Rust-backed modules do.
+of the offending argument. Pure numpy: the Rust-backed wrappers, the torch layers and the numpy
+reference implementations (:mod:`stochamort.reference`) all use these, so an input is judged the
+same way on every path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,39 @@ MAX_ENUMERATION_PLAYERS = 20
 
 MAX_SEED = 2**64
 """Seeds and point offsets must lie in ``[0, 2^64)``."""
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int, refused unless it is an integer in ``[0, 2**64)``."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < MAX_SEED:
+        raise InvalidArgumentError(f"{name}: must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def as_masks(masks: Any, name: str = "masks") -> NDArray[np.bool_]:
+    """Return ``masks`` as a bool numpy array; other dtypes are refused rather than guessed."""
+    array = np.asarray(masks)
+    if array.dtype != np.bool_:
+        raise InvalidDTypeError(
+            f"{name}: expected a bool array, got dtype {array.dtype} (use .astype(bool) if it holds 0/1)"
+        )
+    return array
+
+
+def as_float64(values: Any, name: str) -> NDArray[np.float64]:
+    """Return ``values`` as float64, accepting any real numeric dtype (bool, int, float)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise InvalidDTypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def as_int64(values: Any, name: str) -> NDArray[np.int64]:
+    """Return ``values`` as int64, accepting any integer dtype."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise InvalidDTypeError(f"{name}: expected an integer array, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
 
 
 def as_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -81,36 +116,33 @@ def check_players_for_distribution(name: str, n_players: int, distribution: str)
         )
 
 
+def check_ndim(name: str, array: NDArray[Any], ndim: int) -> None:
+    """Refuse an array without exactly ``ndim`` dimensions."""
+    if array.ndim != ndim:
+        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+
+
 def as_mask_array(name: str, masks: Any, ndim: int | None) -> NDArray[np.bool_]:
     """Return a bool array with ``ndim`` dimensions (at least one if ``ndim`` is None)."""
-    array = np.asarray(masks)
-    if array.dtype != np.bool_:
-        raise InvalidDTypeError(f"{name}: must be a bool array, got dtype {array.dtype}")
-    if ndim is None:
-        if array.ndim < 1:
-            raise ShapeError(f"{name}: must have at least 1 dimension (players last), got a scalar")
-    elif array.ndim != ndim:
-        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    array = as_masks(masks, name)
+    if ndim is not None:
+        check_ndim(name, array, ndim)
+    elif array.ndim < 1:
+        raise ShapeError(f"{name}: must have at least 1 dimension (players last), got a scalar")
     return array
 
 
 def as_float_array(name: str, values: Any, ndim: int) -> NDArray[np.float64]:
     """Return a float64 copy of a real numeric (bool, integer or floating) array with ``ndim`` dimensions."""
-    array = np.asarray(values)
-    if array.dtype.kind not in "biuf":
-        raise InvalidDTypeError(f"{name}: must be a real numeric array, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    array = as_float64(values, name)
+    check_ndim(name, array, ndim)
     return np.array(array, dtype=np.float64)
 
 
 def as_integer_array(name: str, values: Any, ndim: int) -> NDArray[np.int64]:
     """Return an int64 copy of an integer array with ``ndim`` dimensions."""
-    array = np.asarray(values)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise InvalidDTypeError(f"{name}: must be an integer array, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise ShapeError(f"{name}: must have {ndim} dimensions, got shape {array.shape}")
+    array = as_int64(values, name)
+    check_ndim(name, array, ndim)
     return np.array(array, dtype=np.int64)
 
 

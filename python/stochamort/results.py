@@ -1,0 +1,115 @@
+"""The result types, at the bottom of the package: values with their uncertainty.
+
+Two shapes of result, named so that their counts cannot be confused:
+
+* :class:`Estimate` — attributions for a batch of points (``n_players`` features, patches or
+  tokens each). The game is evaluated separately for each point, so ``n_evaluations`` is counted
+  **per point**; :attr:`Estimate.total_evaluations` is their sum.
+* :class:`DataValues` — one value per training point (``n_data`` players of a single game). One
+  utility evaluation (a model fit) serves every point at once, so the work is one number,
+  :attr:`DataValues.total_evaluations`; what each point received is ``n_contributions``.
+
+No torch here: the Rust-backed estimators return these without importing the torch layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stochamort.errors import InvalidArgumentError
+
+__all__ = ["Estimate", "DataValues"]
+
+
+def normal_interval(
+    values: NDArray[np.float64], std_errors: NDArray[np.float64], level: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``values ∓ z · std_errors`` with z the normal quantile of the two-sided ``level``."""
+    if not 0.0 < level < 1.0:
+        raise InvalidArgumentError(f"level: must lie in (0, 1), got {level}")
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    return values - z * std_errors, values + z * std_errors
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Attributions for a batch of points, with standard errors and the evaluations spent.
+
+    Attributes:
+        values: float64 array ``(n_points, n_players, n_outputs)``, the estimates.
+        std_errors: float64 array of the same shape. Zero for exact methods; ``inf`` where the
+            sample is too small to estimate a variance.
+        n_evaluations: int64 array ``(n_points,)``, game evaluations used for **each point**.
+        extras: estimator-specific arrays (e.g. LIME's ``intercept``), keyed by name.
+    """
+
+    values: NDArray[np.float64]
+    std_errors: NDArray[np.float64]
+    n_evaluations: NDArray[np.int64]
+    extras: dict[str, NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def n_points(self) -> int:
+        """Number of points in the batch."""
+        return int(self.values.shape[0])
+
+    @property
+    def n_players(self) -> int:
+        """Number of players (features, patches or tokens) per point."""
+        return int(self.values.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of model outputs (e.g. classes) attributed at once."""
+        return int(self.values.shape[2])
+
+    @property
+    def total_evaluations(self) -> int:
+        """Game evaluations spent on the whole batch (the sum of ``n_evaluations``)."""
+        return int(np.sum(self.n_evaluations))
+
+    def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Normal-approximation confidence interval ``(lower, upper)`` at the given level."""
+        return normal_interval(self.values, self.std_errors, level)
+
+
+@dataclass(frozen=True)
+class DataValues:
+    """Data values for ``n_data`` training points, with standard errors and the work behind them.
+
+    Attributes:
+        values: float64 ``(n_data,)``, the estimated value of each point.
+        std_errors: float64 ``(n_data,)``; zero for exact values, ``inf`` where fewer than two
+            contributions were seen.
+        n_contributions: int64 ``(n_data,)``, Monte Carlo contributions (marginal contributions,
+            samples or permutations) behind each value.
+        total_evaluations: utility evaluations (model fits) spent on the whole result; one fit
+            serves every point, so there is no per-point count.
+        m2: float64 ``(n_data,)``, sum of squared deviations of the contributions (Welford's M2),
+            kept so that results from disjoint samples can be merged; ``None`` when not applicable.
+        extras: oracle-specific arrays or numbers (e.g. truncation positions), keyed by name.
+    """
+
+    values: NDArray[np.float64]
+    std_errors: NDArray[np.float64]
+    n_contributions: NDArray[np.int64]
+    total_evaluations: int
+    m2: NDArray[np.float64] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_data(self) -> int:
+        """Number of training points valued."""
+        return int(self.values.shape[0])
+
+    def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Normal-approximation confidence interval ``(lower, upper)`` at the given level."""
+        return normal_interval(self.values, self.std_errors, level)
