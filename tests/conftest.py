@@ -7,17 +7,10 @@ Hypothesis profile: ``STOCHAMORT_HYPOTHESIS_PROFILE`` (``ci``, ``dev`` or ``thor
 from __future__ import annotations
 
 import os
-import sys
 import types
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
-
-# Make the helper module ``games`` importable whatever pytest's import mode is.
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
 
 settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=60, deadline=None)

@@ -21,7 +21,7 @@ from stochamort.errors import (
     TooManyPlayersError,
 )
 
-from games import all_masks
+from tests.helpers.games import all_masks
 
 D = 4
 N_POINTS = 5

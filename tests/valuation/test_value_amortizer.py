@@ -13,7 +13,7 @@ import torch
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.valuation import DataValues, ValueNetwork, amortize_data_values, encode_examples
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
 def true_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError, 
 from stochamort.games import BaselineMasker, MaskedModel
 from stochamort.oracles import Exact, Permutation, UnbiasedKernelSHAP
 
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture)
 
 D = 6
 N_OUT = 2

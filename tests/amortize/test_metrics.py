@@ -28,7 +28,7 @@ from stochamort.results import Estimate
 from stochamort.games import BaselineMasker, MarginalMasker, MaskedModel
 from stochamort.oracles import Permutation
 
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture)
 
 
 def random_attributions(seed: int, shape: tuple[int, ...] = (30, 7, 3)) -> np.ndarray:

@@ -12,7 +12,7 @@ from scipy import stats
 
 from stochamort.errors import InvalidArgumentError
 
-from games import DISTRIBUTIONS, all_masks, subset_probability
+from tests.helpers.games import DISTRIBUTIONS, all_masks, subset_probability
 
 N_DRAWS = 20000
 P_MIN = 1e-4

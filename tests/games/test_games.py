@@ -32,7 +32,7 @@ from stochamort.games import (
 )
 from stochamort.oracles import Exact, KernelSHAP, Permutation
 
-from torch_models import (  # noqa: F401  (torch_single_thread is an autouse fixture)
+from tests.helpers.torch_models import (  # noqa: F401  (torch_single_thread is an autouse fixture)
     DropoutNet,
     F64,
     Flatten,

@@ -29,9 +29,9 @@ from stochamort.games import BaselineMasker, FunctionGame, MaskedModel
 from stochamort.labels import LabelStore, LabelStoreError, generate_labels
 from stochamort.oracles import LIME, KernelSHAP, Permutation
 
-from torch_models import mlp, randn, torch_single_thread  # noqa: F401  (autouse fixture)
+from tests.helpers.torch_models import mlp, randn, torch_single_thread  # noqa: F401  (autouse fixture)
 
-TESTS_DIR = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]  # where the ``tests`` package lives
 N, D, SEED = 40, 6, 5
 ORACLE = KernelSHAP(budget=64)
 
@@ -170,9 +170,8 @@ KILLED_RUN = textwrap.dedent(
     import sys, time
     import torch
     torch.set_num_threads(1)
-    sys.path.insert(0, {tests!r})
-    from test_labels import ORACLE, SEED, make_game
-    from torch_models import randn
+    from tests.labels.test_labels import ORACLE, SEED, make_game
+    from tests.helpers.torch_models import randn
     from stochamort.labels import generate_labels
     generate_labels(make_game(delay=0.1), randn(40, 6, seed=1), ORACLE, {directory!r}, seed=SEED, chunk_size=8, progress=False)
     """
@@ -181,8 +180,8 @@ KILLED_RUN = textwrap.dedent(
 
 def test_resume_after_sigkill(x: Tensor, reference_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = tmp_path / "killed"
-    script = KILLED_RUN.format(tests=str(TESTS_DIR), directory=str(directory))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    script = KILLED_RUN.format(directory=str(directory))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

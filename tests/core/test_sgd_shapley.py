@@ -22,7 +22,7 @@ from stochamort.errors import (
     StochamortError,
 )
 
-from games import Game, additive_games, games, textbook_shapley_subsets
+from tests.helpers.games import Game, additive_games, games, textbook_shapley_subsets
 
 
 def default_step(d: int) -> float:

@@ -39,7 +39,7 @@ from stochamort.oracles import (
     UnbiasedKernelSHAP,
 )
 
-from torch_models import (  # noqa: F401  (torch_single_thread is an autouse fixture)
+from tests.helpers.torch_models import (  # noqa: F401  (torch_single_thread is an autouse fixture)
     banzhaf_from_table,
     full_table,
     lime_population,

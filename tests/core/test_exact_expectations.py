@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from games import (
+from tests.helpers.games import (
     DISTRIBUTIONS,
     Game,
     additive_games,

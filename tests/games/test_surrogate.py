@@ -30,7 +30,7 @@ from stochamort.games import (
     train_surrogate,
 )
 from stochamort.oracles import Exact, KernelSHAP
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 D, CLASSES = 6, 3
 # Small enough to train in about a second: a handful of steps per epoch on a tiny MLP.

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from games import DISTRIBUTIONS, Game, games, subset_probability
+from tests.helpers.games import DISTRIBUTIONS, Game, games, subset_probability
 
 
 def _random_masks(rng: np.random.Generator, n_points: int, n_samples: int, d: int, paired: bool) -> np.ndarray:

@@ -35,7 +35,7 @@ from stochamort.valuation.utility import (
     Utility,
 )
 
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import LogisticRegression  # noqa: E402

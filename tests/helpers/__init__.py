@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: generated games and small torch models."""
