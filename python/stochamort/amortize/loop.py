@@ -1,11 +1,14 @@
 """The training loop behind :func:`~stochamort.amortize.train_amortizer` and
 :func:`~stochamort.amortize.train_amortizer_online`, in named pieces:
 
-* :func:`fit`, the outer loop: check the data against the config, set up the run, train epoch
-  after epoch, validate and checkpoint, stop early, and report a :class:`TrainResult`;
-* :class:`Run`, what one run holds (model, optimiser, schedule, gradient scaler, target scale)
-  with :meth:`Run.step`, one optimisation step, and :meth:`Run.epoch`, one pass over the data;
-* validation and the best state: :mod:`stochamort.amortize.checkpoint`.
+* :class:`TrainingData`: the data, checked against each other and the config;
+* :class:`Run`, what one run holds (model, staged data, optimiser, schedule, gradient scaler,
+  target scale) with :meth:`Run.step`, one optimisation step, and :meth:`Run.epoch`, one pass
+  over the data;
+* :func:`fit`, the outer loop: under :func:`seeded` generators, :func:`train_epoch` (labels,
+  scale, learning rate, loss) then :func:`validate` (noisy validation loss, best state) each
+  epoch, early stopping, and the :func:`result`;
+* validation and the best state themselves: :mod:`stochamort.amortize.checkpoint`.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +31,20 @@ from stochamort.amortize.data import as_inputs, as_targets, float_dtype, gather,
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
-__all__ = ["LabelSource", "TrainingData", "Run", "fit", "cosine_schedule"]
+__all__ = [
+    "LabelSource",
+    "TrainingData",
+    "Run",
+    "Progress",
+    "fit",
+    "train_epoch",
+    "validate",
+    "result",
+    "seeded",
+    "cosine_schedule",
+    "target_scale",
+    "autocast_dtype",
+]
 
 LabelSource = Callable[[int], Tensor]
 """``labels_for(epoch)``: the training labels ``(n, d, o)`` (CPU) to fit in ``epoch``."""
@@ -53,17 +69,21 @@ def cosine_schedule(total_steps: int, warmup_steps: int, final_lr_ratio: float) 
 
 @dataclass
 class TrainingData:
-    """The training gaps and the validation inputs, labels and gaps, as CPU tensors (None where
-    not given), checked against the training inputs and the config by :meth:`check`."""
+    """The training inputs and gaps and the validation inputs, labels and gaps, as CPU tensors
+    (None where not given), checked against each other and the config by :meth:`check`."""
 
+    x: Tensor
     gaps: Tensor | None
     x_val: Tensor | None
     labels_val: Tensor | None
     gaps_val: Tensor | None
 
     @classmethod
-    def check(cls, x: Tensor, config: TrainConfig, dtype: torch.dtype, *, x_val: Any, labels_val: Any, gaps_train: Any, gaps_val: Any) -> TrainingData:
-        """Convert and check the validation set and the gaps against ``x`` and the config."""
+    def check(cls, x: Tensor, config: TrainConfig, dtype: torch.dtype, val: tuple[Any, Any], gaps: tuple[Any, Any]) -> TrainingData:
+        """Convert and check the validation set ``val = (x_val, labels_val)`` and the gaps
+        ``gaps = (gaps_train, gaps_val)`` against the training inputs ``x`` (converted, in the
+        model's ``dtype``) and the config; missing parts are None."""
+        (x_val, labels_val), (gaps_train, gaps_val) = val, gaps
         n = int(x.shape[0])
         if n == 0:
             raise ShapeError("x_train: needs at least one training point")
@@ -96,7 +116,7 @@ class TrainingData:
             for name, value in (("gaps_train", gaps_train), ("gaps_val", gaps_val)):
                 if value is not None:
                     raise InvalidArgumentError(f"{name}: given but efficiency=False (set TrainConfig(efficiency=True) to use the gaps)")
-        return cls(gt, xv, yv, gv)
+        return cls(x, gt, xv, yv, gv)
 
     def check_labels(self, labels: Tensor) -> None:
         """Check the first epoch's training labels against the validation labels and the gaps."""
@@ -145,11 +165,13 @@ class Run:
         config: the settings.
         device: the training device.
         dtype: the model's floating dtype (predictions are cast to it).
-        n: the number of training points (sets the steps per epoch).
+        data: the training data; its inputs and gaps are staged on ``device`` as :attr:`x` and
+            :attr:`gaps`, and their number :attr:`n` sets the steps per epoch.
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device, dtype: torch.dtype, n: int) -> None:
+    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device, dtype: torch.dtype, data: TrainingData) -> None:
         self.model, self.config, self.device, self.dtype = model, config, device, dtype
+        n = self.n = int(data.x.shape[0])
         self.amp = autocast_dtype(config, device, dtype)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
@@ -163,6 +185,8 @@ class Run:
         self.scaler = torch.amp.GradScaler(device.type) if self.amp == torch.float16 else None
         self.scale = 1.0
         self._checked_shape = False
+        self.x = stage(data.x, device)
+        self.gaps = None if data.gaps is None else stage(data.gaps, device)
 
     @property
     def amp_name(self) -> str | None:
@@ -235,90 +259,107 @@ class Run:
 # The outer loop
 
 
-def fit(
-    model: nn.Module,
-    x: Tensor,
-    labels_for: LabelSource,
-    config: TrainConfig,
-    *,
-    x_val: Any = None,
-    labels_val: Any = None,
-    gaps_train: Any = None,
-    gaps_val: Any = None,
-) -> TrainResult:
-    """Train ``model`` on inputs ``x`` (converted) with the labels ``labels_for(epoch)``.
+@dataclass
+class Progress:
+    """What the outer loop has recorded so far: the history, the epochs trained, the validation
+    samples evaluated, whether early stopping ended training, and when training began."""
 
-    See :func:`~stochamort.amortize.train_amortizer` for the arguments and what is raised.
+    history: TrainHistory = field(default_factory=TrainHistory)
+    epochs_run: int = 0
+    val_seen: int = 0
+    stopped_early: bool = False
+    began: float = field(default_factory=time.perf_counter)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
+    """Seed torch's generators (CPU, and ``device`` if CUDA) for the duration, restoring their
+    state after; yields a separate CPU generator for the shuffling, seeded alike."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed)
+
+
+def train_epoch(run: Run, data: TrainingData, labels: Tensor, epoch: int, order: Tensor, progress: Progress) -> float:
+    """One epoch of the outer loop on this epoch's ``labels``: check them and set the target
+    scale (epoch 0), record the learning rate, train, and record the (finite) training loss."""
+    if epoch == 0:
+        data.check_labels(labels)
+        run.scale = target_scale(run.config, labels)
+    labels_dev = stage(labels, run.device)
+    progress.history.lr.append(run.lr)
+    loss = run.epoch(run.x, labels_dev, run.gaps, order)
+    if not math.isfinite(loss):
+        raise NonFiniteError(f"TrainConfig.lr: the training loss became non-finite at epoch {epoch}; lower lr or set target_scale")
+    progress.history.train_loss.append(loss)
+    progress.epochs_run = epoch + 1
+    return loss
+
+
+def validate(run: Run, validation: ValidationSet, best: BestCheckpoint, epoch: int, progress: Progress) -> float:
+    """The validation loss after ``epoch``, recorded, and the state kept if it is the best."""
+    loss = validation.loss(run.model, run.forward, run.scale, run.config.batch_size)
+    progress.val_seen += validation.n
+    progress.history.val_loss.append(loss)
+    best.update(epoch, loss, run.model)
+    return loss
+
+
+def fit(model: nn.Module, data: TrainingData, labels_for: LabelSource, config: TrainConfig) -> TrainResult:
+    """Train ``model`` on the checked ``data`` with the labels ``labels_for(epoch)``: epochs of
+    :func:`train_epoch`, each followed by :func:`validate` with a validation set, until
+    ``config.epochs`` or early stopping; then load the best state (see
+    :func:`~stochamort.amortize.train_amortizer` for the details and what is raised).
     """
-    dtype = float_dtype(model)
-    data = TrainingData.check(x, config, dtype, x_val=x_val, labels_val=labels_val, gaps_train=gaps_train, gaps_val=gaps_val)
-    n = int(x.shape[0])
     where = resolve_device(model, config.device, "TrainConfig.device")
     model.to(where)
-    run = Run(model, config, where, dtype, n)
-    n_params = sum(p.numel() for p in model.parameters())
-    per_sample = 6.0 * n_params if config.flops_per_sample is None else config.flops_per_sample
-    x_dev = stage(x, where)
-    gaps_dev = None if data.gaps is None else stage(data.gaps, where)
+    run = Run(model, config, where, float_dtype(model), data)
     validation = None
     if data.x_val is not None and data.labels_val is not None:
         validation = ValidationSet(data.x_val, data.labels_val, data.gaps_val, where)
     best = BestCheckpoint(config.patience)
-    history = TrainHistory()
-    stopped_early, epochs_run, val_seen = False, 0, 0
-    began = time.perf_counter()
-    devices = [where.index if where.index is not None else torch.cuda.current_device()] if where.type == "cuda" else []
+    progress = Progress()
     bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress, leave=False)
     try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(config.seed)
-            shuffle = torch.Generator().manual_seed(config.seed)
+        with seeded(config.seed, where) as shuffle:
             for epoch in range(config.epochs):
                 labels = labels_for(epoch)
-                if epoch == 0:
-                    data.check_labels(labels)
-                    run.scale = target_scale(config, labels)
-                labels_dev = stage(labels, where)
-                history.lr.append(run.lr)
-                train_loss = run.epoch(x_dev, labels_dev, gaps_dev, torch.randperm(n, generator=shuffle))
-                if not math.isfinite(train_loss):
-                    raise NonFiniteError(
-                        f"TrainConfig.lr: the training loss became non-finite at epoch {epoch}; lower lr or set target_scale"
-                    )
-                history.train_loss.append(train_loss)
-                epochs_run = epoch + 1
-                postfix = {"train": f"{train_loss:.4g}"}
+                order = torch.randperm(run.n, generator=shuffle)
+                postfix = {"train": f"{train_epoch(run, data, labels, epoch, order, progress):.4g}"}
                 if validation is not None:
-                    val_loss = validation.loss(model, run.forward, run.scale, config.batch_size)
-                    val_seen += validation.n
-                    history.val_loss.append(val_loss)
-                    postfix["val"] = f"{val_loss:.4g}"
-                    best.update(epoch, val_loss, model)
-                history.seconds.append(time.perf_counter() - began)
+                    postfix["val"] = f"{validate(run, validation, best, epoch, progress):.4g}"
+                progress.history.seconds.append(time.perf_counter() - progress.began)
                 bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
                 if best.exhausted(epoch):
-                    stopped_early = epoch + 1 < config.epochs
+                    progress.stopped_early = epoch + 1 < config.epochs
                     break
     finally:
         bar.close()
     if where.type == "cuda":
         torch.cuda.synchronize(where)
-    seconds = time.perf_counter() - began
+    seconds = time.perf_counter() - progress.began
     if validation is not None:
         best.restore(model)
-        best_epoch = best.epoch
-    else:
-        best_epoch = epochs_run - 1
     model.eval()
-    samples = epochs_run * n
+    return result(run, progress, best if validation is not None else None, seconds)
+
+
+def result(run: Run, progress: Progress, best: BestCheckpoint | None, seconds: float) -> TrainResult:
+    """The :class:`TrainResult` of a finished run (``best``: the checkpoint, None without a
+    validation set, when the last epoch's state is kept)."""
+    config = run.config
+    n_params = sum(p.numel() for p in run.model.parameters())
+    per_sample = 6.0 * n_params if config.flops_per_sample is None else config.flops_per_sample
+    samples, val_seen = progress.epochs_run * run.n, progress.val_seen
     return TrainResult(
-        amortizer=Amortizer(model, target_scale=run.scale, efficiency=config.efficiency),
-        history=history,
-        best_epoch=best_epoch,
-        best_val_loss=best.loss if validation is not None else None,
-        epochs_run=epochs_run,
-        stopped_early=stopped_early,
+        amortizer=Amortizer(run.model, target_scale=run.scale, efficiency=config.efficiency),
+        history=progress.history,
+        best_epoch=progress.epochs_run - 1 if best is None else best.epoch,
+        best_val_loss=None if best is None else best.loss,
+        epochs_run=progress.epochs_run,
+        stopped_early=progress.stopped_early,
         train_seconds=seconds,
         samples_processed=samples,
         val_samples_processed=val_seen,
@@ -326,6 +367,6 @@ def fit(
         flops_per_sample=per_sample,
         target_scale=run.scale,
         mixed_precision=run.amp_name,
-        device=str(where),
+        device=str(run.device),
         settings=config.settings(),
     )

@@ -27,7 +27,7 @@ from stochamort.amortize.amortizer import TrainResult
 from stochamort.amortize.checks import check_int
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.data import FixedLabels, LabelFn, OnlineLabels, as_inputs, as_targets, float_dtype
-from stochamort.amortize.loop import fit
+from stochamort.amortize.loop import TrainingData, fit
 from stochamort.errors import InvalidArgumentError
 
 __all__ = ["train_amortizer", "train_amortizer_online"]
@@ -97,7 +97,8 @@ def train_amortizer(
     dtype = float_dtype(model)
     x = as_inputs("x_train", x_train, dtype)
     labels = as_targets("labels_train", labels_train, dtype, x.shape[0], 3)
-    return fit(model, x, FixedLabels(labels), config, x_val=x_val, labels_val=labels_val, gaps_train=gaps_train, gaps_val=gaps_val)
+    data = TrainingData.check(x, config, dtype, (x_val, labels_val), (gaps_train, gaps_val))
+    return fit(model, data, FixedLabels(labels), config)
 
 
 def train_amortizer_online(
@@ -105,11 +106,11 @@ def train_amortizer_online(
     x_train: Any,
     label_fn: LabelFn,
     *,
-    label_chunk_size: int | None = None,
     x_val: Any = None,
     labels_val: Any = None,
     gaps_train: Any = None,
     gaps_val: Any = None,
+    label_chunk_size: int | None = None,
     config: TrainConfig | None = None,
 ) -> TrainResult:
     """Like :func:`train_amortizer`, but with fresh noisy labels for every training point each epoch.
@@ -133,5 +134,5 @@ def train_amortizer_online(
     x = as_inputs("x_train", x_train, dtype)
     n = int(x.shape[0])
     chunk = n if label_chunk_size is None else check_int("label_chunk_size", label_chunk_size, 1)
-    labels_for = OnlineLabels(label_fn, n, chunk, dtype)
-    return fit(model, x, labels_for, config, x_val=x_val, labels_val=labels_val, gaps_train=gaps_train, gaps_val=gaps_val)
+    data = TrainingData.check(x, config, dtype, (x_val, labels_val), (gaps_train, gaps_val))
+    return fit(model, data, OnlineLabels(label_fn, n, chunk, dtype), config)
