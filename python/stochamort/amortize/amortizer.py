@@ -39,7 +39,7 @@ class Amortizer(nn.Module):
         if not isinstance(model, nn.Module):
             raise InvalidArgumentError(f"model: must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.target_scale = check_scale(target_scale)
+        self.target_scale = check_scale("target_scale", target_scale)
         self.efficiency = check_bool("efficiency", efficiency)
 
     def forward(self, x: Tensor, gaps: Tensor | None = None) -> Tensor:
@@ -162,7 +162,7 @@ def predict(
         scale = model.target_scale
         normalize = model.efficiency if efficiency is None else check_bool("efficiency", efficiency)
     else:
-        scale = 1.0 if target_scale is None else check_scale(target_scale)
+        scale = 1.0 if target_scale is None else check_scale("target_scale", target_scale)
         normalize = False if efficiency is None else check_bool("efficiency", efficiency)
     batch_size = check_int("batch_size", batch_size, 1)
     dtype = float_dtype(network)

@@ -39,6 +39,6 @@ def check_float(name: str, value: Any, *, positive: bool) -> float:
     return float(value)
 
 
-def check_scale(value: Any, name: str = "target_scale") -> float:
+def check_scale(name: str, value: Any) -> float:
     """A target scale: a positive finite number."""
     return check_float(name, value, positive=True)

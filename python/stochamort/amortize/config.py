@@ -172,7 +172,7 @@ def _check_target_scale(value: Any) -> TargetScale:
         if value == "auto":
             return "auto"
         raise InvalidArgumentError(f"{_field('target_scale')}: must be a positive number or 'auto', got {value!r}")
-    return check_scale(value, _field("target_scale"))
+    return check_scale(_field("target_scale"), value)
 
 
 def _check_device(value: Any) -> str | None:
