@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 import stochamort
 from stochamort._io import atomic_write
-from stochamort.amortize import GatedMLPAmortizer, evaluate_attributions, forward_flops, train_amortizer
+from stochamort.amortize import GatedMLPAmortizer, TrainConfig, evaluate_attributions, forward_flops, train_amortizer
 from stochamort.errors import InvalidArgumentError, MissingDependencyError
 from stochamort.games import BaselineMasker, MaskedModel
 from stochamort.labels import generate_labels
@@ -287,15 +287,17 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
                 labels_val=labels.values[:n_val],
                 gaps_train=None if gaps is None else gaps[n_val:],
                 gaps_val=None if gaps is None else gaps[:n_val],
-                efficiency=efficient_labels,
-                target_scale="auto",
-                epochs=config.amortizer_epochs,
-                batch_size=batch_size,
-                lr=lr,
-                weight_decay=0.0,
-                seed=config.seed,
-                device=device,
-                progress=False,
+                config=TrainConfig(
+                    efficiency=efficient_labels,
+                    target_scale="auto",
+                    epochs=config.amortizer_epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    weight_decay=0.0,
+                    seed=config.seed,
+                    device=device,
+                    progress=False,
+                ),
             )
         return {"labels": labels, "result": result, "n_points": n_points, "budget": budget}
 

@@ -11,7 +11,8 @@ Everything runs on CPU with one torch thread and fixed seeds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from stochamort.amortize import (
     MLPAmortizer,
     OracleLabels,
     PatchAmortizer,
+    TrainConfig,
     TrainResult,
     efficiency_normalize,
     epoch_seed,
@@ -93,7 +95,7 @@ def fit(problem: Problem, model: nn.Module | None = None, **kwargs: Any) -> Trai
         problem.labels[tr],
         x_val=problem.x[va],
         labels_val=problem.labels[va],
-        **settings,
+        config=TrainConfig(**settings),
     )
 
 
@@ -147,7 +149,9 @@ def overfit(problem: Problem, **kwargs: Any) -> TrainResult:
         problem.labels[tr],
         x_val=problem.x[va],
         labels_val=problem.labels[va],
-        **{"epochs": 60, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0, "final_lr_ratio": 1.0, "progress": False, **kwargs},
+        config=TrainConfig(
+            **{"epochs": 60, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0, "final_lr_ratio": 1.0, "progress": False, **kwargs}
+        ),
     )
 
 
@@ -176,9 +180,11 @@ def test_early_stopping_stops_patience_epochs_after_the_best(problem: Problem) -
 def test_target_scaling_round_trips(problem: Problem) -> None:
     tr, va, te = problem.part("train"), problem.part("val"), problem.part("test")
     small = problem.labels / 1024.0  # small-norm attributions (as Banzhaf / LIME)
-    settings: dict[str, Any] = {"epochs": 3, "batch_size": 64, "progress": False}
-    scaled = train_amortizer(new_mlp(), problem.x[tr], small[tr], x_val=problem.x[va], labels_val=small[va], target_scale=1024.0, **settings)
-    plain = train_amortizer(new_mlp(), problem.x[tr], problem.labels[tr], x_val=problem.x[va], labels_val=problem.labels[va], **settings)
+    settings = TrainConfig(epochs=3, batch_size=64, progress=False)
+    scaled = train_amortizer(
+        new_mlp(), problem.x[tr], small[tr], x_val=problem.x[va], labels_val=small[va], config=settings.replace(target_scale=1024.0)
+    )
+    plain = train_amortizer(new_mlp(), problem.x[tr], problem.labels[tr], x_val=problem.x[va], labels_val=problem.labels[va], config=settings)
     # a power-of-two scale is exact: the same network, predictions divided by the scale
     np.testing.assert_array_equal(scaled.predict(problem.x[te]), plain.predict(problem.x[te]) / 1024.0)
     np.testing.assert_allclose(scaled.history.val_loss, np.array(plain.history.val_loss) / 1024.0**2, rtol=1e-12)
@@ -193,11 +199,11 @@ def test_auto_target_scale_rescues_small_norm_labels(problem: Problem) -> None:
     tr, te = problem.part("train"), problem.part("test")
     tiny = problem.labels * 1e-4
     rms = float(np.sqrt(np.mean(np.square(tiny[tr]))))
-    settings: dict[str, Any] = {"epochs": 10, "batch_size": 64, "lr": 2e-3, "progress": False}
-    auto = train_amortizer(new_mlp(), problem.x[tr], tiny[tr], target_scale="auto", **settings)
+    settings = TrainConfig(epochs=10, batch_size=64, lr=2e-3, progress=False)
+    auto = train_amortizer(new_mlp(), problem.x[tr], tiny[tr], config=settings.replace(target_scale="auto"))
     assert auto.target_scale == pytest.approx(1.0 / rms, rel=1e-6)
     assert auto.amortizer.target_scale == auto.target_scale
-    unscaled = train_amortizer(new_mlp(), problem.x[tr], tiny[tr], **settings)
+    unscaled = train_amortizer(new_mlp(), problem.x[tr], tiny[tr], config=settings)
     truth = problem.exact[te] * 1e-4
     auto_error = normalized_error(auto.predict(problem.x[te]), truth)
     unscaled_error = normalized_error(unscaled.predict(problem.x[te]), truth)
@@ -238,12 +244,7 @@ def test_training_with_efficiency_makes_predictions_sum_to_the_gap(problem: Prob
         labels_val=problem.labels[va],
         gaps_train=problem.gaps[tr],
         gaps_val=problem.gaps[va],
-        efficiency=True,
-        target_scale="auto",
-        epochs=8,
-        batch_size=64,
-        lr=2e-3,
-        progress=False,
+        config=TrainConfig(efficiency=True, target_scale="auto", epochs=8, batch_size=64, lr=2e-3, progress=False),
     )
     assert result.amortizer.efficiency
     pred = result.predict(problem.x[te], problem.gaps[te])
@@ -280,10 +281,7 @@ def test_online_labels_beat_a_single_noisy_draw(problem: Problem) -> None:
         label_fn,
         x_val=problem.x[va],
         labels_val=problem.labels[va],
-        epochs=epochs,
-        batch_size=64,
-        lr=2e-3,
-        progress=False,
+        config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, progress=False),
     )
     assert label_fn.n_evaluations == epochs * N_TRAIN * 16
     fixed = fit(problem, epochs=epochs)
@@ -304,7 +302,9 @@ def test_online_labels_do_not_depend_on_the_chunking(problem: Problem) -> None:
     assert not np.array_equal(whole, label_fn(np.arange(200), epoch=5).values)
     assert epoch_seed(3, 4) != epoch_seed(3, 5) and epoch_seed(3, 4) == epoch_seed(3, 4)
     runs = [
-        train_amortizer_online(new_mlp(), problem.x[tr], label_fn, label_chunk_size=chunk, epochs=2, batch_size=64, progress=False)
+        train_amortizer_online(
+            new_mlp(), problem.x[tr], label_fn, label_chunk_size=chunk, config=TrainConfig(epochs=2, batch_size=64, progress=False)
+        )
         for chunk in (None, 64)
     ]
     assert runs[0].history.train_loss == runs[1].history.train_loss
@@ -315,7 +315,7 @@ def test_online_labels_do_not_depend_on_the_chunking(problem: Problem) -> None:
 def test_labels_may_be_an_estimate_and_inputs_arrays(problem: Problem) -> None:
     game = problem.family.bind(problem.x[:64])
     estimate = Permutation(budget=12)(game, seed=0, progress=False)
-    result = train_amortizer(new_mlp(), problem.x[:64].numpy(), estimate, epochs=1, progress=True)
+    result = train_amortizer(new_mlp(), problem.x[:64].numpy(), estimate, config=TrainConfig(epochs=1, progress=True))
     assert result.predict(problem.x[:5].numpy()).shape == (5, D, N_OUT)
     assert result.predict(problem.x[:5]).dtype == np.float64
 
@@ -339,7 +339,7 @@ def test_patch_amortizer_shapes_and_training() -> None:
     assert model(x).shape == (64, 4, 3) and model.n_patches == 4
     # a target each patch can read off its own pixels: the patch means
     labels = x.reshape(64, 2, 4, 2, 4).mean(dim=(2, 4)).reshape(64, 4, 1).expand(64, 4, 3)
-    result = train_amortizer(model, x, labels, epochs=40, batch_size=16, lr=1e-2, progress=False)
+    result = train_amortizer(model, x, labels, config=TrainConfig(epochs=40, batch_size=16, lr=1e-2, progress=False))
     assert result.history.train_loss[-1] < 0.2 * result.history.train_loss[0]
     tanh = PatchAmortizer(nn.Identity(), n_patches=4, n_outputs=2, embed_dim=5, output_activation="tanh")
     out = tanh(torch.randn(3, 4, 5) * 100)
@@ -362,30 +362,37 @@ def tiny_problem() -> dict[str, Any]:
     return {"x": torch.randn(20, D, generator=gen), "labels": torch.randn(20, D, N_OUT, generator=gen)}
 
 
+CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
 def _call(**overrides: Any) -> TrainResult:
+    """``train_amortizer`` on the tiny problem: overrides of TrainConfig's fields go to the config
+    (made inside the call, so its errors are raised here too), the others are arguments."""
     data = tiny_problem()
-    args: dict[str, Any] = {"model": new_mlp(), "x_train": data["x"], "labels_train": data["labels"], "epochs": 1, "progress": False}
-    args.update(overrides)
-    return train_amortizer(**args)
+    args: dict[str, Any] = {"model": new_mlp(), "x_train": data["x"], "labels_train": data["labels"]}
+    settings: dict[str, Any] = {"epochs": 1, "progress": False}
+    for name, value in overrides.items():
+        (settings if name in CONFIG_FIELDS else args)[name] = value
+    return train_amortizer(**args, config=TrainConfig(**settings))
 
 
 BAD: list[tuple[dict[str, Any], type[StochamortError], str]] = [
     ({"model": "mlp"}, InvalidArgumentError, "model"),
-    ({"epochs": 0}, InvalidArgumentError, "epochs"),
-    ({"epochs": 2.5}, InvalidArgumentError, "epochs"),
-    ({"batch_size": 0}, InvalidArgumentError, "batch_size"),
-    ({"lr": -1.0}, InvalidArgumentError, "lr"),
-    ({"lr": math.nan}, InvalidArgumentError, "lr"),
-    ({"weight_decay": -0.1}, InvalidArgumentError, "weight_decay"),
-    ({"warmup_epochs": 1}, InvalidArgumentError, "warmup_epochs"),
-    ({"final_lr_ratio": 2.0}, InvalidArgumentError, "final_lr_ratio"),
-    ({"max_grad_norm": 0.0}, InvalidArgumentError, "max_grad_norm"),
-    ({"patience": 3}, InvalidArgumentError, "patience"),
-    ({"target_scale": 0.0}, InvalidArgumentError, "target_scale"),
-    ({"target_scale": "big"}, InvalidArgumentError, "target_scale"),
-    ({"mixed_precision": "fp8"}, InvalidArgumentError, "mixed_precision"),
-    ({"mixed_precision": "bf16", "device": "cpu"}, InvalidArgumentError, "mixed_precision"),
-    ({"seed": -1}, InvalidArgumentError, "seed"),
+    ({"epochs": 0}, InvalidArgumentError, "TrainConfig.epochs"),
+    ({"epochs": 2.5}, InvalidArgumentError, "TrainConfig.epochs"),
+    ({"batch_size": 0}, InvalidArgumentError, "TrainConfig.batch_size"),
+    ({"lr": -1.0}, InvalidArgumentError, "TrainConfig.lr"),
+    ({"lr": math.nan}, InvalidArgumentError, "TrainConfig.lr"),
+    ({"weight_decay": -0.1}, InvalidArgumentError, "TrainConfig.weight_decay"),
+    ({"warmup_epochs": 1}, InvalidArgumentError, "TrainConfig.warmup_epochs"),
+    ({"final_lr_ratio": 2.0}, InvalidArgumentError, "TrainConfig.final_lr_ratio"),
+    ({"max_grad_norm": 0.0}, InvalidArgumentError, "TrainConfig.max_grad_norm"),
+    ({"patience": 3}, InvalidArgumentError, "TrainConfig.patience"),
+    ({"target_scale": 0.0}, InvalidArgumentError, "TrainConfig.target_scale"),
+    ({"target_scale": "big"}, InvalidArgumentError, "TrainConfig.target_scale"),
+    ({"mixed_precision": "fp8"}, InvalidArgumentError, "TrainConfig.mixed_precision"),
+    ({"mixed_precision": "bf16", "device": "cpu"}, InvalidArgumentError, "TrainConfig.mixed_precision"),
+    ({"seed": -1}, InvalidArgumentError, "TrainConfig.seed"),
     ({"efficiency": True}, InvalidArgumentError, "gaps_train"),
     ({"gaps_train": np.zeros((20, N_OUT))}, InvalidArgumentError, "gaps_train"),
     ({"efficiency": True, "gaps_train": np.zeros((20, 3))}, ShapeError, "gaps_train"),
@@ -400,7 +407,7 @@ BAD: list[tuple[dict[str, Any], type[StochamortError], str]] = [
     ({"labels_train": np.zeros((20, D + 1, N_OUT))}, ShapeError, "model"),
     ({"x_train": np.zeros(20)}, ShapeError, "x_train"),
     ({"x_train": np.array([["a"] * D] * 20)}, InvalidArgumentError, "x_train"),
-    ({"lr": 1e30, "batch_size": 4}, NonFiniteError, "lr"),
+    ({"lr": 1e30, "batch_size": 4}, NonFiniteError, "TrainConfig.lr"),
 ]
 
 
@@ -408,12 +415,13 @@ BAD: list[tuple[dict[str, Any], type[StochamortError], str]] = [
 def test_bad_arguments_raise_typed_errors_naming_the_argument(
     overrides: dict[str, Any], error: type[StochamortError], argument: str
 ) -> None:
-    with pytest.raises(error, match=f"^{argument}:"):
+    with pytest.raises(error, match=f"^{re.escape(argument)}:"):
         _call(**overrides)
 
 
 def test_bad_arguments_elsewhere() -> None:
     data = tiny_problem()
+    quick = TrainConfig(epochs=1, progress=False)
     for kwargs, name in (
         ({"n_features": 0, "n_players": 2}, "n_features"),
         ({"n_features": 2, "n_players": 2, "hidden": (8, 0)}, "hidden"),
@@ -428,15 +436,17 @@ def test_bad_arguments_elsewhere() -> None:
     with pytest.raises(InvalidArgumentError, match="^skip_tokens:"):
         PatchAmortizer(nn.Identity(), 4, 2, 8, skip_tokens=-1)
     with pytest.raises(InvalidArgumentError, match="^label_fn:"):
-        train_amortizer_online(new_mlp(), data["x"], "labels", epochs=1, progress=False)  # type: ignore[arg-type]
+        train_amortizer_online(new_mlp(), data["x"], "labels", config=quick)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match="^label_fn:"):
-        train_amortizer_online(new_mlp(), data["x"], lambda idx, epoch: np.zeros((len(idx), D)), epochs=1, progress=False)
+        train_amortizer_online(new_mlp(), data["x"], lambda idx, epoch: np.zeros((len(idx), D)), config=quick)
     with pytest.raises(InvalidArgumentError, match="^label_chunk_size:"):
-        train_amortizer_online(new_mlp(), data["x"], lambda idx, epoch: data["labels"][idx], label_chunk_size=0, progress=False)
-    with pytest.raises(InvalidArgumentError, match="^target_scale:"):
+        train_amortizer_online(new_mlp(), data["x"], lambda idx, epoch: data["labels"][idx], label_chunk_size=0, config=quick)
+    with pytest.raises(InvalidArgumentError, match=r"^TrainConfig\.target_scale:"):
         train_amortizer_online(
-            new_mlp(), data["x"], lambda idx, epoch: np.zeros((len(idx), D, N_OUT)), target_scale="auto", progress=False
+            new_mlp(), data["x"], lambda idx, epoch: np.zeros((len(idx), D, N_OUT)), config=quick.replace(target_scale="auto")
         )
+    with pytest.raises(InvalidArgumentError, match="^config:"):
+        train_amortizer(new_mlp(), data["x"], data["labels"], config={"epochs": 1})  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="^gaps:"):
         predict(new_mlp(), data["x"], gaps=np.zeros((20, N_OUT)))
     with pytest.raises(InvalidArgumentError, match="^batch_size:"):

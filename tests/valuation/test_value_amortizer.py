@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.valuation import DataValues, ValueNetwork, amortize_data_values, encode_examples
+from stochamort.amortize import TrainConfig
+from stochamort.valuation import VALUE_NETWORK_CONFIG, DataValues, ValueNetwork, amortize_data_values, encode_examples
 from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 
@@ -31,7 +32,8 @@ def test_value_network_trained_on_noisy_values_beats_its_labels() -> None:
     truth = true_values(x, y)
     noisy = truth + rng.normal(size=n) * 0.02  # noise std twice the values' scale
     labels = DataValues(noisy, np.full(n, 0.02), np.full(n, 5), 10 * n)
-    amortizer = amortize_data_values(x, y, labels, hidden=(64, 64), pretrain_epochs=2, epochs=30, seed=0, progress=False)
+    config = VALUE_NETWORK_CONFIG.replace(epochs=30, seed=0, progress=False)
+    amortizer = amortize_data_values(x, y, labels, hidden=(64, 64), pretrain_epochs=2, config=config)
     pred = amortizer.predict(x, y)
     label_error = np.mean((noisy - truth) ** 2)
     amortized_error = np.mean((pred - truth) ** 2)
@@ -41,6 +43,10 @@ def test_value_network_trained_on_noisy_values_beats_its_labels() -> None:
     y_new = (rng.random(500) < 0.5).astype(np.int64)
     assert np.mean((amortizer.predict(x_new, y_new) - true_values(x_new, y_new)) ** 2) < 0.3 * label_error
     assert amortizer.train_flops > amortizer.training.train_flops > 0
+    # provenance: the settings used, with the value network's own FLOPs count filled in
+    settings = amortizer.training.settings
+    assert TrainConfig.from_settings(settings) == config.replace(flops_per_sample=settings["flops_per_sample"])
+    assert settings["flops_per_sample"] == amortizer.training.flops_per_sample > 0
 
 
 def test_value_network_reads_the_label_and_starts_at_zero() -> None:
@@ -64,10 +70,15 @@ def test_bad_inputs() -> None:
         encode_examples(x, np.array([0, 1, 2, 0]), 2)
     with pytest.raises(NonFiniteError, match="^x"):
         encode_examples(np.full((4, 2), np.nan), np.zeros(4, dtype=np.int64), 2)
+    quiet = VALUE_NETWORK_CONFIG.replace(progress=False)
     with pytest.raises(ShapeError, match="^labels"):
-        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(3), progress=False)
+        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(3), config=quiet)
     with pytest.raises(InvalidArgumentError, match="^validation_fraction"):
-        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(4), validation_fraction=1.0, progress=False)
+        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(4), validation_fraction=1.0, config=quiet)
+    with pytest.raises(InvalidArgumentError, match=r"^TrainConfig\.efficiency"):
+        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(4), config=quiet.replace(efficiency=True))
+    with pytest.raises(InvalidArgumentError, match="^config"):
+        amortize_data_values(x, np.zeros(4, dtype=np.int64), np.zeros(4), config={"epochs": 1})  # type: ignore[arg-type]
 
 
 def test_value_job_quick_runs_end_to_end(tmp_path: Path) -> None:

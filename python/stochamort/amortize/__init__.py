@@ -2,14 +2,21 @@
 
 * :mod:`~stochamort.amortize.models`: default architectures (:class:`MLPAmortizer`,
   :class:`PatchAmortizer`) and the additive efficiency normalization.
+* :mod:`~stochamort.amortize.config`: :class:`TrainConfig`, every setting of a training run
+  (frozen, validated, ``settings()`` for provenance).
 * :mod:`~stochamort.amortize.trainer`: :func:`train_amortizer` (stored labels),
-  :func:`train_amortizer_online` (fresh labels every epoch), :func:`predict`.
+  :func:`train_amortizer_online` (fresh labels every epoch; :class:`OracleLabels` in
+  :mod:`~stochamort.amortize.online`); the loop in :mod:`~stochamort.amortize.loop`, validation
+  and checkpointing in :mod:`~stochamort.amortize.checkpoint`.
+* :mod:`~stochamort.amortize.amortizer`: what training returns (:class:`Amortizer`,
+  :class:`TrainResult`) and :func:`predict`.
 * :mod:`~stochamort.amortize.metrics`: accuracy against ground truth and compute accounting.
 
 Example::
 
-    from stochamort.amortize import MLPAmortizer, train_amortizer
-    result = train_amortizer(MLPAmortizer(d, d, n_outputs), x, labels, x_val=xv, labels_val=yv)
+    from stochamort.amortize import MLPAmortizer, TrainConfig, train_amortizer
+    config = TrainConfig(epochs=50, lr=2e-3)
+    result = train_amortizer(MLPAmortizer(d, d, n_outputs), x, labels, x_val=xv, labels_val=yv, config=config)
     phi = result.amortizer.predict(x_test)          # (n, d, n_outputs), float64
 """
 
@@ -33,18 +40,11 @@ from stochamort.amortize.models import (
     PatchAmortizer,
     efficiency_normalize,
 )
-from stochamort.amortize.trainer import (
-    Amortizer,
-    LabelFn,
-    MixedPrecision,
-    OracleLabels,
-    TrainHistory,
-    TrainResult,
-    epoch_seed,
-    predict,
-    train_amortizer,
-    train_amortizer_online,
-)
+from stochamort.amortize.amortizer import Amortizer, TrainHistory, TrainResult, predict
+from stochamort.amortize.config import MixedPrecision, TargetScale, TrainConfig
+from stochamort.amortize.data import LabelFn
+from stochamort.amortize.online import OracleLabels, epoch_seed
+from stochamort.amortize.trainer import train_amortizer, train_amortizer_online
 
 __all__ = [
     # models
@@ -54,6 +54,8 @@ __all__ = [
     "EfficiencyNormalization",
     "efficiency_normalize",
     # training
+    "TrainConfig",
+    "TargetScale",
     "Amortizer",
     "TrainResult",
     "TrainHistory",

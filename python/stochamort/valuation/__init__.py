@@ -19,7 +19,13 @@ Example::
     values = amortizer.predict(x_new, y_new)
 """
 
-from stochamort.valuation.amortize import ValueAmortizer, ValueNetwork, amortize_data_values, encode_examples
+from stochamort.valuation.amortize import (
+    VALUE_NETWORK_CONFIG,
+    ValueAmortizer,
+    ValueNetwork,
+    amortize_data_values,
+    encode_examples,
+)
 from stochamort.valuation.metrics import detection_auprc, detection_auroc, detection_metrics, value_metrics
 from stochamort.valuation.oracles import (
     BetaShapley,
@@ -57,6 +63,7 @@ __all__ = [
     "ValueNetwork",
     "ValueAmortizer",
     "amortize_data_values",
+    "VALUE_NETWORK_CONFIG",
     "encode_examples",
     # metrics
     "value_metrics",

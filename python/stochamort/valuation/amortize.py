@@ -4,7 +4,9 @@ As in the paper (Covert et al. 2024, section 5), the network is a classifier ove
 first pretrained to predict y from x, then its last layer is zeroed and its output is read at the
 example's label: value(x, y) = f(x)[y]. It is trained with the stochastic-amortization trainer
 (:func:`~stochamort.amortize.train_amortizer`) on a few noisy, unbiased Monte Carlo contributions
-per point, and values any example, in the training set or not, with one forward pass.
+per point, and values any example, in the training set or not, with one forward pass. How it
+trains is a :class:`~stochamort.amortize.TrainConfig`; :data:`VALUE_NETWORK_CONFIG` holds the
+value network's defaults (change them with ``VALUE_NETWORK_CONFIG.replace(epochs=..., seed=...)``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from stochamort.amortize import TrainResult, forward_flops, train_amortizer
+from stochamort.amortize import TrainConfig, TrainResult, forward_flops, train_amortizer
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.results import DataValues
 
-__all__ = ["ValueNetwork", "ValueAmortizer", "amortize_data_values", "encode_examples"]
+__all__ = ["ValueNetwork", "ValueAmortizer", "amortize_data_values", "encode_examples", "VALUE_NETWORK_CONFIG"]
+
+#: The value network's training defaults: 50 epochs of 128 points at peak learning rate 5e-4,
+#: targets rescaled to unit RMS (data values are small); the rest as :class:`TrainConfig`'s.
+VALUE_NETWORK_CONFIG = TrainConfig(epochs=50, batch_size=128, lr=5e-4, target_scale="auto")
 
 
 def encode_examples(x: Any, y: Any, n_classes: int) -> Tensor:
@@ -113,7 +119,8 @@ class ValueAmortizer:
 
     Attributes:
         network: the trained :class:`ValueNetwork` (inside ``training.amortizer``).
-        training: the trainer's :class:`~stochamort.amortize.TrainResult` (history, FLOPs, ...).
+        training: the trainer's :class:`~stochamort.amortize.TrainResult` (history, FLOPs, the
+            training settings in ``training.settings``, ...).
         pretrain_flops: FLOPs spent on the classifier pretraining.
     """
 
@@ -140,19 +147,15 @@ def amortize_data_values(
     n_classes: int | None = None,
     hidden: Sequence[int] = (128, 128, 128),
     pretrain_epochs: int = 20,
-    epochs: int = 50,
-    lr: float = 5e-4,
-    batch_size: int = 128,
     validation_fraction: float = 0.1,
-    seed: int = 0,
-    device: Any = None,
-    progress: bool = True,
+    config: TrainConfig | None = None,
 ) -> ValueAmortizer:
     """Train a value network on noisy data values (stochastic amortization of data valuation).
 
     A fraction of the points is held out and their *noisy* labels select the checkpoint (no
     ground truth needed: for unbiased labels the noisy loss is the true error plus a constant).
-    Targets are rescaled to unit RMS for training (data values are small) and scaled back.
+    Targets are rescaled to unit RMS for training (data values are small) and scaled back (with
+    the default config; see :data:`VALUE_NETWORK_CONFIG`).
 
     Args:
         x: features ``(n, n_features)`` of the labelled points.
@@ -161,17 +164,25 @@ def amortize_data_values(
         n_classes: number of classes (default: ``y.max() + 1``).
         hidden: hidden widths of the :class:`ValueNetwork`.
         pretrain_epochs: epochs of classifier pretraining (0: none; the head is still zeroed).
-        epochs: epochs of amortization (AdamW, cosine schedule to 1 % of ``lr``).
-        lr: peak learning rate.
-        batch_size: points per step.
         validation_fraction: share of points held out for checkpoint selection (0: none).
-        seed: seeds the initialisation, the split and the shuffling.
-        device: where to train (default CPU).
-        progress: show progress bars.
+        config: how to train the value network (default :data:`VALUE_NETWORK_CONFIG`: AdamW,
+            cosine schedule to 1 % of ``lr``). Its ``seed`` also seeds the initialisation, the
+            pretraining and the split; ``device`` defaults to the CPU, where pretraining runs;
+            ``flops_per_sample`` None counts 3 × the network's forward FLOPs.
 
     Returns:
         A :class:`ValueAmortizer`.
+
+    Raises:
+        InvalidArgumentError: bad arguments (``config.efficiency`` must be False: there are no gaps).
+        ShapeError, NonFiniteError: see :func:`~stochamort.amortize.train_amortizer`.
     """
+    if config is None:
+        config = VALUE_NETWORK_CONFIG
+    if not isinstance(config, TrainConfig):
+        raise InvalidArgumentError(f"config: must be a TrainConfig or None, got {type(config).__name__}")
+    if config.efficiency:
+        raise InvalidArgumentError("TrainConfig.efficiency: must be False for the value network (data values have no gaps)")
     values = labels.values if isinstance(labels, DataValues) else np.asarray(labels, dtype=np.float64)
     y_array = np.asarray(y)
     if y_array.ndim != 1:
@@ -183,6 +194,7 @@ def amortize_data_values(
     k = int(y_array.max()) + 1 if n_classes is None else int(n_classes)
     inputs = encode_examples(x, y_array, k)
     targets = torch.from_numpy(values.astype(np.float32))[:, None, None]
+    seed = config.seed
     torch.manual_seed(seed)
     network = ValueNetwork(inputs.shape[1] - 1, k, hidden)
     network.pretrain(inputs[:, :-1], torch.from_numpy(y_array.astype(np.int64)), epochs=pretrain_epochs, seed=seed)
@@ -191,19 +203,14 @@ def amortize_data_values(
     n_val = int(round(validation_fraction * n))
     train, val = order[n_val:], order[:n_val]
     flops = forward_flops(network)
+    if config.flops_per_sample is None:
+        config = config.replace(flops_per_sample=3.0 * flops)
     result = train_amortizer(
         network,
         inputs[train],
         targets[train],
         x_val=inputs[val] if n_val else None,
         labels_val=targets[val] if n_val else None,
-        target_scale="auto",
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        flops_per_sample=3.0 * flops,
-        progress=progress,
+        config=config,
     )
     return ValueAmortizer(network, result, 3.0 * flops * pretrain_epochs * n)

@@ -30,7 +30,7 @@ import stochamort
 from stochamort._io import atomic_write
 from stochamort.errors import InvalidArgumentError, MissingDependencyError
 from stochamort.estimators import contribution_values
-from stochamort.valuation.amortize import amortize_data_values
+from stochamort.valuation.amortize import VALUE_NETWORK_CONFIG, amortize_data_values
 from stochamort.valuation.metrics import detection_metrics, value_metrics
 from stochamort.valuation.oracles import DistributionalShapley
 from stochamort.valuation.utility import TorchLogisticUtility
@@ -146,9 +146,10 @@ def run_valuation(config: ValuationConfig, *, progress: bool = True) -> dict[str
     t = phase("monte_carlo", t)
 
     labels = monte_carlo[config.label_contributions]
+    training = VALUE_NETWORK_CONFIG.replace(epochs=config.amortizer_epochs, seed=config.seed, device=config.device, progress=progress)
     amortizer = amortize_data_values(
         x_train, y_train, labels, n_classes=2, hidden=config.amortizer_hidden, pretrain_epochs=config.pretrain_epochs,
-        epochs=config.amortizer_epochs, seed=config.seed, device=config.device, progress=progress,
+        config=training,
     )
     t = phase("amortizer_training", t)
     start = time.perf_counter()
