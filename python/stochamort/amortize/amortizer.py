@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from stochamort._modes import evaluation
-from stochamort.amortize.checks import check_bool, check_int, check_scale
+from stochamort._checks import check_bool, check_int, check_scale
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, resolve_device
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.errors import InvalidArgumentError, ShapeError

@@ -26,7 +26,7 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 import torch
 
-from stochamort.amortize.checks import check_bool, check_float, check_int, check_scale
+from stochamort._checks import check_bool, check_float, check_int, check_scale
 from stochamort.errors import InvalidArgumentError
 
 __all__ = ["TrainConfig", "MixedPrecision", "TargetScale"]

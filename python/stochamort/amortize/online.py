@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from stochamort.amortize.checks import check_int
+from stochamort._checks import check_int
 from stochamort.errors import InvalidArgumentError
 from stochamort.results import Estimate
 

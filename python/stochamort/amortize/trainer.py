@@ -24,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from stochamort.amortize.amortizer import TrainResult
-from stochamort.amortize.checks import check_int
+from stochamort._checks import check_int
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.data import FixedLabels, LabelFn, OnlineLabels, as_inputs, as_targets, float_dtype
 from stochamort.amortize.loop import TrainingData, fit
