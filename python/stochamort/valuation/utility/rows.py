@@ -92,11 +92,6 @@ class TorchData:
         data = cls(x[idx], y[idx], torch.from_numpy(weight).to(device=x.device, dtype=x.dtype), True)
         return data.normalised() if normalise else data
 
-    @property
-    def n_models(self) -> int:
-        """Number of models b in the batch."""
-        return int(self.w.shape[0])
-
     def normalised(self) -> TorchData:
         """Weights scaled to sum to 1 per model (in place; returns ``self``)."""
         self.w = self.w / self.w.sum(dim=1, keepdim=True)
