@@ -38,8 +38,10 @@ class TorchLogisticUtility(TorchClassifierUtility):
     backtracking line search), each model stopping when the max-norm of the gradient of the
     objective divided by ``C * sum(counts)`` (scikit-learn's scaling) is at most ``tol``, or after
     ``max_iter`` steps. Stopped models are frozen, so a model does not depend on which other
-    subsets share its batch (up to float rounding of differently shaped matmuls, ~1e-15). Models
-    with more than 512 parameters use batched L-BFGS instead (then ``max_iter`` may need raising).
+    subsets share its batch (up to float rounding of differently shaped matmuls, ~1e-15 with
+    Newton; L-BFGS amplifies that rounding along its iterates, so there the agreement is to about
+    the stopping tolerance). Models with more than 512 parameters use batched L-BFGS instead (then
+    ``max_iter`` may need raising).
     A :class:`RuntimeWarning` reports models that stop with a gradient above ``tol``; in float32
     ``tol`` is raised to at least ``100 * eps``.
 
