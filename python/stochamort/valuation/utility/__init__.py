@@ -39,7 +39,6 @@ module                     holds
 =========================  ================================================================
 ``base``                   :class:`Utility` (the ABC: batching, validation, evaluation count)
                            and :class:`FunctionUtility`
-``checks``                 argument checks shared by the utilities and the solver
 ``classifier``             :class:`ClassifierUtility` (data, labels, degenerate subsets,
                            metrics), :data:`Metric`, :data:`LOG_PROB_FLOOR`
 ``support``                ``SubsetSupport``: sizes, class counts and supports of a batch

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort.valuation.utility.checks import as_counts, check_int, shown_rows
+from stochamort._checks import as_counts, check_int, shown_rows
 
 __all__ = ["Utility", "FunctionUtility"]
 

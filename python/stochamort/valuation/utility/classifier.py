@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
 from stochamort.valuation.utility.base import Utility
-from stochamort.valuation.utility.checks import as_counts, shown_rows
+from stochamort._checks import as_counts, shown_rows
 from stochamort.valuation.utility.support import SubsetSupport
 
 __all__ = ["Metric", "LOG_PROB_FLOOR", "ClassifierUtility"]

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from stochamort.errors import InvalidArgumentError
-from stochamort.valuation.utility.checks import as_counts, check_int, check_positive_float, shown_rows
+from stochamort._checks import as_counts, check_int, check_positive_float, shown_rows
 from stochamort.valuation.utility.classifier import Metric
 from stochamort.valuation.utility.rows import outer_products, to_tensor
 from stochamort.valuation.utility.solver import NEWTON_MAX_PARAMETERS, LogisticObjective, solve

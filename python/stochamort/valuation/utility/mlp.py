@@ -11,7 +11,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from stochamort.valuation.utility.checks import check_int, check_positive_float
+from stochamort._checks import check_int, check_positive_float
 from stochamort.valuation.utility.classifier import Metric
 from stochamort.valuation.utility.rows import TorchData, to_tensor
 from stochamort.valuation.utility.support import SubsetSupport

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, MissingDependencyError, StochamortError
-from stochamort.valuation.utility.checks import check_int
+from stochamort._checks import check_int
 from stochamort.valuation.utility.classifier import ClassifierUtility, Metric
 from stochamort.valuation.utility.support import SubsetSupport
 

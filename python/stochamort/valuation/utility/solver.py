@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
-from stochamort.valuation.utility.checks import check_int, check_positive_float
+from stochamort._checks import check_int, check_positive_float
 from stochamort.valuation.utility.rows import TorchData, outer_products
 
 __all__ = [

@@ -12,7 +12,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from stochamort.valuation.utility.checks import check_fraction, check_int
+from stochamort._checks import check_fraction, check_int
 from stochamort.valuation.utility.classifier import ClassifierUtility
 from stochamort.valuation.utility.rows import TorchData, chunks, torch_device, torch_dtype
 from stochamort.valuation.utility.support import SubsetSupport

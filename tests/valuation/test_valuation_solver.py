@@ -36,7 +36,7 @@ from stochamort.valuation.utility.solver import (
     solve_logistic,
 )
 
-from torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
+from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
 scipy_special = pytest.importorskip("scipy.special")
