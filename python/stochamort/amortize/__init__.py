@@ -20,63 +20,20 @@ Example::
     phi = result.amortizer.predict(x_test)          # (n, d, n_outputs), float64
 """
 
-from stochamort.amortize.metrics import (
-    ComputeLedger,
-    count_evaluations,
-    evaluate_attributions,
-    evaluation_flops,
-    forward_flops,
-    normalized_error,
-    pearson_correlation,
-    rankdata,
-    sign_agreement,
-    spearman_correlation,
-    squared_error,
-)
-from stochamort.amortize.models import (
-    EfficiencyNormalization,
-    GatedMLPAmortizer,
-    MLPAmortizer,
-    PatchAmortizer,
-    efficiency_normalize,
-)
-from stochamort.amortize.amortizer import Amortizer, TrainHistory, TrainResult, predict
-from stochamort.amortize.config import MixedPrecision, TargetScale, TrainConfig
+from stochamort.amortize import amortizer, config, metrics, models, online, trainer
+from stochamort.amortize.amortizer import *
+from stochamort.amortize.config import *
 from stochamort.amortize.data import LabelFn
-from stochamort.amortize.online import OracleLabels, epoch_seed
-from stochamort.amortize.trainer import train_amortizer, train_amortizer_online
+from stochamort.amortize.metrics import *
+from stochamort.amortize.models import *
+from stochamort.amortize.online import *
+from stochamort.amortize.trainer import *
 
-__all__ = [
-    # models
-    "MLPAmortizer",
-    "GatedMLPAmortizer",
-    "PatchAmortizer",
-    "EfficiencyNormalization",
-    "efficiency_normalize",
-    # training
-    "TrainConfig",
-    "TargetScale",
-    "Amortizer",
-    "TrainResult",
-    "TrainHistory",
-    "train_amortizer",
-    "train_amortizer_online",
-    "predict",
-    "OracleLabels",
-    "epoch_seed",
-    "LabelFn",
-    "MixedPrecision",
-    # metrics
-    "squared_error",
-    "normalized_error",
-    "pearson_correlation",
-    "spearman_correlation",
-    "sign_agreement",
-    "rankdata",
-    "evaluate_attributions",
-    # compute accounting
-    "count_evaluations",
-    "forward_flops",
-    "evaluation_flops",
-    "ComputeLedger",
-]
+# The public names of each module, from the module's own list.
+__all__ = ["LabelFn"]
+__all__ += models.__all__
+__all__ += config.__all__
+__all__ += amortizer.__all__
+__all__ += trainer.__all__
+__all__ += online.__all__
+__all__ += metrics.__all__

@@ -19,55 +19,16 @@ Example::
     values = amortizer.predict(x_new, y_new)
 """
 
-from stochamort.valuation.amortize import (
-    VALUE_NETWORK_CONFIG,
-    ValueAmortizer,
-    ValueNetwork,
-    amortize_data_values,
-    encode_examples,
-)
-from stochamort.valuation.metrics import detection_auprc, detection_auroc, detection_metrics, value_metrics
-from stochamort.valuation.oracles import (
-    BetaShapley,
-    DataBanzhaf,
-    DataValuationOracle,
-    DistributionalShapley,
-    ExactDataValues,
-    TMCShapley,
-)
 from stochamort.results import DataValues
-from stochamort.valuation.utility import (
-    FunctionUtility,
-    SklearnUtility,
-    TorchLogisticUtility,
-    TorchMLPUtility,
-    Utility,
-)
+from stochamort.valuation import amortize, metrics, oracles, utility
+from stochamort.valuation.amortize import *
+from stochamort.valuation.metrics import *
+from stochamort.valuation.oracles import *
+from stochamort.valuation.utility import *
 
-__all__ = [
-    "DataValues",
-    # utilities
-    "Utility",
-    "FunctionUtility",
-    "TorchLogisticUtility",
-    "TorchMLPUtility",
-    "SklearnUtility",
-    # oracles
-    "DataValuationOracle",
-    "TMCShapley",
-    "BetaShapley",
-    "DataBanzhaf",
-    "DistributionalShapley",
-    "ExactDataValues",
-    # amortization
-    "ValueNetwork",
-    "ValueAmortizer",
-    "amortize_data_values",
-    "VALUE_NETWORK_CONFIG",
-    "encode_examples",
-    # metrics
-    "value_metrics",
-    "detection_auroc",
-    "detection_auprc",
-    "detection_metrics",
-]
+# The public names of each module, from the module's own list.
+__all__ = ["DataValues"]
+__all__ += utility.__all__
+__all__ += oracles.__all__
+__all__ += amortize.__all__
+__all__ += metrics.__all__
