@@ -11,7 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Quick hypothesis profile in CI, a longer one locally (see tests/conftest.py).
 export STOCHAMORT_HYPOTHESIS_PROFILE ?= $(if $(CI),ci,dev)
 
-.PHONY: all venv deps build test rust-test architecture typecheck py-test wheel wheel-check demo bench clean
+.PHONY: all venv deps build test rust-test architecture typecheck py-test wheel wheel-check sdist-check demo bench clean
 
 all: test
 
@@ -21,9 +21,10 @@ $(VPY):
 
 venv: $(VPY)
 
-# Runtime and test requirements come from pyproject.toml; reinstalled when it changes.
+# Runtime, test and build requirements (maturin, zig, auditwheel, uv) come from pyproject.toml;
+# reinstalled when it changes.
 $(VENV)/.deps-test: pyproject.toml scripts/requirements.py | $(VPY)
-	$(VPY) -m pip install --quiet "maturin>=1.5,<2" "uv>=0.4" -r <($(VPY) scripts/requirements.py test demo)
+	$(VPY) -m pip install --quiet -r <($(VPY) scripts/requirements.py test demo --group build)
 	touch $@
 
 $(VENV)/.deps-bench: pyproject.toml scripts/requirements.py $(VENV)/.deps-test
@@ -50,13 +51,29 @@ typecheck: build
 py-test: build
 	$(VPY) -m pytest -q
 
+# dist/: the abi3 wheel for Python >= 3.10 on any Linux with glibc >= 2.17 on this machine's
+# architecture (manylinux2014: zig links it against glibc 2.17's symbols; auditwheel confirms), and
+# the sdist. The wheel has its own cargo target directory (target/<triple>/), so the first build
+# compiles the dependencies again.
 wheel: deps
 	rm -rf dist
-	$(BIN)/maturin build --release --quiet --out dist
+	CARGO_ZIGBUILD_PYTHON_PATH=$(abspath $(VPY)) \
+	  $(BIN)/maturin build --release --quiet --locked --zig --compatibility manylinux2014 --out dist
+	$(BIN)/maturin sdist --out dist
+	$(VPY) scripts/check_dist.py dist
 
 # The way users install it: the abi3 wheel into a brand-new environment, then import and run it.
 wheel-check: wheel
 	scripts/check_wheel.sh dist $(PYTHON) $(BIN)/uv
+
+# The way users without a matching wheel install it: build the sdist in a brand-new environment (an
+# isolated build, maturin from PyPI, the host's own compiler and glibc), then import and run it.
+# Slow: a release build (≈ 8 min the first time on 2 cores, then ≈ 2 min: its own target directory
+# keeps the compiled dependencies; our two crates are always rebuilt from the unpacked sdist). Run by
+# .ci/run after `make test`.
+sdist-check: wheel
+	rm -rf target/sdist-check/release/.fingerprint/stochamort-*
+	CARGO_TARGET_DIR=$(abspath target/sdist-check) scripts/check_wheel.sh dist $(PYTHON) $(BIN)/uv sdist
 
 test: rust-test architecture typecheck py-test wheel-check
 	@echo "make test: all checks passed"
