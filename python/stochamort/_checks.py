@@ -211,25 +211,9 @@ def check_float(name: str, value: Any, *, positive: bool) -> float:
     return float(value)
 
 
-def check_scale(name: str, value: Any) -> float:
-    """A target scale: a positive finite number."""
-    return check_float(name, value, positive=True)
-
-
-def check_positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """``value`` as a float if it is a finite real number > 0 (``>= 0`` with ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidArgumentError(f"{name}: must be a real number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0.0 or (number == 0.0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgumentError(f"{name}: must be a finite number {bound}, got {value!r}")
-    return number
-
-
 def check_fraction(name: str, value: Any) -> float:
     """``value`` as a float in ``[0, 1]``; else InvalidArgumentError."""
-    number = check_positive_float(name, value, allow_zero=True)
+    number = check_float(name, value, positive=False)
     if number > 1.0:
         raise InvalidArgumentError(f"{name}: must lie in [0, 1], got {value!r}")
     return number

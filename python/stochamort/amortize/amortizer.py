@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from stochamort._modes import evaluation
-from stochamort._checks import check_bool, check_int, check_scale
+from stochamort._checks import check_bool, check_float, check_int
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, resolve_device
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.errors import InvalidArgumentError, ShapeError
@@ -39,7 +39,7 @@ class Amortizer(nn.Module):
         if not isinstance(model, nn.Module):
             raise InvalidArgumentError(f"model: must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.target_scale = check_scale("target_scale", target_scale)
+        self.target_scale = check_float("target_scale", target_scale, positive=True)
         self.efficiency = check_bool("efficiency", efficiency)
 
     def forward(self, x: Tensor, gaps: Tensor | None = None) -> Tensor:
@@ -162,7 +162,7 @@ def predict(
         scale = model.target_scale
         normalize = model.efficiency if efficiency is None else check_bool("efficiency", efficiency)
     else:
-        scale = 1.0 if target_scale is None else check_scale("target_scale", target_scale)
+        scale = 1.0 if target_scale is None else check_float("target_scale", target_scale, positive=True)
         normalize = False if efficiency is None else check_bool("efficiency", efficiency)
     batch_size = check_int("batch_size", batch_size, 1)
     dtype = float_dtype(network)

@@ -26,7 +26,7 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 import torch
 
-from stochamort._checks import check_bool, check_float, check_int, check_scale
+from stochamort._checks import check_bool, check_float, check_int
 from stochamort.errors import InvalidArgumentError
 
 __all__ = ["TrainConfig", "MixedPrecision", "TargetScale"]
@@ -172,7 +172,7 @@ def _check_target_scale(value: Any) -> TargetScale:
         if value == "auto":
             return "auto"
         raise InvalidArgumentError(f"{_field('target_scale')}: must be a positive number or 'auto', got {value!r}")
-    return check_scale(_field("target_scale"), value)
+    return check_float(_field("target_scale"), value, positive=True)
 
 
 def _check_device(value: Any) -> str | None:

@@ -11,7 +11,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from stochamort._checks import check_int, check_positive_float
+from stochamort._checks import check_float, check_int
 from stochamort.valuation.utility.classifier import Metric
 from stochamort.valuation.utility.rows import TorchData, to_tensor
 from stochamort.valuation.utility.support import SubsetSupport
@@ -69,8 +69,8 @@ class TorchMLPUtility(TorchClassifierUtility):
         super().__init__(x_train, y_train, x_valid, y_valid, metric)
         self.hidden = check_int("hidden", hidden, 1)
         self.epochs = check_int("epochs", epochs, 0)
-        self.lr = check_positive_float("lr", lr)
-        self.weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+        self.lr = check_float("lr", lr, positive=True)
+        self.weight_decay = check_float("weight_decay", weight_decay, positive=False)
         self.seed = check_int("seed", seed, 0)
         self._set_torch_settings(batch_size, device, dtype, sparse_threshold)
         generator = torch.Generator().manual_seed(self.seed)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
-from stochamort._checks import check_int, check_positive_float
+from stochamort._checks import check_float, check_int
 from stochamort.valuation.utility.rows import TorchData, outer_products
 
 __all__ = [
@@ -525,8 +525,8 @@ def fit_logistic(
             the argument.
     """
     x, labels, w = _problem(x, y, weights)
-    C = check_positive_float("C", C)
-    tol = check_positive_float("tol", tol, allow_zero=True)
+    C = check_float("C", C, positive=True)
+    tol = check_float("tol", tol, positive=False)
     max_iter = check_int("max_iter", max_iter, 1)
     if method not in ("auto", "newton", "lbfgs"):
         raise InvalidArgumentError(f"method: expected 'auto', 'newton' or 'lbfgs', got {method!r}")
