@@ -628,3 +628,22 @@ def test_cuda_game_matches_cpu_and_refuses_cpu_tensors() -> None:
         MaskedModel(gpu_model, MarginalMasker(background), output="logits").bind(x.to(cuda))
     with raises_typed(DeviceMismatchError, "device"):
         MaskedModel(gpu_model, BaselineMasker(), output="logits", device="cpu")
+
+
+def test_binding_other_inputs_leaves_earlier_games_unchanged() -> None:
+    """A masker's prepared state belongs to each game: a later (or failed) bind must not leak into it."""
+    torch.manual_seed(0)
+    family = MaskedModel(nn.Linear(6, 3).double(), BaselineMasker(0.5), output="logits")
+    game = family.bind(np.arange(24.0).reshape(4, 6))
+    masks = np.random.default_rng(0).random((4, 5, 6)) < 0.5
+    before = game.evaluate(masks)
+    with pytest.raises(RuntimeError):
+        family.bind(torch.zeros((2, 8), dtype=torch.float64))  # wrong width: the model refuses it
+    family.bind(torch.zeros((3, 6), dtype=torch.float64))  # other inputs, prepared for themselves
+    np.testing.assert_array_equal(game.evaluate(masks), before)
+
+    patches = MaskedModel(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)).double(), ImagePatchMasker(2))
+    small = patches.bind(np.ones((2, 1, 8, 8)))
+    other = MaskedModel(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)).double(), patches.masker).bind(np.ones((2, 1, 4, 16)))
+    assert (small.n_players, other.n_players) == (16, 16)
+    small.evaluate(np.ones((2, 1, 16), bool))  # still the 4 × 4 grid of 8 × 8 images

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Union
 
@@ -158,8 +159,11 @@ class ModelGame(Game):
             raise ShapeError(f"x: expected (n_points, *input_shape), got shape {tuple(x.shape)}")
         self.family = family
         self.x = x
-        family.masker.prepare(x)
-        n_features = family.masker.n_features(tuple(x.shape[1:]))
+        # Each game prepares its own copy: the masker's prepared tensors (baseline, background, patch
+        # grid) fit these inputs, and binding other inputs later must not change this game.
+        self.masker = copy.copy(family.masker)
+        self.masker.prepare(x)
+        n_features = self.masker.n_features(tuple(x.shape[1:]))
         self._owner = None if family.groups is None else _group_index(family.groups, n_features).to(device)
         self._n_players = n_features if family.groups is None else len(family.groups)
         self.forward_seconds = 0.0
@@ -187,13 +191,13 @@ class ModelGame(Game):
         ``forward_seconds`` accumulates the time in the model and its output transform.
         """
         family = self.family
-        k = family.masker.expansions
+        k = self.masker.expansions
         rows_per_batch = max(1, family.batch_size // k)
         outputs = []
         with evaluation(family.model):
             for start in range(0, rows.shape[0], rows_per_batch):
                 stop = start + rows_per_batch
-                args = family.masker.apply(self.x[rows[start:stop]], feature_masks[start:stop])
+                args = self.masker.apply(self.x[rows[start:stop]], feature_masks[start:stop])
                 began = time.perf_counter()
                 values = family.transform(raw_output(family.model(*args)))
                 if values.device.type == "cuda":
