@@ -488,3 +488,12 @@ def test_gated_amortizer_vanishes_at_the_baseline_and_represents_linear_attribut
     expected = (x - baseline)[:, :, None] * torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     torch.testing.assert_close(model(x), expected)
     torch.testing.assert_close(model(baseline[None]), torch.zeros(1, 3, 2))
+
+
+def test_model_settings_are_checked_not_coerced() -> None:
+    """Flags must be real booleans (``1`` or ``"no"`` would silently mean True); sizes accept numpy ints."""
+    with pytest.raises(InvalidArgumentError, match="^zero_init_output: must be True or False"):
+        MLPAmortizer(6, 6, 3, zero_init_output=1)  # type: ignore[arg-type]
+    assert MLPAmortizer(np.int64(6), 6, np.int16(3)).n_features == 6
+    with pytest.raises(InvalidArgumentError, match="^n_players: must be an integer >= 1"):
+        MLPAmortizer(6, 0, 3)

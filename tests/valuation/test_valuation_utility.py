@@ -555,3 +555,11 @@ def test_errors_are_value_errors() -> None:
             TorchLogisticUtility(*GOOD, C=-1.0)
         with pytest.raises(TypeError):
             TorchLogisticUtility(*GOOD)(np.ones((1, N_TRAIN)))
+
+
+def test_fit_intercept_must_be_a_bool() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(InvalidArgumentError, match="^fit_intercept: must be True or False"):
+        TorchLogisticUtility(x, y, x, y, fit_intercept="no")  # type: ignore[arg-type]
+    assert not TorchLogisticUtility(x, y, x, y, fit_intercept=False).fit_intercept

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from stochamort._checks import check_bool, check_int
 from stochamort.errors import InvalidArgumentError, ShapeError
 
 __all__ = ["MLPAmortizer", "GatedMLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
@@ -29,18 +30,12 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _hidden_sizes(name: str, hidden: Any) -> tuple[int, ...]:
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         hidden = (hidden,)
     if not isinstance(hidden, Sequence):
         raise InvalidArgumentError(f"{name}: must be a sequence of positive integers, got {hidden!r}")
-    return tuple(_positive_int(name, h) for h in hidden)
+    return tuple(check_int(name, h, 1) for h in hidden)
 
 
 def _activation(name: str, value: Any) -> Callable[[], nn.Module]:
@@ -110,15 +105,15 @@ class MLPAmortizer(nn.Module):
         zero_init_output: bool = False,
     ) -> None:
         super().__init__()
-        self.n_features = _positive_int("n_features", n_features)
-        self.n_players = _positive_int("n_players", n_players)
-        self.n_outputs = _positive_int("n_outputs", n_outputs)
+        self.n_features = check_int("n_features", n_features, 1)
+        self.n_players = check_int("n_players", n_players, 1)
+        self.n_outputs = check_int("n_outputs", n_outputs, 1)
         self.hidden = _hidden_sizes("hidden", hidden)
         self.net = _mlp(
             self.n_features, self.hidden, self.n_players * self.n_outputs, _activation("activation", activation), _dropout(dropout)
         )
         self.output_activation = _output_activation(output_activation)
-        if zero_init_output:
+        if check_bool("zero_init_output", zero_init_output):
             last = self.net[-1]
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
@@ -226,9 +221,9 @@ class PatchAmortizer(nn.Module):
         if not isinstance(backbone, nn.Module):
             raise InvalidArgumentError(f"backbone: must be a torch.nn.Module, got {type(backbone).__name__}")
         self.backbone = backbone
-        self.n_players = _positive_int("n_patches", n_patches)
-        self.n_outputs = _positive_int("n_outputs", n_outputs)
-        self.embed_dim = _positive_int("embed_dim", embed_dim)
+        self.n_players = check_int("n_patches", n_patches, 1)
+        self.n_outputs = check_int("n_outputs", n_outputs, 1)
+        self.embed_dim = check_int("embed_dim", embed_dim, 1)
         if isinstance(skip_tokens, bool) or not isinstance(skip_tokens, int) or skip_tokens < 0:
             raise InvalidArgumentError(f"skip_tokens: must be a non-negative integer, got {skip_tokens!r}")
         self.skip_tokens = int(skip_tokens)

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from stochamort.errors import InvalidArgumentError
-from stochamort._checks import as_counts, check_float, check_int, shown_rows
+from stochamort._checks import as_counts, check_bool, check_float, check_int, shown_rows
 from stochamort.valuation.utility.classifier import Metric
 from stochamort.valuation.utility.rows import outer_products, to_tensor
 from stochamort.valuation.utility.solver import NEWTON_MAX_PARAMETERS, LogisticObjective, solve
@@ -96,7 +96,7 @@ class TorchLogisticUtility(TorchClassifierUtility):
     ) -> None:
         super().__init__(x_train, y_train, x_valid, y_valid, metric)
         self.C = check_float("C", C, positive=True)
-        self.fit_intercept = bool(fit_intercept)
+        self.fit_intercept = check_bool("fit_intercept", fit_intercept)
         self.max_iter = check_int("max_iter", max_iter, 1)
         self.tol = check_float("tol", tol, positive=False)
         self._set_torch_settings(batch_size, device, dtype, sparse_threshold)
