@@ -29,12 +29,12 @@ pub use estimators::{
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
+pub use rng::StreamStart;
 pub use sampling::{
-    coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_permutations,
-    MAX_EXACT_PLAYERS,
+    coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_multisets,
+    sample_permutations, MAX_EXACT_PLAYERS, MAX_MULTISET_CELLS,
 };
 pub use valuation::{
-    contribution_values, merge_data_values, permutation_data_values, sample_multisets, truncation_points,
-    DataValueMoments, MAX_MULTISET_CELLS,
+    contribution_values, merge_data_values, permutation_data_values, truncation_points, DataValueMoments,
 };
 pub use weights::{lime_kernel, shapley_kernel, Semivalue};

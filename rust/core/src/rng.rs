@@ -5,6 +5,41 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
+use crate::error::{CoreError, CoreResult};
+
+/// Where a batch of draws starts in the random streams: the seed, the global index of the batch's
+/// first point, and the number of samples (or permutations) already drawn per point. A batch that
+/// starts where another ends continues its streams exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamStart {
+    pub seed: u64,
+    pub point_offset: u64,
+    pub sample_offset: u64,
+}
+
+impl StreamStart {
+    pub fn new(seed: u64, point_offset: u64, sample_offset: u64) -> Self {
+        StreamStart {
+            seed,
+            point_offset,
+            sample_offset,
+        }
+    }
+
+    /// Check that a batch of `n_points` points of `n_samples` draws stays inside the streams.
+    pub(crate) fn check_fits(&self, n_points: usize, n_samples: usize) -> CoreResult<()> {
+        for (name, offset, count) in [
+            ("point_offset", self.point_offset, n_points),
+            ("sample_offset", self.sample_offset, n_samples),
+        ] {
+            if offset.checked_add(count as u64).is_none() {
+                return Err(CoreError::invalid(name, format!("{name} + the count must stay below 2**64, got {offset}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a stream is used for, so that two samplers given the same seed stay independent.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Purpose {

@@ -1,18 +1,24 @@
 //! Seeded samplers: coalitions from a [`Distribution`], permutations, the coalition chains along
-//! permutations, and the enumeration of all coalitions for exact computations.
+//! permutations, the multisets of distributional Data Shapley, and the enumeration of all
+//! coalitions for exact computations.
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3};
+use rand::distr::{Distribution as _, Uniform};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use rand_pcg::Pcg64;
 
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
-use crate::parallel::{for_each_chunk, map_indices};
-use crate::rng::{stream, Purpose};
+use crate::parallel::for_each_chunk;
+use crate::rng::{stream, Purpose, StreamStart};
+use crate::validate::{check_permutations, check_positive};
 
 /// The largest number of players exact enumeration accepts (2^20 coalitions).
 pub const MAX_EXACT_PLAYERS: usize = 20;
+
+/// The largest output [`sample_multisets`] builds in one call, in cells (4 GiB of `u32`).
+pub const MAX_MULTISET_CELLS: usize = 1 << 30;
 
 /// Multiply sizes, failing with a clear error instead of overflowing.
 pub(crate) fn checked_size(dims: &[usize], name: &'static str) -> CoreResult<usize> {
@@ -27,6 +33,25 @@ fn check_even(n: usize, name: &'static str, why: &str) -> CoreResult<()> {
         return Err(CoreError::invalid(name, format!("must be even when {why}, got {n}")));
     }
     Ok(())
+}
+
+/// Fill `data`, laid out as points of `units_per_point` units of `unit_len` cells each, drawing
+/// every unit from its own stream `(seed, purpose, point_offset + point, first + unit)`, where a
+/// unit spans `rows_per_unit` rows (a pair) and `first = sample_offset / rows_per_unit`.
+fn draw_units<T: Send>(
+    data: &mut [T],
+    unit_len: usize,
+    units_per_point: usize,
+    rows_per_unit: usize,
+    purpose: Purpose,
+    start: StreamStart,
+    draw: impl Fn(&mut Pcg64, &mut [T]) + Sync + Send,
+) {
+    for_each_chunk(data, unit_len, |unit, chunk| {
+        let point = (unit / units_per_point) as u64 + start.point_offset;
+        let index = (unit % units_per_point) as u64 + start.sample_offset / rows_per_unit as u64;
+        draw(&mut stream(start.seed, purpose, point, index), chunk);
+    });
 }
 
 /// Draws one coalition of a given distribution into a row of `d` booleans.
@@ -98,26 +123,22 @@ pub fn sample_coalitions(
     n_players: usize,
     distribution: Distribution,
     paired: bool,
-    seed: u64,
-    point_offset: u64,
-    sample_offset: u64,
+    start: StreamStart,
 ) -> CoreResult<Array3<bool>> {
     distribution.check_players(n_players, "n_players")?;
     if paired {
         check_even(n_samples, "n_samples", "paired=True")?;
-        check_even(sample_offset as usize, "sample_offset", "paired=True")?;
+        check_even(start.sample_offset as usize, "sample_offset", "paired=True")?;
     }
+    start.check_fits(n_points, n_samples)?;
     let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
     let sampler = CoalitionSampler::new(distribution, n_players);
     let rows_per_unit = if paired { 2 } else { 1 };
-    let units_per_point = n_samples / rows_per_unit;
     let mut data = vec![false; total];
-    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
-        let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
-        let mut rng = stream(seed, Purpose::Coalitions, point, index);
+    let unit_len = rows_per_unit * n_players;
+    draw_units(&mut data, unit_len, n_samples / rows_per_unit, rows_per_unit, Purpose::Coalitions, start, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
-        sampler.draw(&mut rng, first);
+        sampler.draw(rng, first);
         if paired {
             for (c, &f) in rest.iter_mut().zip(first.iter()) {
                 *c = !f;
@@ -147,30 +168,24 @@ pub fn sample_permutations(
     n_permutations: usize,
     n_players: usize,
     antithetic: bool,
-    seed: u64,
-    point_offset: u64,
-    sample_offset: u64,
+    start: StreamStart,
 ) -> CoreResult<Array3<i64>> {
-    if n_players == 0 {
-        return Err(CoreError::invalid("n_players", "must be at least 1"));
-    }
+    check_positive(n_players, "n_players")?;
     if antithetic {
         check_even(n_permutations, "n_permutations", "antithetic=True")?;
-        check_even(sample_offset as usize, "sample_offset", "antithetic=True")?;
+        check_even(start.sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
+    start.check_fits(n_points, n_permutations)?;
     let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
-    let units_per_point = n_permutations / rows_per_unit;
     let mut data = vec![0i64; total];
-    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
-        let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
-        let mut rng = stream(seed, Purpose::Permutations, point, index);
+    let unit_len = rows_per_unit * n_players;
+    draw_units(&mut data, unit_len, n_permutations / rows_per_unit, rows_per_unit, Purpose::Permutations, start, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
         for (j, x) in first.iter_mut().enumerate() {
             *x = j as i64;
         }
-        first.shuffle(&mut rng);
+        first.shuffle(rng);
         if antithetic {
             for (c, &f) in rest.iter_mut().zip(first.iter().rev()) {
                 *c = f;
@@ -181,48 +196,12 @@ pub fn sample_permutations(
         .expect("shape matches length"))
 }
 
-/// Check that every row of `permutations` orders `0..n_players` exactly once.
-pub(crate) fn validate_permutations(permutations: &ArrayView3<i64>, name: &'static str) -> CoreResult<()> {
-    let d = permutations.shape()[2];
-    if d == 0 {
-        return Err(CoreError::invalid(name, "needs at least one player (last axis is empty)"));
-    }
-    let bad: Vec<usize> = map_indices(permutations.shape()[0], |p| {
-        let mut seen = vec![false; d];
-        permutations.index_axis(ndarray::Axis(0), p).rows().into_iter().any(|row| {
-            seen.fill(false);
-            row.iter().any(|&x| {
-                if x < 0 || x as usize >= d || seen[x as usize] {
-                    true
-                } else {
-                    seen[x as usize] = true;
-                    false
-                }
-            })
-        })
-    })
-    .into_iter()
-    .enumerate()
-    .filter_map(|(p, b)| b.then_some(p))
-    .collect();
-    if let Some(&first) = bad.first() {
-        return Err(CoreError::invalid(
-            name,
-            format!(
-                "rows must be permutations of 0..{d}; point {first} (and {} other point(s)) hold another row",
-                bad.len() - 1
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The coalitions along each permutation: `(n_points, n_permutations, n_players + 1, n_players)`,
 /// where row `j` holds the first `j` players of the order (row 0 empty, row `d` full). With
 /// `interior`, only rows 1..d−1 (`n_players − 1` rows): the empty and full coalitions are the same
 /// for every order, so callers evaluate them once.
 pub fn permutation_chain_masks(permutations: ArrayView3<i64>, interior: bool) -> CoreResult<Array4<bool>> {
-    validate_permutations(&permutations, "permutations")?;
+    check_permutations(&permutations, "permutations")?;
     let (n_points, n_perm, d) = permutations.dim();
     let (rows, first) = if interior { (d - 1, 1) } else { (d + 1, 0) };
     let total = checked_size(&[n_points, n_perm, rows, d], "permutations")?;
@@ -252,9 +231,7 @@ pub fn enumerate_coalitions(n_players: usize) -> CoreResult<Array2<bool>> {
 
 /// Check that exact enumeration over `n_players` players is supported.
 pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreResult<()> {
-    if n_players == 0 {
-        return Err(CoreError::invalid(name, "must be at least 1"));
-    }
+    check_positive(n_players, name)?;
     if n_players > MAX_EXACT_PLAYERS {
         return Err(CoreError::TooManyPlayers {
             name,
@@ -265,14 +242,61 @@ pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreR
     Ok(())
 }
 
+/// Draw multisets of data points for distributional Data Shapley: a `u32` array
+/// `(n_points, n_samples, n_data)` of multiplicities. For each (point i, sample j), a size
+/// `k ~ Uniform{min_size..=max_size}`, then `k` indices drawn uniformly with replacement from
+/// `0..n_data`. Streams come from `(seed, point_offset + i, sample_offset + j)`, so the result does
+/// not depend on the thread count or on how points and samples are split into calls.
+pub fn sample_multisets(
+    n_points: usize,
+    n_samples: usize,
+    n_data: usize,
+    min_size: u64,
+    max_size: u64,
+    start: StreamStart,
+) -> CoreResult<Array3<u32>> {
+    check_positive(n_data, "n_data")?;
+    if max_size > u64::from(u32::MAX) {
+        return Err(CoreError::invalid("max_size", format!("must be below 2**32, got {max_size}")));
+    }
+    if min_size > max_size {
+        return Err(CoreError::invalid(
+            "min_size",
+            format!("must not exceed max_size ({max_size}), got {min_size}"),
+        ));
+    }
+    let total = checked_size(&[n_points, n_samples, n_data], "n_samples")?;
+    if total > MAX_MULTISET_CELLS {
+        return Err(CoreError::invalid(
+            "n_samples",
+            format!(
+                "an output of shape {:?} has {total} cells, more than the {MAX_MULTISET_CELLS} one call builds; \
+                 draw in batches with point_offset / sample_offset (the streams continue exactly)",
+                [n_points, n_samples, n_data]
+            ),
+        ));
+    }
+    start.check_fits(n_points, n_samples)?;
+    let indices = Uniform::new(0u64, n_data as u64).expect("n_data >= 1");
+    let mut data = vec![0u32; total];
+    draw_units(&mut data, n_data, n_samples, 1, Purpose::Multisets, start, |rng, row| {
+        let k = rng.random_range(min_size..=max_size);
+        for _ in 0..k {
+            row[indices.sample(rng) as usize] += 1;
+        }
+    });
+    Ok(Array3::from_shape_vec((n_points, n_samples, n_data), data).expect("shape matches length"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parallel::set_parallelism;
+    use ndarray::Axis;
 
     #[test]
     fn paired_rows_are_complements_and_sizes_follow_distribution() {
-        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, 11, 0, 0).unwrap();
+        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, StreamStart::new(11, 0, 0)).unwrap();
         let p = Distribution::Shapley.size_probabilities(9);
         let mut hist = vec![0usize; 10];
         for point in m.outer_iter() {
@@ -296,23 +320,23 @@ mod tests {
 
     #[test]
     fn samples_do_not_depend_on_threads_or_batches() {
-        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
-        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, 5, 4, 0).unwrap();
+        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
+        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 4, 0)).unwrap();
         assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
         // Continuing with sample_offset reproduces the later samples of one bigger draw.
-        let head = sample_coalitions(6, 4, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
-        let rest = sample_coalitions(6, 6, 70, Distribution::Banzhaf, false, 5, 0, 4).unwrap();
+        let head = sample_coalitions(6, 4, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
+        let rest = sample_coalitions(6, 6, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 4)).unwrap();
         assert_eq!(all.slice(ndarray::s![.., ..4, ..]), head);
         assert_eq!(all.slice(ndarray::s![.., 4.., ..]), rest);
         set_parallelism(false);
-        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
+        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
         set_parallelism(true);
         assert_eq!(all, serial);
     }
 
     #[test]
     fn antithetic_permutations_reverse_and_chains_grow() {
-        let perms = sample_permutations(2, 6, 7, true, 3, 0, 0).unwrap();
+        let perms = sample_permutations(2, 6, 7, true, StreamStart::new(3, 0, 0)).unwrap();
         for point in perms.outer_iter() {
             for j in (0..6).step_by(2) {
                 let a: Vec<i64> = point.row(j).to_vec();
@@ -338,10 +362,10 @@ mod tests {
     #[test]
     fn invalid_arguments_are_reported() {
         assert!(matches!(
-            sample_coalitions(1, 3, 4, Distribution::Shapley, true, 0, 0, 0),
+            sample_coalitions(1, 3, 4, Distribution::Shapley, true, StreamStart::new(0, 0, 0)),
             Err(CoreError::InvalidArgument { name: "n_samples", .. })
         ));
-        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, 0, 0, 0).is_err());
+        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, StreamStart::new(0, 0, 0)).is_err());
         assert!(matches!(
             enumerate_coalitions(21),
             Err(CoreError::TooManyPlayers { .. })
@@ -354,5 +378,33 @@ mod tests {
     fn enumeration_uses_bit_order() {
         let all = enumerate_coalitions(3).unwrap();
         assert_eq!(all.row(5).to_vec(), vec![true, false, true]);
+    }
+
+    #[test]
+    fn multisets_have_the_right_sizes_and_streams() {
+        let m = sample_multisets(3, 500, 7, 2, 5, StreamStart::new(9, 0, 0)).unwrap();
+        let mut sizes = [0usize; 6];
+        for row in m.lanes(Axis(2)) {
+            let k: u32 = row.sum();
+            assert!((2..=5).contains(&k));
+            sizes[k as usize] += 1;
+        }
+        for k in 2..=5 {
+            assert!((sizes[k] as f64 - 375.0).abs() < 5.0 * (1500.0f64 * 0.25 * 0.75).sqrt(), "{sizes:?}");
+        }
+        let tail = sample_multisets(1, 500, 7, 2, 5, StreamStart::new(9, 2, 0)).unwrap();
+        assert_eq!(m.slice(ndarray::s![2.., .., ..]), tail);
+        let rest = sample_multisets(3, 200, 7, 2, 5, StreamStart::new(9, 0, 300)).unwrap();
+        assert_eq!(m.slice(ndarray::s![.., 300.., ..]), rest);
+        set_parallelism(false);
+        let serial = sample_multisets(3, 500, 7, 2, 5, StreamStart::new(9, 0, 0)).unwrap();
+        set_parallelism(true);
+        assert_eq!(m, serial);
+        assert!(sample_multisets(1, 1, 0, 0, 1, StreamStart::new(0, 0, 0)).is_err());
+        assert!(sample_multisets(1, 1, 3, 4, 1, StreamStart::new(0, 0, 0)).is_err());
+        assert!(sample_multisets(1, 1, 3, 0, 1 << 32, StreamStart::new(0, 0, 0)).is_err());
+        assert!(sample_multisets(1 << 20, 1 << 10, 8, 0, 1, StreamStart::new(0, 0, 0)).is_err());
+        let exact = sample_multisets(2, 3, 4, 6, 6, StreamStart::new(1, 0, 0)).unwrap();
+        assert!(exact.lanes(Axis(2)).into_iter().all(|r| r.sum() == 6));
     }
 }
