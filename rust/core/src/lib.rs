@@ -29,7 +29,7 @@ pub use estimators::{
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
-pub use rng::StreamStart;
+pub use rng::Draws;
 pub use sampling::{
     coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_multisets,
     sample_permutations, MAX_EXACT_PLAYERS, MAX_MULTISET_CELLS,

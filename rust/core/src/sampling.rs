@@ -2,6 +2,8 @@
 //! permutations, the multisets of distributional Data Shapley, and the enumeration of all
 //! coalitions for exact computations.
 
+use std::ops::RangeInclusive;
+
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3};
 use rand::distr::{Distribution as _, Uniform};
 use rand::seq::SliceRandom;
@@ -11,7 +13,7 @@ use rand_pcg::Pcg64;
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
 use crate::parallel::for_each_chunk;
-use crate::rng::{stream, Purpose, StreamStart};
+use crate::rng::{stream, Draws, Purpose};
 use crate::validate::{check_permutations, check_positive};
 
 /// The largest number of players exact enumeration accepts (2^20 coalitions).
@@ -35,22 +37,23 @@ fn check_even(n: usize, name: &'static str, why: &str) -> CoreResult<()> {
     Ok(())
 }
 
-/// Fill `data`, laid out as points of `units_per_point` units of `unit_len` cells each, drawing
-/// every unit from its own stream `(seed, purpose, point_offset + point, first + unit)`, where a
-/// unit spans `rows_per_unit` rows (a pair) and `first = sample_offset / rows_per_unit`.
+/// Fill `data`, laid out as `draws.n_points` points of `draws.n_samples` rows of `row_len` cells,
+/// drawing every unit of `rows_per_unit` rows (a pair, or one row) from its own stream
+/// `(seed, purpose, point_offset + point, sample_offset / rows_per_unit + unit)`.
 fn draw_units<T: Send>(
     data: &mut [T],
-    unit_len: usize,
-    units_per_point: usize,
+    draws: &Draws,
+    row_len: usize,
     rows_per_unit: usize,
     purpose: Purpose,
-    start: StreamStart,
     draw: impl Fn(&mut Pcg64, &mut [T]) + Sync + Send,
 ) {
-    for_each_chunk(data, unit_len, |unit, chunk| {
-        let point = (unit / units_per_point) as u64 + start.point_offset;
-        let index = (unit % units_per_point) as u64 + start.sample_offset / rows_per_unit as u64;
-        draw(&mut stream(start.seed, purpose, point, index), chunk);
+    let units_per_point = draws.n_samples / rows_per_unit;
+    let first_unit = draws.sample_offset / rows_per_unit as u64;
+    for_each_chunk(data, rows_per_unit * row_len, |unit, chunk| {
+        let point = (unit / units_per_point) as u64 + draws.point_offset;
+        let index = (unit % units_per_point) as u64 + first_unit;
+        draw(&mut stream(draws.seed, purpose, point, index), chunk);
     });
 }
 
@@ -112,31 +115,24 @@ impl CoalitionSampler {
     }
 }
 
-/// Sample coalitions for a batch of points: a bool array `(n_points, n_samples, n_players)`.
+/// Sample coalitions of `n_players` players: a bool array `(n_points, n_samples, n_players)`.
 ///
 /// With `paired`, rows `2j` and `2j+1` are complements. Row streams are derived from
 /// `(seed, point_offset + point, sample_offset + sample)` (pairs: per pair index), so a call with
 /// `sample_offset = k` continues a call that drew `k` samples per point.
-pub fn sample_coalitions(
-    n_points: usize,
-    n_samples: usize,
-    n_players: usize,
-    distribution: Distribution,
-    paired: bool,
-    start: StreamStart,
-) -> CoreResult<Array3<bool>> {
+pub fn sample_coalitions(draws: Draws, n_players: usize, distribution: Distribution, paired: bool) -> CoreResult<Array3<bool>> {
+    let Draws { n_points, n_samples, .. } = draws;
     distribution.check_players(n_players, "n_players")?;
     if paired {
         check_even(n_samples, "n_samples", "paired=True")?;
-        check_even(start.sample_offset as usize, "sample_offset", "paired=True")?;
+        check_even(draws.sample_offset as usize, "sample_offset", "paired=True")?;
     }
-    start.check_fits(n_points, n_samples)?;
+    draws.check_fits()?;
     let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
     let sampler = CoalitionSampler::new(distribution, n_players);
     let rows_per_unit = if paired { 2 } else { 1 };
     let mut data = vec![false; total];
-    let unit_len = rows_per_unit * n_players;
-    draw_units(&mut data, unit_len, n_samples / rows_per_unit, rows_per_unit, Purpose::Coalitions, start, |rng, chunk| {
+    draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Coalitions, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
         sampler.draw(rng, first);
         if paired {
@@ -159,28 +155,23 @@ pub fn coalition_probabilities(
     Ok(masks.rows().into_iter().map(|row| by_size[row.iter().filter(|&&b| b).count()]).collect())
 }
 
-/// Sample uniformly random permutations: an `i64` array `(n_points, n_permutations, n_players)`.
+/// Sample uniformly random orders of `n_players` players: an `i64` array
+/// `(n_points, n_permutations, n_players)`, the draws' samples being permutations.
 ///
 /// With `antithetic`, permutation `2j+1` is the reverse of permutation `2j`. Streams as in
 /// [`sample_coalitions`], with `sample_offset` counting permutations.
-pub fn sample_permutations(
-    n_points: usize,
-    n_permutations: usize,
-    n_players: usize,
-    antithetic: bool,
-    start: StreamStart,
-) -> CoreResult<Array3<i64>> {
+pub fn sample_permutations(draws: Draws, n_players: usize, antithetic: bool) -> CoreResult<Array3<i64>> {
+    let Draws { n_points, n_samples: n_permutations, .. } = draws;
     check_positive(n_players, "n_players")?;
     if antithetic {
         check_even(n_permutations, "n_permutations", "antithetic=True")?;
-        check_even(start.sample_offset as usize, "sample_offset", "antithetic=True")?;
+        check_even(draws.sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
-    start.check_fits(n_points, n_permutations)?;
+    draws.check_fits()?;
     let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
     let mut data = vec![0i64; total];
-    let unit_len = rows_per_unit * n_players;
-    draw_units(&mut data, unit_len, n_permutations / rows_per_unit, rows_per_unit, Purpose::Permutations, start, |rng, chunk| {
+    draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Permutations, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
         for (j, x) in first.iter_mut().enumerate() {
             *x = j as i64;
@@ -244,17 +235,12 @@ pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreR
 
 /// Draw multisets of data points for distributional Data Shapley: a `u32` array
 /// `(n_points, n_samples, n_data)` of multiplicities. For each (point i, sample j), a size
-/// `k ~ Uniform{min_size..=max_size}`, then `k` indices drawn uniformly with replacement from
+/// `k ~ Uniform(sizes)` (`min_size..=max_size`), then `k` indices drawn uniformly with replacement from
 /// `0..n_data`. Streams come from `(seed, point_offset + i, sample_offset + j)`, so the result does
 /// not depend on the thread count or on how points and samples are split into calls.
-pub fn sample_multisets(
-    n_points: usize,
-    n_samples: usize,
-    n_data: usize,
-    min_size: u64,
-    max_size: u64,
-    start: StreamStart,
-) -> CoreResult<Array3<u32>> {
+pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>) -> CoreResult<Array3<u32>> {
+    let Draws { n_points, n_samples, .. } = draws;
+    let (min_size, max_size) = sizes.into_inner();
     check_positive(n_data, "n_data")?;
     if max_size > u64::from(u32::MAX) {
         return Err(CoreError::invalid("max_size", format!("must be below 2**32, got {max_size}")));
@@ -276,10 +262,10 @@ pub fn sample_multisets(
             ),
         ));
     }
-    start.check_fits(n_points, n_samples)?;
+    draws.check_fits()?;
     let indices = Uniform::new(0u64, n_data as u64).expect("n_data >= 1");
     let mut data = vec![0u32; total];
-    draw_units(&mut data, n_data, n_samples, 1, Purpose::Multisets, start, |rng, row| {
+    draw_units(&mut data, &draws, n_data, 1, Purpose::Multisets, |rng, row| {
         let k = rng.random_range(min_size..=max_size);
         for _ in 0..k {
             row[indices.sample(rng) as usize] += 1;
@@ -296,7 +282,7 @@ mod tests {
 
     #[test]
     fn paired_rows_are_complements_and_sizes_follow_distribution() {
-        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, StreamStart::new(11, 0, 0)).unwrap();
+        let m = sample_coalitions(Draws::new(3, 4000, 11), 9, Distribution::Shapley, true).unwrap();
         let p = Distribution::Shapley.size_probabilities(9);
         let mut hist = vec![0usize; 10];
         for point in m.outer_iter() {
@@ -320,23 +306,23 @@ mod tests {
 
     #[test]
     fn samples_do_not_depend_on_threads_or_batches() {
-        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
-        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 4, 0)).unwrap();
+        let all = sample_coalitions(Draws::new(6, 10, 5), 70, Distribution::Banzhaf, false).unwrap();
+        let tail = sample_coalitions(Draws::new(2, 10, 5).starting_at(4, 0), 70, Distribution::Banzhaf, false).unwrap();
         assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
         // Continuing with sample_offset reproduces the later samples of one bigger draw.
-        let head = sample_coalitions(6, 4, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
-        let rest = sample_coalitions(6, 6, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 4)).unwrap();
+        let head = sample_coalitions(Draws::new(6, 4, 5), 70, Distribution::Banzhaf, false).unwrap();
+        let rest = sample_coalitions(Draws::new(6, 6, 5).starting_at(0, 4), 70, Distribution::Banzhaf, false).unwrap();
         assert_eq!(all.slice(ndarray::s![.., ..4, ..]), head);
         assert_eq!(all.slice(ndarray::s![.., 4.., ..]), rest);
         set_parallelism(false);
-        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, StreamStart::new(5, 0, 0)).unwrap();
+        let serial = sample_coalitions(Draws::new(6, 10, 5), 70, Distribution::Banzhaf, false).unwrap();
         set_parallelism(true);
         assert_eq!(all, serial);
     }
 
     #[test]
     fn antithetic_permutations_reverse_and_chains_grow() {
-        let perms = sample_permutations(2, 6, 7, true, StreamStart::new(3, 0, 0)).unwrap();
+        let perms = sample_permutations(Draws::new(2, 6, 3), 7, true).unwrap();
         for point in perms.outer_iter() {
             for j in (0..6).step_by(2) {
                 let a: Vec<i64> = point.row(j).to_vec();
@@ -362,10 +348,20 @@ mod tests {
     #[test]
     fn invalid_arguments_are_reported() {
         assert!(matches!(
-            sample_coalitions(1, 3, 4, Distribution::Shapley, true, StreamStart::new(0, 0, 0)),
+            sample_coalitions(Draws::new(1, 3, 0), 4, Distribution::Shapley, true),
             Err(CoreError::InvalidArgument { name: "n_samples", .. })
         ));
-        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, StreamStart::new(0, 0, 0)).is_err());
+        assert!(sample_coalitions(Draws::new(1, 2, 0), 1, Distribution::Shapley, false).is_err());
+        // Draws past the end of the streams are refused rather than wrapped around.
+        let late = Draws::new(2, 4, 0).starting_at(u64::MAX - 1, 0);
+        assert!(matches!(
+            sample_permutations(late, 3, false),
+            Err(CoreError::InvalidArgument { name: "point_offset", .. })
+        ));
+        assert!(matches!(
+            sample_multisets(Draws::new(1, 4, 0).starting_at(0, u64::MAX), 3, 0..=1),
+            Err(CoreError::InvalidArgument { name: "sample_offset", .. })
+        ));
         assert!(matches!(
             enumerate_coalitions(21),
             Err(CoreError::TooManyPlayers { .. })
@@ -382,7 +378,7 @@ mod tests {
 
     #[test]
     fn multisets_have_the_right_sizes_and_streams() {
-        let m = sample_multisets(3, 500, 7, 2, 5, StreamStart::new(9, 0, 0)).unwrap();
+        let m = sample_multisets(Draws::new(3, 500, 9), 7, 2..=5).unwrap();
         let mut sizes = [0usize; 6];
         for row in m.lanes(Axis(2)) {
             let k: u32 = row.sum();
@@ -392,19 +388,19 @@ mod tests {
         for k in 2..=5 {
             assert!((sizes[k] as f64 - 375.0).abs() < 5.0 * (1500.0f64 * 0.25 * 0.75).sqrt(), "{sizes:?}");
         }
-        let tail = sample_multisets(1, 500, 7, 2, 5, StreamStart::new(9, 2, 0)).unwrap();
+        let tail = sample_multisets(Draws::new(1, 500, 9).starting_at(2, 0), 7, 2..=5).unwrap();
         assert_eq!(m.slice(ndarray::s![2.., .., ..]), tail);
-        let rest = sample_multisets(3, 200, 7, 2, 5, StreamStart::new(9, 0, 300)).unwrap();
+        let rest = sample_multisets(Draws::new(3, 200, 9).starting_at(0, 300), 7, 2..=5).unwrap();
         assert_eq!(m.slice(ndarray::s![.., 300.., ..]), rest);
         set_parallelism(false);
-        let serial = sample_multisets(3, 500, 7, 2, 5, StreamStart::new(9, 0, 0)).unwrap();
+        let serial = sample_multisets(Draws::new(3, 500, 9), 7, 2..=5).unwrap();
         set_parallelism(true);
         assert_eq!(m, serial);
-        assert!(sample_multisets(1, 1, 0, 0, 1, StreamStart::new(0, 0, 0)).is_err());
-        assert!(sample_multisets(1, 1, 3, 4, 1, StreamStart::new(0, 0, 0)).is_err());
-        assert!(sample_multisets(1, 1, 3, 0, 1 << 32, StreamStart::new(0, 0, 0)).is_err());
-        assert!(sample_multisets(1 << 20, 1 << 10, 8, 0, 1, StreamStart::new(0, 0, 0)).is_err());
-        let exact = sample_multisets(2, 3, 4, 6, 6, StreamStart::new(1, 0, 0)).unwrap();
+        assert!(sample_multisets(Draws::new(1, 1, 0), 0, 0..=1).is_err());
+        assert!(sample_multisets(Draws::new(1, 1, 0), 3, 4..=1).is_err());
+        assert!(sample_multisets(Draws::new(1, 1, 0), 3, 0..=1 << 32).is_err());
+        assert!(sample_multisets(Draws::new(1 << 20, 1 << 10, 0), 8, 0..=1).is_err());
+        let exact = sample_multisets(Draws::new(2, 3, 1), 4, 6..=6).unwrap();
         assert!(exact.lanes(Axis(2)).into_iter().all(|r| r.sum() == 6));
     }
 }

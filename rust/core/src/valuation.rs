@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::estimators::exact_semivalue;
     use crate::parallel::set_parallelism;
-    use crate::rng::StreamStart;
+    use crate::rng::Draws;
     use crate::weights::TEST_SEMIVALUES;
     use ndarray::{arr1, arr2, Array2, Array3, Axis};
 
@@ -293,7 +293,7 @@ mod tests {
     fn moments_match_two_pass_and_threads_do_not_matter() {
         let n = 9;
         let p = 200;
-        let perms = crate::sampling::sample_permutations(1, p, n, false, StreamStart::new(4, 0, 0)).unwrap();
+        let perms = crate::sampling::sample_permutations(Draws::new(1, p, 4), n, false).unwrap();
         let perms = perms.index_axis(Axis(0), 0).to_owned();
         let u = table(n, 11);
         let c = chains(&perms, &u);

@@ -325,7 +325,7 @@ fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> Mat<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::StreamStart;
+    use crate::rng::Draws;
     use crate::sampling::sample_coalitions;
     use ndarray::{Array2, Array3};
 
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn paired_kernelshap_is_exact_for_additive_games() {
         let a = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
-        let masks = sample_coalitions(2, 64, 6, Distribution::Shapley, true, StreamStart::new(1, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(2, 64, 1), 6, Distribution::Shapley, true).unwrap();
         let values = game(&masks, &a, 0.0);
         let zero = Array2::zeros((2, 1));
         let grand = Array2::from_elem((2, 1), a.iter().sum());
@@ -360,7 +360,7 @@ mod tests {
         // Shapley splits the interaction c equally between players 0 and 1.
         let a = [1.0, -2.0, 0.5, 3.0];
         let c = 2.0;
-        let masks = sample_coalitions(1, 20000, 4, Distribution::Shapley, true, StreamStart::new(3, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 20000, 3), 4, Distribution::Shapley, true).unwrap();
         let values = game(&masks, &a, c);
         let zero = Array2::zeros((1, 1));
         let grand = Array2::from_elem((1, 1), a.iter().sum::<f64>() + c);
@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn too_few_samples_are_singular() {
-        let masks = sample_coalitions(1, 2, 8, Distribution::Shapley, false, StreamStart::new(0, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 2, 0), 8, Distribution::Shapley, false).unwrap();
         let values = Array3::zeros((1, 2, 1));
         let zero = Array2::zeros((1, 1));
         let err = kernelshap(masks.view(), values.view(), zero.view(), zero.view(), false, Distribution::Shapley, KernelShapVariant::Consistent);

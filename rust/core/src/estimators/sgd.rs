@@ -229,7 +229,7 @@ fn run_block(
 mod tests {
     use super::*;
     use crate::distribution::Distribution;
-    use crate::rng::StreamStart;
+    use crate::rng::Draws;
     use crate::sampling::sample_coalitions;
     use ndarray::{Array2, Array3};
 
@@ -260,7 +260,7 @@ mod tests {
         // approaches them like |φ₀ − a|/(η μ T) with μ = 1/(2 H_{d−1}) the curvature on the constraint.
         let a = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
         let d = a.len();
-        let masks = sample_coalitions(2, 16000, d, Distribution::Shapley, true, StreamStart::new(5, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(2, 16000, 5), d, Distribution::Shapley, true).unwrap();
         let values = game(&masks, 0.7, &a, 0.0);
         let (null, grand) = endpoints(2, 0.7, &a, 0.0);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), true, None, 2, 4).unwrap();
@@ -283,7 +283,7 @@ mod tests {
     fn two_players_are_exact_after_one_step() {
         // d = 2: the constraint leaves one direction and the default step solves each sample exactly.
         let a = [1.5, -4.0];
-        let masks = sample_coalitions(1, 8, 2, Distribution::Shapley, false, StreamStart::new(1, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 8, 1), 2, Distribution::Shapley, false).unwrap();
         let values = game(&masks, 0.0, &a, 0.0);
         let (null, grand) = endpoints(1, 0.0, &a, 0.0);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), false, None, 1, 1).unwrap();
@@ -298,7 +298,7 @@ mod tests {
     fn interaction_is_split_equally() {
         let a = [1.0, -2.0, 0.5, 3.0];
         let e = 2.0;
-        let masks = sample_coalitions(1, 40000, 4, Distribution::Shapley, true, StreamStart::new(3, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 40000, 3), 4, Distribution::Shapley, true).unwrap();
         let values = game(&masks, 0.0, &a, e);
         let (null, grand) = endpoints(1, 0.0, &a, e);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), true, None, 2, 4).unwrap();
@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn invalid_arguments_name_the_argument() {
-        let masks = sample_coalitions(1, 16, 4, Distribution::Shapley, true, StreamStart::new(0, 0, 0)).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 16, 0), 4, Distribution::Shapley, true).unwrap();
         let values = Array3::zeros((1, 16, 1));
         let zero = Array2::zeros((1, 1));
         let run = |step: Option<f64>, batch: usize, reps: usize, paired: bool| {
@@ -337,7 +337,7 @@ mod tests {
         assert!(run(None, 3, 2, true).is_err());
         assert!(run(None, 4, 2, true).is_ok());
         // A step far beyond 2/R² diverges.
-        let big = sample_coalitions(1, 4000, 4, Distribution::Shapley, true, StreamStart::new(0, 0, 0)).unwrap();
+        let big = sample_coalitions(Draws::new(1, 4000, 0), 4, Distribution::Shapley, true).unwrap();
         let values = game(&big, 0.0, &[1.0, 2.0, 3.0, 4.0], 1.0);
         let (null, grand) = endpoints(1, 0.0, &[1.0, 2.0, 3.0, 4.0], 1.0);
         let err = sgd_shapley(big.view(), values.view(), null.view(), grand.view(), true, Some(1e3), 2, 1);
