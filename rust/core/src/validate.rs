@@ -110,7 +110,7 @@ pub(crate) fn check_pairs<T: Sync>(
         (0..n_rows / 2).find(|&j| !partners(point.row(2 * j), point.row(2 * j + 1)))
     });
     if let Some((p, Some(j))) = first_broken.iter().enumerate().find(|(_, b)| b.is_some()) {
-        return Err(CoreError::invalid(name, format!("{option} but {}", broken(p, *j))));
+        return Err(CoreError::invalid_at(name, vec![p], format!("{option} but {}", broken(p, *j))));
     }
     Ok(())
 }
@@ -169,14 +169,15 @@ pub(crate) fn check_permutations<D: RemoveAxis>(permutations: &ArrayView<i64, D>
     .flatten()
     .collect();
     if let Some(&first) = bad.first() {
-        let (entry, verb) = if permutations.ndim() == 2 { ("row", "is not") } else { ("point", "hold another row") };
-        return Err(CoreError::invalid(
-            name,
-            format!(
-                "rows must be permutations of 0..{d}; {entry} {first} (and {} other {entry}(s)) {verb}",
-                bad.len() - 1
-            ),
-        ));
+        let reason = |entry: &str, verb: &str| {
+            format!("rows must be permutations of 0..{d}; {entry} {first} (and {} other {entry}(s)) {verb}", bad.len() - 1)
+        };
+        // The rows of a 2-d array are permutations, not points.
+        return Err(if permutations.ndim() == 2 {
+            CoreError::invalid(name, reason("row", "is not"))
+        } else {
+            CoreError::invalid_at(name, bad.clone(), reason("point", "hold another row"))
+        });
     }
     Ok(())
 }
@@ -200,7 +201,7 @@ mod tests {
 
     fn reason(result: CoreResult<()>) -> String {
         match result {
-            Err(CoreError::InvalidArgument { name: "permutations", reason }) => reason,
+            Err(CoreError::InvalidArgument { name: "permutations", reason, .. }) => reason,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -238,7 +239,7 @@ mod tests {
         let err = check_paired(&masks.view()).unwrap_err();
         assert_eq!(
             err,
-            CoreError::invalid("masks", "paired=True but rows 0 and 1 of point 1 are not complements")
+            CoreError::invalid_at("masks", vec![1], "paired=True but rows 0 and 1 of point 1 are not complements")
         );
         assert!(check_paired(&masks.slice(ndarray::s![..1, .., ..])).is_ok());
         assert!(matches!(

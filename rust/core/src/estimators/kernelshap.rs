@@ -180,8 +180,9 @@ fn estimate_point(
     for r in 0..n {
         let size = sides.row(r).2;
         row_weights.push(weights[size].ok_or_else(|| {
-            CoreError::invalid(
+            CoreError::invalid_at(
                 "masks",
+                vec![point],
                 format!(
                     "point {point}, sample {r} has {size} of {d} players, a coalition the {distribution:?} distribution never draws"
                 ),

@@ -41,8 +41,9 @@ fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>
     }
     if let Some((j, &k)) = n_in.iter().enumerate().find(|(_, &k)| k == 0 || k == n) {
         let side = if k == 0 { "in" } else { "out of" };
-        return Err(CoreError::insufficient(
+        return Err(CoreError::insufficient_at(
             "masks",
+            vec![point],
             format!("player {j} of point {point} is never {side} a sampled coalition ({n} samples); MSR needs both"),
         ));
     }

@@ -214,8 +214,9 @@ fn run_block(
     }
     let average: Vec<f64> = sum.iter().map(|s| s / steps as f64).collect();
     if average.iter().any(|x| !x.is_finite()) {
-        return Err(CoreError::invalid(
+        return Err(CoreError::invalid_at(
             "step_size",
+            vec![point],
             format!(
                 "SGD diverged at point {point} (replicate {block}) with step_size = {}; use a step below the stability limit 2/R² = {} (R² = ⌊d/2⌋⌈d/2⌉/d)",
                 settings.step_size, settings.stability_limit
