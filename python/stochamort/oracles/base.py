@@ -48,7 +48,10 @@ def global_points(indices: NDArray[np.int64]) -> Iterator[None]:
     except StochamortError as err:
         if not err.points:
             raise
-        renumber = lambda m: m.group(1) + ", ".join(str(int(indices[int(p)])) for p in m.group(2).split(", "))
+
+        def renumber(match: re.Match[str]) -> str:
+            return match.group(1) + ", ".join(str(int(indices[int(p)])) for p in match.group(2).split(", "))
+
         message = _POINTS_IN_MESSAGE.sub(renumber, str(err), count=1)
         raise retold(err, message, points=tuple(int(indices[p]) for p in err.points)) from err
 

@@ -397,7 +397,7 @@ mod tests {
         set_parallelism(true);
         assert_eq!(m, serial);
         assert!(sample_multisets(Draws::new(1, 1, 0), 0, 0..=1).is_err());
-        assert!(sample_multisets(Draws::new(1, 1, 0), 3, 4..=1).is_err());
+        assert!(sample_multisets(Draws::new(1, 1, 0), 3, RangeInclusive::new(4, 1)).is_err()); // min > max
         assert!(sample_multisets(Draws::new(1, 1, 0), 3, 0..=1 << 32).is_err());
         assert!(sample_multisets(Draws::new(1 << 20, 1 << 10, 0), 8, 0..=1).is_err());
         let exact = sample_multisets(Draws::new(2, 3, 1), 4, 6..=6).unwrap();
