@@ -12,16 +12,7 @@ import pytest
 
 import stochamort as sm
 import stochamort.oracles.base as oracle_base
-from stochamort import _core
-from stochamort.errors import (
-    InsufficientSamplesError,
-    InvalidArgumentError,
-    InvalidDTypeError,
-    NonFiniteError,
-    ShapeError,
-    SingularSystemError,
-    StochamortError,
-)
+from stochamort import _core, errors
 from stochamort.games import FunctionGame
 from stochamort.oracles import Exact, KernelSHAP, MSRBanzhaf, Permutation, SGDShapley
 
@@ -56,18 +47,18 @@ def test_non_finite_values_name_the_argument_and_points() -> None:
         lambda: _core.kernelshap(masks, values, null, grand, False, "shapley", False),
         lambda: sm.kernelshap(masks, values, null, grand),
     ):
-        with pytest.raises(NonFiniteError) as info:
+        with pytest.raises(errors.NonFiniteError) as info:
             call()
         assert info.value.argument == "values"
         assert info.value.points == (3,)
         assert str(info.value).startswith("values: ")
     values[1, 0, 0] = np.inf
     grand[4, 0] = np.nan
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         sm.unbiased_kernelshap(masks, values, null, grand)
     assert (info.value.argument, info.value.points) == ("values", (1, 3))
     values[...] = 0.0
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         sm.unbiased_kernelshap(masks, values, null, grand)
     assert (info.value.argument, info.value.points) == ("grand_values", (4,))
 
@@ -75,7 +66,7 @@ def test_non_finite_values_name_the_argument_and_points() -> None:
 def test_every_listed_point_is_an_attribute_even_beyond_the_message() -> None:
     table = np.zeros((30, 2**D, 1))
     table[::2, 5] = np.nan  # 15 points: the message lists 10 of them
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         sm.exact_shapley(table)
     assert info.value.points == tuple(range(0, 30, 2))
     assert "and 5 more" in str(info.value)
@@ -86,7 +77,7 @@ def test_a_singular_system_names_its_point() -> None:
     masks, values, null, grand = _kernelshap_inputs()
     without_0 = masks[0, ~masks[0, :, 0]]  # the 7 non-empty coalitions of players 1..3
     masks[2] = np.concatenate([without_0, without_0])  # player 0 never sampled at point 2
-    with pytest.raises(SingularSystemError) as info:
+    with pytest.raises(errors.SingularSystemError) as info:
         sm.kernelshap(masks, values, null, grand)
     assert (info.value.argument, info.value.points) == ("masks", (2,))
     assert re.search(r"\bpoint 2\b", str(info.value))
@@ -95,29 +86,29 @@ def test_a_singular_system_names_its_point() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "argument", "points"),
     [
-        (lambda: _core.sample_coalitions(2, 5, 4, "shapley", True, 0, 0, 0), InvalidArgumentError, "n_samples", ()),
-        (lambda: _core.sample_coalitions(2, 4, 4, "kernel", False, 0, 0, 0), InvalidArgumentError, "distribution", ()),
-        (lambda: _core.sample_permutations(2, 4, 4, False, -1, 0, 0), InvalidArgumentError, "seed", ()),
-        (lambda: _core.enumerate_coalitions(21), sm.TooManyPlayersError, "n_players", ()),
-        (lambda: _core.semivalue_weights(4, "beta", 0.0, 1.0), InvalidArgumentError, "alpha", ()),
-        (lambda: _core.msr_banzhaf(_census(2).astype(np.int64), np.zeros((2, 14, 1))), InvalidDTypeError, "masks", ()),
-        (lambda: _core.msr_banzhaf(_census(2), np.zeros((2, 14))), ShapeError, "values", ()),
-        (lambda: _core.msr_banzhaf(_census(2), np.zeros((2, 13, 1))), ShapeError, "values", ()),
-        (lambda: _core.msr_banzhaf(_census(2)[:, :1], np.zeros((2, 1, 1))), InsufficientSamplesError, "masks", (0,)),
-        (lambda: _core.sgd_shapley(*_kernelshap_inputs(2), False, "big", 2, 2), InvalidDTypeError, "step_size", ()),
+        (lambda: _core.sample_coalitions(2, 5, 4, "shapley", True, 0, 0, 0), errors.InvalidArgumentError, "n_samples", ()),
+        (lambda: _core.sample_coalitions(2, 4, 4, "kernel", False, 0, 0, 0), errors.InvalidArgumentError, "distribution", ()),
+        (lambda: _core.sample_permutations(2, 4, 4, False, -1, 0, 0), errors.InvalidArgumentError, "seed", ()),
+        (lambda: _core.enumerate_coalitions(21), errors.TooManyPlayersError, "n_players", ()),
+        (lambda: _core.semivalue_weights(4, "beta", 0.0, 1.0), errors.InvalidArgumentError, "alpha", ()),
+        (lambda: _core.msr_banzhaf(_census(2).astype(np.int64), np.zeros((2, 14, 1))), errors.InvalidDTypeError, "masks", ()),
+        (lambda: _core.msr_banzhaf(_census(2), np.zeros((2, 14))), errors.ShapeError, "values", ()),
+        (lambda: _core.msr_banzhaf(_census(2), np.zeros((2, 13, 1))), errors.ShapeError, "values", ()),
+        (lambda: _core.msr_banzhaf(_census(2)[:, :1], np.zeros((2, 1, 1))), errors.InsufficientSamplesError, "masks", (0,)),
+        (lambda: _core.sgd_shapley(*_kernelshap_inputs(2), False, "big", 2, 2), errors.InvalidDTypeError, "step_size", ()),
         # Errors about the inputs at one point name that point too.
-        (lambda: _core.kernelshap(*_paired_but_not_at(3), True, "shapley", False), InvalidArgumentError, "masks", (3,)),
+        (lambda: _core.kernelshap(*_paired_but_not_at(3), True, "shapley", False), errors.InvalidArgumentError, "masks", (3,)),
         (
             lambda: _core.merge_moments(np.zeros(2, np.uint64), np.zeros((2, 1, 1)), np.zeros((2, 1, 1)),
                                         np.zeros(3, np.uint64), np.zeros((2, 1, 1)), np.zeros((2, 1, 1))),
-            ShapeError,
+            errors.ShapeError,
             "counts_b",
             (),
         ),
     ],
 )
 def test_every_core_error_names_its_argument(
-    call: Any, error: type[StochamortError], argument: str, points: tuple[int, ...]
+    call: Any, error: type[errors.StochamortError], argument: str, points: tuple[int, ...]
 ) -> None:
     with pytest.raises(error) as info:
         call()
@@ -127,14 +118,14 @@ def test_every_core_error_names_its_argument(
 
 
 def test_attributes_have_class_defaults_and_survive_pickling() -> None:
-    plain = InvalidArgumentError("budget: too small")
+    plain = errors.InvalidArgumentError("budget: too small")
     assert (plain.argument, plain.points) == (None, ())
     masks, values, null, grand = _kernelshap_inputs()
     values[4] = np.nan
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         sm.kernelshap(masks, values, null, grand)
     copy = pickle.loads(pickle.dumps(info.value))
-    assert type(copy) is NonFiniteError
+    assert type(copy) is errors.NonFiniteError
     assert (copy.argument, copy.points, str(copy)) == ("values", (4,), str(info.value))
 
 
@@ -142,7 +133,7 @@ def test_global_points_renumbers_a_core_error_in_attribute_and_message() -> None
     table = np.zeros((14, 2**D, 1))
     table[[1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 2] = np.nan  # 12 points: the message lists 10
     indices = np.arange(14, dtype=np.int64) * 10 + 500
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         with oracle_base.global_points(indices):
             sm.exact_shapley(table)
     err = info.value
@@ -151,9 +142,9 @@ def test_global_points_renumbers_a_core_error_in_attribute_and_message() -> None
     assert str(err) == (
         "values: contains NaN or infinity at point(s) 510, 530, 540, 550, 560, 570, 580, 590, 600, 610 and 2 more"
     )
-    assert isinstance(err.__cause__, NonFiniteError) and err.__cause__.points[:2] == (1, 3)
+    assert isinstance(err.__cause__, errors.NonFiniteError) and err.__cause__.points[:2] == (1, 3)
     # Errors that concern no point pass through untouched.
-    with pytest.raises(ShapeError) as untouched:
+    with pytest.raises(errors.ShapeError) as untouched:
         with oracle_base.global_points(indices):
             sm.exact_shapley(table[:, :3])
     assert untouched.value.__cause__ is None and untouched.value.points == ()
@@ -167,14 +158,14 @@ def _additive(masks: np.ndarray, points: np.ndarray) -> np.ndarray:
     ("oracle", "seed", "error", "core_argument"),
     [
         # Five complementary pairs: enough in principle, but now and then a draw leaves A singular.
-        (KernelSHAP(budget=12), 2, SingularSystemError, "masks"),
+        (KernelSHAP(budget=12), 2, errors.SingularSystemError, "masks"),
         # Eight uniform coalitions: now and then a player is in (or out of) all of them.
-        (MSRBanzhaf(budget=8), 0, InsufficientSamplesError, "masks"),
+        (MSRBanzhaf(budget=8), 0, errors.InsufficientSamplesError, "masks"),
     ],
     ids=["KernelSHAP-singular", "MSRBanzhaf-player-never-out"],
 )
 def test_an_unlucky_draw_names_the_global_point(
-    monkeypatch: pytest.MonkeyPatch, oracle: Any, seed: int, error: type[StochamortError], core_argument: str
+    monkeypatch: pytest.MonkeyPatch, oracle: Any, seed: int, error: type[errors.StochamortError], core_argument: str
 ) -> None:
     game = FunctionGame(_additive, 60, D)
     chunk = 4
@@ -217,18 +208,18 @@ def test_oracles_renumber_core_errors_over_chunks(monkeypatch: pytest.MonkeyPatc
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sm.estimators, name, nan_in_the_third_chunk)
-    with pytest.raises(NonFiniteError) as info:
+    with pytest.raises(errors.NonFiniteError) as info:
         oracle(game, point_offset=100, progress=False)
     err = info.value
     argument = "chain_values" if isinstance(oracle, Permutation) else "values"
     assert (err.argument, err.points) == (argument, (107,))
     assert str(err).startswith(f"{argument}: ") and re.search(r"\bpoint\(s\) 107$", str(err))
-    assert isinstance(err.__cause__, NonFiniteError) and err.__cause__.points == (1,)
+    assert isinstance(err.__cause__, errors.NonFiniteError) and err.__cause__.points == (1,)
 
 
 def test_sgd_divergence_names_the_global_point() -> None:
     game = FunctionGame(lambda masks, points: _additive(masks, points) ** 2, 3, D)
-    with pytest.raises(InvalidArgumentError) as info:
+    with pytest.raises(errors.InvalidArgumentError) as info:
         SGDShapley(budget=34, step_size=1e200)(game, point_offset=40, progress=False)
     assert (info.value.argument, info.value.points) == ("step_size", (40,))
     assert "SGD diverged at point 40 " in str(info.value)

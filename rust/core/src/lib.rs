@@ -1,7 +1,9 @@
 //! The combinatorial core of stochamort: seeded coalition and permutation samplers, kernel and
 //! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, SGD-Shapley, MSR Banzhaf,
 //! LIME, permutation sampling, exact enumeration) that turn sampled game values into attributions with
-//! standard errors, and the data-valuation pieces (see [`valuation`]). Pure Rust: no Python types here; `stochamort-python` is the glue.
+//! standard errors, and the data-valuation pieces (see [`valuation`]). Running moments live in one
+//! place ([`moments`]), input checks in another (`validate`). Pure Rust: no Python types here;
+//! `stochamort-python` is the glue.
 //!
 //! Conventions: masks are `(n_points, n_samples, n_players)` booleans, values
 //! `(n_points, n_samples, n_outputs)`, attributions `(n_points, n_players, n_outputs)`. Work is

@@ -17,10 +17,11 @@ pub(crate) fn readonly<'py, T: Element, D: Dimension>(
     name: &str,
     what: &str,
 ) -> PyResult<PyReadonlyArray<'py, T, D>> {
-    let ndim = D::NDIM.expect("arguments have a fixed number of dimensions");
     let untyped = obj
         .cast::<PyUntypedArray>()
         .map_err(|_| argument_error::<InvalidDTypeError>(name, format!("expected a numpy array {what}, got {}", type_name(obj))))?;
+    // Every argument has a fixed number of dimensions (`D::NDIM` is `None` only for `IxDyn`).
+    let ndim = D::NDIM.unwrap_or(untyped.ndim());
     if untyped.ndim() != ndim {
         return Err(argument_error::<ShapeError>(
             name,
