@@ -2,6 +2,9 @@
 
 Errors about the value of an argument are also ``ValueError`` (and dtype errors also ``TypeError``),
 so callers that already catch those keep working. Every message starts with the argument's name.
+
+Errors raised by the Rust core also carry what their message says as attributes (see
+:class:`StochamortError`), so code can act on them without parsing the text.
 """
 
 from __future__ import annotations
@@ -21,7 +24,21 @@ __all__ = [
 
 
 class StochamortError(Exception):
-    """Base class of every error raised by stochamort."""
+    """Base class of every error raised by stochamort.
+
+    Attributes:
+        argument: the name of the argument at fault (the word the message starts with), set on
+            every error raised by the Rust core; ``None`` where an error names no single argument.
+        points: the indices of the offending points, for errors about points (non-finite values
+            at some points, a singular system or too few samples at a point, masks or
+            permutations that are not what they should be at a point); ``()`` otherwise. The
+            indices count points within the call that raised (the first axis of its arrays), except
+            that an oracle renumbers them to global indices (``point_offset`` + index in its game)
+            before passing the error on.
+    """
+
+    argument: str | None = None
+    points: tuple[int, ...] = ()
 
 
 class InvalidArgumentError(StochamortError, ValueError):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -12,14 +15,49 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort._checks import check_seed
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, StochamortError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
 
-__all__ = ["Oracle", "StoppingRule", "MAX_CHUNK_CELLS"]
+__all__ = ["Oracle", "StoppingRule", "MAX_CHUNK_CELLS", "global_points"]
 
 #: Upper bound on mask cells (points × coalitions × players) held at once per chunk of points.
 MAX_CHUNK_CELLS = 1 << 25
+
+
+#: The point indices in a core error's message: "point(s) 1, 3" or "point 3".
+_POINTS_IN_MESSAGE = re.compile(r"\b(points?(?:\(s\))? )(\d+(?:, \d+)*)")
+
+
+@contextmanager
+def global_points(indices: NDArray[np.int64]) -> Iterator[None]:
+    """Renumber the points of a core error raised inside: the call's point ``i`` is ``indices[i]``.
+
+    Oracles call the core on a chunk of points (or the chunk's still active points); wrapped in
+    this, an error about points is re-raised as the same class, chained, with its ``points``
+    attribute and its message giving the global indices, so the failing points can be found.
+    """
+    try:
+        yield
+    except StochamortError as err:
+        if not err.points:
+            raise
+
+        def renumber(match: re.Match[str]) -> str:
+            return match.group(1) + ", ".join(str(int(indices[int(p)])) for p in match.group(2).split(", "))
+
+        message = _POINTS_IN_MESSAGE.sub(renumber, str(err), count=1)
+        raise retold(err, message, points=tuple(int(indices[p]) for p in err.points)) from err
+
+
+def retold(
+    err: StochamortError, message: str, *, argument: str | None = None, points: tuple[int, ...] | None = None
+) -> StochamortError:
+    """``err``'s class with a new message, keeping its attributes unless given anew."""
+    new = type(err)(message)
+    new.argument = err.argument if argument is None else argument
+    new.points = err.points if points is None else points
+    return new
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from stochamort import estimators
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, TooManyPlayersError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
-from stochamort.oracles.base import MAX_CHUNK_CELLS, Oracle, StoppingRule
+from stochamort.oracles.base import MAX_CHUNK_CELLS, Oracle, StoppingRule, global_points
 from stochamort.sampling import enumerate_coalitions, permutation_chain_masks, sample_permutations
 from stochamort.weights import semivalue_weights
 
@@ -79,7 +79,8 @@ class Permutation(Oracle):
             chain_values[:, :, d] = grand[active, None]
             if d > 1:
                 chain_values[:, :, 1:d] = game.evaluate(inner, points[active]).reshape(len(active), orders, d - 1, -1)
-            est = estimators.permutation_shapley(perms, chain_values, antithetic=self.antithetic)
+            with global_points(point_offset + points[active]):
+                est = estimators.permutation_shapley(perms, chain_values, antithetic=self.antithetic)
             if result is None:
                 result = est
             else:
@@ -138,4 +139,6 @@ class Exact(Oracle):
         for start in range(0, 1 << d, step):
             block = coalitions[start : start + step]
             table[:, start : start + step] = game.evaluate(np.broadcast_to(block, (n, *block.shape)), points)
-        return estimators.exact_semivalue(table, semivalue_weights(d, self.kind, alpha=self.alpha, beta=self.beta))
+        weights = semivalue_weights(d, self.kind, alpha=self.alpha, beta=self.beta)
+        with global_points(point_offset + points):
+            return estimators.exact_semivalue(table, weights)

@@ -14,7 +14,7 @@ from stochamort import estimators
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
-from stochamort.oracles.base import Oracle, StoppingRule
+from stochamort.oracles.base import Oracle, StoppingRule, global_points, retold
 from stochamort.sampling import CoalitionDistribution, sample_coalitions
 
 __all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "SGDShapley", "MSRBanzhaf", "LIME"]
@@ -102,13 +102,14 @@ class CoalitionOracle(Oracle):
                 masks = np.concatenate([masks, new_masks], axis=1)
                 values = np.concatenate([values, new_values], axis=1)
             try:
-                est = self._estimate(Samples(masks, values, null[active], grand[active]))
+                with global_points(point_offset + points[active]):
+                    est = self._estimate(Samples(masks, values, null[active], grand[active]))
             except InsufficientSamplesError as err:
                 # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
-                raise type(err)(
-                    f"budget: {self.budget} evaluations per point were not enough for a point in "
-                    f"{int(points[0])}..{int(points[-1])}; raise the budget ({err})"
-                ) from err
+                first, last = point_offset + int(points[0]), point_offset + int(points[-1])
+                where = f"point {err.points[0]}" if err.points else f"a point in {first}..{last}"
+                message = f"budget: {self.budget} evaluations per point were not enough for {where}; raise the budget ({err})"
+                raise retold(err, message, argument="budget") from err
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
             result.n_evaluations[active] = fixed + (r + 1) * samples

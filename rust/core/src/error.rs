@@ -3,12 +3,18 @@
 
 use thiserror::Error;
 
-/// An error of the combinatorial core. `name` is always the argument at fault.
+/// An error of the combinatorial core. `name` is always the argument at fault; `points` (`point`)
+/// are the points the error concerns, as indices along the first axis of the call's arrays (empty
+/// when it concerns no point in particular), so that a caller can renumber them.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum CoreError {
     /// An argument has a value the function cannot accept.
     #[error("{name}: {reason}")]
-    InvalidArgument { name: &'static str, reason: String },
+    InvalidArgument {
+        name: &'static str,
+        reason: String,
+        points: Vec<usize>,
+    },
     /// An array argument has the wrong shape.
     #[error("{name}: expected shape {expected}, got {got}")]
     Shape {
@@ -21,7 +27,11 @@ pub enum CoreError {
     NonFinite { name: &'static str, points: Vec<usize> },
     /// The budget is too small for the estimator.
     #[error("{name}: {reason}")]
-    InsufficientSamples { name: &'static str, reason: String },
+    InsufficientSamples {
+        name: &'static str,
+        reason: String,
+        points: Vec<usize>,
+    },
     /// A least-squares system is singular for one point.
     #[error("{name}: the system for point {point} is singular ({reason}); sample more coalitions")]
     Singular {
@@ -43,16 +53,28 @@ pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
     pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::invalid_at(name, vec![], reason)
+    }
+
+    /// An invalid argument because of what it holds at the given points.
+    pub(crate) fn invalid_at(name: &'static str, points: Vec<usize>, reason: impl Into<String>) -> Self {
         CoreError::InvalidArgument {
             name,
             reason: reason.into(),
+            points,
         }
     }
 
     pub(crate) fn insufficient(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::insufficient_at(name, vec![], reason)
+    }
+
+    /// Too few samples for the estimator at the given points.
+    pub(crate) fn insufficient_at(name: &'static str, points: Vec<usize>, reason: impl Into<String>) -> Self {
         CoreError::InsufficientSamples {
             name,
             reason: reason.into(),
+            points,
         }
     }
 

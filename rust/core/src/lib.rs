@@ -1,7 +1,9 @@
 //! The combinatorial core of stochamort: seeded coalition and permutation samplers, kernel and
 //! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, SGD-Shapley, MSR Banzhaf,
 //! LIME, permutation sampling, exact enumeration) that turn sampled game values into attributions with
-//! standard errors, and the data-valuation pieces (see [`valuation`]). Pure Rust: no Python types here; `stochamort-python` is the glue.
+//! standard errors, and the data-valuation pieces (see [`valuation`]). Running moments live in one
+//! place ([`moments`]), input checks in another (`validate`). Pure Rust: no Python types here;
+//! `stochamort-python` is the glue.
 //!
 //! Conventions: masks are `(n_points, n_samples, n_players)` booleans, values
 //! `(n_points, n_samples, n_outputs)`, attributions `(n_points, n_players, n_outputs)`. Work is
@@ -29,12 +31,12 @@ pub use estimators::{
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
+pub use rng::Draws;
 pub use sampling::{
-    coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_permutations,
-    MAX_EXACT_PLAYERS,
+    coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_multisets,
+    sample_permutations, MAX_EXACT_PLAYERS, MAX_MULTISET_CELLS,
 };
 pub use valuation::{
-    contribution_values, merge_data_values, permutation_data_values, sample_multisets, truncation_points,
-    DataValueMoments, MAX_MULTISET_CELLS,
+    contribution_values, merge_data_values, permutation_data_values, truncation_points, DataValueMoments,
 };
 pub use weights::{lime_kernel, shapley_kernel, Semivalue};

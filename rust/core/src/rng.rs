@@ -5,6 +5,56 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
+use crate::error::{CoreError, CoreResult};
+
+/// The draws a sampler makes: `n_samples` samples (coalitions, permutations, multisets) for each
+/// of `n_points` points, from the streams of `seed`, starting at the global point `point_offset`
+/// and at sample `sample_offset` of each point. Draws that start where others end continue their
+/// streams exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draws {
+    pub n_points: usize,
+    pub n_samples: usize,
+    pub seed: u64,
+    pub point_offset: u64,
+    pub sample_offset: u64,
+}
+
+impl Draws {
+    /// The first `n_samples` draws of points `0..n_points`.
+    pub fn new(n_points: usize, n_samples: usize, seed: u64) -> Self {
+        Draws {
+            n_points,
+            n_samples,
+            seed,
+            point_offset: 0,
+            sample_offset: 0,
+        }
+    }
+
+    /// The same numbers of draws, from global point `point_offset` and sample `sample_offset` on.
+    pub fn starting_at(self, point_offset: u64, sample_offset: u64) -> Self {
+        Draws {
+            point_offset,
+            sample_offset,
+            ..self
+        }
+    }
+
+    /// Check that the draws stay inside the streams (offsets plus counts below 2**64).
+    pub(crate) fn check_fits(&self) -> CoreResult<()> {
+        for (name, offset, count) in [
+            ("point_offset", self.point_offset, self.n_points),
+            ("sample_offset", self.sample_offset, self.n_samples),
+        ] {
+            if offset.checked_add(count as u64).is_none() {
+                return Err(CoreError::invalid(name, format!("{name} + the count must stay below 2**64, got {offset}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a stream is used for, so that two samplers given the same seed stay independent.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Purpose {

@@ -1,18 +1,26 @@
 //! Seeded samplers: coalitions from a [`Distribution`], permutations, the coalition chains along
-//! permutations, and the enumeration of all coalitions for exact computations.
+//! permutations, the multisets of distributional Data Shapley, and the enumeration of all
+//! coalitions for exact computations.
+
+use std::ops::RangeInclusive;
 
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3};
+use rand::distr::{Distribution as _, Uniform};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use rand_pcg::Pcg64;
 
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
-use crate::parallel::{for_each_chunk, map_indices};
-use crate::rng::{stream, Purpose};
+use crate::parallel::for_each_chunk;
+use crate::rng::{stream, Draws, Purpose};
+use crate::validate::{check_permutations, check_positive};
 
 /// The largest number of players exact enumeration accepts (2^20 coalitions).
 pub const MAX_EXACT_PLAYERS: usize = 20;
+
+/// The largest output [`sample_multisets`] builds in one call, in cells (4 GiB of `u32`).
+pub const MAX_MULTISET_CELLS: usize = 1 << 30;
 
 /// Multiply sizes, failing with a clear error instead of overflowing.
 pub(crate) fn checked_size(dims: &[usize], name: &'static str) -> CoreResult<usize> {
@@ -27,6 +35,26 @@ fn check_even(n: usize, name: &'static str, why: &str) -> CoreResult<()> {
         return Err(CoreError::invalid(name, format!("must be even when {why}, got {n}")));
     }
     Ok(())
+}
+
+/// Fill `data`, laid out as `draws.n_points` points of `draws.n_samples` rows of `row_len` cells,
+/// drawing every unit of `rows_per_unit` rows (a pair, or one row) from its own stream
+/// `(seed, purpose, point_offset + point, sample_offset / rows_per_unit + unit)`.
+fn draw_units<T: Send>(
+    data: &mut [T],
+    draws: &Draws,
+    row_len: usize,
+    rows_per_unit: usize,
+    purpose: Purpose,
+    draw: impl Fn(&mut Pcg64, &mut [T]) + Sync + Send,
+) {
+    let units_per_point = draws.n_samples / rows_per_unit;
+    let first_unit = draws.sample_offset / rows_per_unit as u64;
+    for_each_chunk(data, rows_per_unit * row_len, |unit, chunk| {
+        let point = (unit / units_per_point) as u64 + draws.point_offset;
+        let index = (unit % units_per_point) as u64 + first_unit;
+        draw(&mut stream(draws.seed, purpose, point, index), chunk);
+    });
 }
 
 /// Draws one coalition of a given distribution into a row of `d` booleans.
@@ -87,37 +115,26 @@ impl CoalitionSampler {
     }
 }
 
-/// Sample coalitions for a batch of points: a bool array `(n_points, n_samples, n_players)`.
+/// Sample coalitions of `n_players` players: a bool array `(n_points, n_samples, n_players)`.
 ///
 /// With `paired`, rows `2j` and `2j+1` are complements. Row streams are derived from
 /// `(seed, point_offset + point, sample_offset + sample)` (pairs: per pair index), so a call with
 /// `sample_offset = k` continues a call that drew `k` samples per point.
-pub fn sample_coalitions(
-    n_points: usize,
-    n_samples: usize,
-    n_players: usize,
-    distribution: Distribution,
-    paired: bool,
-    seed: u64,
-    point_offset: u64,
-    sample_offset: u64,
-) -> CoreResult<Array3<bool>> {
+pub fn sample_coalitions(draws: Draws, n_players: usize, distribution: Distribution, paired: bool) -> CoreResult<Array3<bool>> {
+    let Draws { n_points, n_samples, .. } = draws;
     distribution.check_players(n_players, "n_players")?;
     if paired {
         check_even(n_samples, "n_samples", "paired=True")?;
-        check_even(sample_offset as usize, "sample_offset", "paired=True")?;
+        check_even(draws.sample_offset as usize, "sample_offset", "paired=True")?;
     }
+    draws.check_fits()?;
     let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
     let sampler = CoalitionSampler::new(distribution, n_players);
     let rows_per_unit = if paired { 2 } else { 1 };
-    let units_per_point = n_samples / rows_per_unit;
     let mut data = vec![false; total];
-    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
-        let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
-        let mut rng = stream(seed, Purpose::Coalitions, point, index);
+    draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Coalitions, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
-        sampler.draw(&mut rng, first);
+        sampler.draw(rng, first);
         if paired {
             for (c, &f) in rest.iter_mut().zip(first.iter()) {
                 *c = !f;
@@ -138,39 +155,28 @@ pub fn coalition_probabilities(
     Ok(masks.rows().into_iter().map(|row| by_size[row.iter().filter(|&&b| b).count()]).collect())
 }
 
-/// Sample uniformly random permutations: an `i64` array `(n_points, n_permutations, n_players)`.
+/// Sample uniformly random orders of `n_players` players: an `i64` array
+/// `(n_points, n_permutations, n_players)`, the draws' samples being permutations.
 ///
 /// With `antithetic`, permutation `2j+1` is the reverse of permutation `2j`. Streams as in
 /// [`sample_coalitions`], with `sample_offset` counting permutations.
-pub fn sample_permutations(
-    n_points: usize,
-    n_permutations: usize,
-    n_players: usize,
-    antithetic: bool,
-    seed: u64,
-    point_offset: u64,
-    sample_offset: u64,
-) -> CoreResult<Array3<i64>> {
-    if n_players == 0 {
-        return Err(CoreError::invalid("n_players", "must be at least 1"));
-    }
+pub fn sample_permutations(draws: Draws, n_players: usize, antithetic: bool) -> CoreResult<Array3<i64>> {
+    let Draws { n_points, n_samples: n_permutations, .. } = draws;
+    check_positive(n_players, "n_players")?;
     if antithetic {
         check_even(n_permutations, "n_permutations", "antithetic=True")?;
-        check_even(sample_offset as usize, "sample_offset", "antithetic=True")?;
+        check_even(draws.sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
+    draws.check_fits()?;
     let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
-    let units_per_point = n_permutations / rows_per_unit;
     let mut data = vec![0i64; total];
-    for_each_chunk(&mut data, rows_per_unit * n_players, |unit, chunk| {
-        let point = (unit / units_per_point) as u64 + point_offset;
-        let index = (unit % units_per_point) as u64 + sample_offset / rows_per_unit as u64;
-        let mut rng = stream(seed, Purpose::Permutations, point, index);
+    draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Permutations, |rng, chunk| {
         let (first, rest) = chunk.split_at_mut(n_players);
         for (j, x) in first.iter_mut().enumerate() {
             *x = j as i64;
         }
-        first.shuffle(&mut rng);
+        first.shuffle(rng);
         if antithetic {
             for (c, &f) in rest.iter_mut().zip(first.iter().rev()) {
                 *c = f;
@@ -181,48 +187,12 @@ pub fn sample_permutations(
         .expect("shape matches length"))
 }
 
-/// Check that every row of `permutations` orders `0..n_players` exactly once.
-pub(crate) fn validate_permutations(permutations: &ArrayView3<i64>, name: &'static str) -> CoreResult<()> {
-    let d = permutations.shape()[2];
-    if d == 0 {
-        return Err(CoreError::invalid(name, "needs at least one player (last axis is empty)"));
-    }
-    let bad: Vec<usize> = map_indices(permutations.shape()[0], |p| {
-        let mut seen = vec![false; d];
-        permutations.index_axis(ndarray::Axis(0), p).rows().into_iter().any(|row| {
-            seen.fill(false);
-            row.iter().any(|&x| {
-                if x < 0 || x as usize >= d || seen[x as usize] {
-                    true
-                } else {
-                    seen[x as usize] = true;
-                    false
-                }
-            })
-        })
-    })
-    .into_iter()
-    .enumerate()
-    .filter_map(|(p, b)| b.then_some(p))
-    .collect();
-    if let Some(&first) = bad.first() {
-        return Err(CoreError::invalid(
-            name,
-            format!(
-                "rows must be permutations of 0..{d}; point {first} (and {} other point(s)) hold another row",
-                bad.len() - 1
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The coalitions along each permutation: `(n_points, n_permutations, n_players + 1, n_players)`,
 /// where row `j` holds the first `j` players of the order (row 0 empty, row `d` full). With
 /// `interior`, only rows 1..d−1 (`n_players − 1` rows): the empty and full coalitions are the same
 /// for every order, so callers evaluate them once.
 pub fn permutation_chain_masks(permutations: ArrayView3<i64>, interior: bool) -> CoreResult<Array4<bool>> {
-    validate_permutations(&permutations, "permutations")?;
+    check_permutations(&permutations, "permutations")?;
     let (n_points, n_perm, d) = permutations.dim();
     let (rows, first) = if interior { (d - 1, 1) } else { (d + 1, 0) };
     let total = checked_size(&[n_points, n_perm, rows, d], "permutations")?;
@@ -252,9 +222,7 @@ pub fn enumerate_coalitions(n_players: usize) -> CoreResult<Array2<bool>> {
 
 /// Check that exact enumeration over `n_players` players is supported.
 pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreResult<()> {
-    if n_players == 0 {
-        return Err(CoreError::invalid(name, "must be at least 1"));
-    }
+    check_positive(n_players, name)?;
     if n_players > MAX_EXACT_PLAYERS {
         return Err(CoreError::TooManyPlayers {
             name,
@@ -265,14 +233,56 @@ pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreR
     Ok(())
 }
 
+/// Draw multisets of data points for distributional Data Shapley: a `u32` array
+/// `(n_points, n_samples, n_data)` of multiplicities. For each (point i, sample j), a size
+/// `k ~ Uniform(sizes)` (`min_size..=max_size`), then `k` indices drawn uniformly with replacement from
+/// `0..n_data`. Streams come from `(seed, point_offset + i, sample_offset + j)`, so the result does
+/// not depend on the thread count or on how points and samples are split into calls.
+pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>) -> CoreResult<Array3<u32>> {
+    let Draws { n_points, n_samples, .. } = draws;
+    let (min_size, max_size) = sizes.into_inner();
+    check_positive(n_data, "n_data")?;
+    if max_size > u64::from(u32::MAX) {
+        return Err(CoreError::invalid("max_size", format!("must be below 2**32, got {max_size}")));
+    }
+    if min_size > max_size {
+        return Err(CoreError::invalid(
+            "min_size",
+            format!("must not exceed max_size ({max_size}), got {min_size}"),
+        ));
+    }
+    let total = checked_size(&[n_points, n_samples, n_data], "n_samples")?;
+    if total > MAX_MULTISET_CELLS {
+        return Err(CoreError::invalid(
+            "n_samples",
+            format!(
+                "an output of shape {:?} has {total} cells, more than the {MAX_MULTISET_CELLS} one call builds; \
+                 draw in batches with point_offset / sample_offset (the streams continue exactly)",
+                [n_points, n_samples, n_data]
+            ),
+        ));
+    }
+    draws.check_fits()?;
+    let indices = Uniform::new(0u64, n_data as u64).expect("n_data >= 1");
+    let mut data = vec![0u32; total];
+    draw_units(&mut data, &draws, n_data, 1, Purpose::Multisets, |rng, row| {
+        let k = rng.random_range(min_size..=max_size);
+        for _ in 0..k {
+            row[indices.sample(rng) as usize] += 1;
+        }
+    });
+    Ok(Array3::from_shape_vec((n_points, n_samples, n_data), data).expect("shape matches length"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parallel::set_parallelism;
+    use ndarray::Axis;
 
     #[test]
     fn paired_rows_are_complements_and_sizes_follow_distribution() {
-        let m = sample_coalitions(3, 4000, 9, Distribution::Shapley, true, 11, 0, 0).unwrap();
+        let m = sample_coalitions(Draws::new(3, 4000, 11), 9, Distribution::Shapley, true).unwrap();
         let p = Distribution::Shapley.size_probabilities(9);
         let mut hist = vec![0usize; 10];
         for point in m.outer_iter() {
@@ -296,23 +306,23 @@ mod tests {
 
     #[test]
     fn samples_do_not_depend_on_threads_or_batches() {
-        let all = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
-        let tail = sample_coalitions(2, 10, 70, Distribution::Banzhaf, false, 5, 4, 0).unwrap();
+        let all = sample_coalitions(Draws::new(6, 10, 5), 70, Distribution::Banzhaf, false).unwrap();
+        let tail = sample_coalitions(Draws::new(2, 10, 5).starting_at(4, 0), 70, Distribution::Banzhaf, false).unwrap();
         assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
         // Continuing with sample_offset reproduces the later samples of one bigger draw.
-        let head = sample_coalitions(6, 4, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
-        let rest = sample_coalitions(6, 6, 70, Distribution::Banzhaf, false, 5, 0, 4).unwrap();
+        let head = sample_coalitions(Draws::new(6, 4, 5), 70, Distribution::Banzhaf, false).unwrap();
+        let rest = sample_coalitions(Draws::new(6, 6, 5).starting_at(0, 4), 70, Distribution::Banzhaf, false).unwrap();
         assert_eq!(all.slice(ndarray::s![.., ..4, ..]), head);
         assert_eq!(all.slice(ndarray::s![.., 4.., ..]), rest);
         set_parallelism(false);
-        let serial = sample_coalitions(6, 10, 70, Distribution::Banzhaf, false, 5, 0, 0).unwrap();
+        let serial = sample_coalitions(Draws::new(6, 10, 5), 70, Distribution::Banzhaf, false).unwrap();
         set_parallelism(true);
         assert_eq!(all, serial);
     }
 
     #[test]
     fn antithetic_permutations_reverse_and_chains_grow() {
-        let perms = sample_permutations(2, 6, 7, true, 3, 0, 0).unwrap();
+        let perms = sample_permutations(Draws::new(2, 6, 3), 7, true).unwrap();
         for point in perms.outer_iter() {
             for j in (0..6).step_by(2) {
                 let a: Vec<i64> = point.row(j).to_vec();
@@ -338,10 +348,20 @@ mod tests {
     #[test]
     fn invalid_arguments_are_reported() {
         assert!(matches!(
-            sample_coalitions(1, 3, 4, Distribution::Shapley, true, 0, 0, 0),
+            sample_coalitions(Draws::new(1, 3, 0), 4, Distribution::Shapley, true),
             Err(CoreError::InvalidArgument { name: "n_samples", .. })
         ));
-        assert!(sample_coalitions(1, 2, 1, Distribution::Shapley, false, 0, 0, 0).is_err());
+        assert!(sample_coalitions(Draws::new(1, 2, 0), 1, Distribution::Shapley, false).is_err());
+        // Draws past the end of the streams are refused rather than wrapped around.
+        let late = Draws::new(2, 4, 0).starting_at(u64::MAX - 1, 0);
+        assert!(matches!(
+            sample_permutations(late, 3, false),
+            Err(CoreError::InvalidArgument { name: "point_offset", .. })
+        ));
+        assert!(matches!(
+            sample_multisets(Draws::new(1, 4, 0).starting_at(0, u64::MAX), 3, 0..=1),
+            Err(CoreError::InvalidArgument { name: "sample_offset", .. })
+        ));
         assert!(matches!(
             enumerate_coalitions(21),
             Err(CoreError::TooManyPlayers { .. })
@@ -354,5 +374,33 @@ mod tests {
     fn enumeration_uses_bit_order() {
         let all = enumerate_coalitions(3).unwrap();
         assert_eq!(all.row(5).to_vec(), vec![true, false, true]);
+    }
+
+    #[test]
+    fn multisets_have_the_right_sizes_and_streams() {
+        let m = sample_multisets(Draws::new(3, 500, 9), 7, 2..=5).unwrap();
+        let mut sizes = [0usize; 6];
+        for row in m.lanes(Axis(2)) {
+            let k: u32 = row.sum();
+            assert!((2..=5).contains(&k));
+            sizes[k as usize] += 1;
+        }
+        for k in 2..=5 {
+            assert!((sizes[k] as f64 - 375.0).abs() < 5.0 * (1500.0f64 * 0.25 * 0.75).sqrt(), "{sizes:?}");
+        }
+        let tail = sample_multisets(Draws::new(1, 500, 9).starting_at(2, 0), 7, 2..=5).unwrap();
+        assert_eq!(m.slice(ndarray::s![2.., .., ..]), tail);
+        let rest = sample_multisets(Draws::new(3, 200, 9).starting_at(0, 300), 7, 2..=5).unwrap();
+        assert_eq!(m.slice(ndarray::s![.., 300.., ..]), rest);
+        set_parallelism(false);
+        let serial = sample_multisets(Draws::new(3, 500, 9), 7, 2..=5).unwrap();
+        set_parallelism(true);
+        assert_eq!(m, serial);
+        assert!(sample_multisets(Draws::new(1, 1, 0), 0, 0..=1).is_err());
+        assert!(sample_multisets(Draws::new(1, 1, 0), 3, RangeInclusive::new(4, 1)).is_err()); // min > max
+        assert!(sample_multisets(Draws::new(1, 1, 0), 3, 0..=1 << 32).is_err());
+        assert!(sample_multisets(Draws::new(1 << 20, 1 << 10, 0), 8, 0..=1).is_err());
+        let exact = sample_multisets(Draws::new(2, 3, 1), 4, 6..=6).unwrap();
+        assert!(exact.lanes(Axis(2)).into_iter().all(|r| r.sum() == 6));
     }
 }

@@ -1,30 +1,24 @@
 //! Data valuation: one game whose players are the `N` training points. The utility U(S) (the score
 //! of a model trained on S) is evaluated elsewhere; this module turns its values into data values
 //! with standard errors (Data Shapley, Beta Shapley, TMC, Data Banzhaf, distributional Data
-//! Shapley), finds truncation positions for TMC, and draws the multisets of distributional Data
-//! Shapley.
+//! Shapley) and finds truncation positions for TMC. (The multisets of distributional Data Shapley
+//! are drawn by [`crate::sampling::sample_multisets`].)
 //!
 //! Conventions: `permutations` `(P, N)`, each row an order of `0..N`; `chain_values` `(P, N + 1)`,
-//! `chain_values[p, k]` = U(first k players of permutation p). Per-player running moments are kept
-//! with Welford's algorithm and merged with Chan's formula, in a fixed order, so every result is
-//! bit-identical for any thread count.
+//! `chain_values[p, k]` = U(first k players of permutation p). Per-player running moments
+//! ([`crate::moments`]) are merged in a fixed order, so every result is bit-identical for any
+//! thread count.
 
-use ndarray::{Array1, Array3, ArrayView1, ArrayView2};
-use rand::distr::{Distribution as _, Uniform};
-use rand::RngExt;
+use ndarray::{Array1, ArrayView1, ArrayView2, Ix1};
 
 use crate::error::{CoreError, CoreResult};
-use crate::estimators::std_error_of_mean;
-use crate::parallel::{for_each_chunk, map_indices};
-use crate::rng::{stream, Purpose};
-use crate::sampling::checked_size;
+use crate::moments::{merge_arrays, MomentArrays, RunningMoments, Summary};
+use crate::parallel::map_indices;
+use crate::validate::{check_finite, check_permutations, non_finite_points};
 
 /// Permutations per block of work in [`permutation_data_values`]. Fixed, so that the blocks (and
 /// the order in which their moments are merged) never depend on the number of threads.
 const PERMUTATIONS_PER_BLOCK: usize = 32;
-
-/// The largest output [`sample_multisets`] builds in one call, in cells (4 GiB of `u32`).
-pub const MAX_MULTISET_CELLS: usize = 1 << 30;
 
 /// Per-player data values with their running moments.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,114 +35,19 @@ pub struct DataValueMoments {
     pub n_evaluations: u64,
 }
 
-/// Running moments (count, mean, M2) of the contributions of every player.
-#[derive(Clone, Debug)]
-struct PlayerMoments {
-    counts: Vec<u64>,
-    means: Vec<f64>,
-    m2: Vec<f64>,
-}
-
-impl PlayerMoments {
-    fn new(n: usize) -> Self {
-        PlayerMoments {
-            counts: vec![0; n],
-            means: vec![0.0; n],
-            m2: vec![0.0; n],
-        }
-    }
-
-    /// Welford's update with one contribution `x` of player `i`.
-    #[inline]
-    fn add(&mut self, i: usize, x: f64) {
-        self.counts[i] += 1;
-        let n = self.counts[i] as f64;
-        let delta = x - self.means[i];
-        self.means[i] += delta / n;
-        self.m2[i] += delta * (x - self.means[i]);
-    }
-
-    /// Chan's merge with the moments of a disjoint set of contributions.
-    fn merge(&mut self, other: &PlayerMoments) {
-        for i in 0..self.counts.len() {
-            let (na, nb) = (self.counts[i], other.counts[i]);
-            if nb == 0 {
-                continue;
-            }
-            if na == 0 {
-                self.counts[i] = nb;
-                self.means[i] = other.means[i];
-                self.m2[i] = other.m2[i];
-                continue;
-            }
-            let (fa, fb) = (na as f64, nb as f64);
-            let n = fa + fb;
-            let delta = other.means[i] - self.means[i];
-            self.means[i] += delta * fb / n;
-            self.m2[i] += other.m2[i] + delta * delta * fa * fb / n;
-            self.counts[i] = na + nb;
-        }
-    }
-
-    fn finish(self, n_evaluations: u64) -> DataValueMoments {
-        let std_errors = self
-            .m2
-            .iter()
-            .zip(&self.counts)
-            .map(|(&m2, &n)| std_error_of_mean(m2, n as usize))
-            .collect();
+impl DataValueMoments {
+    /// The result of per-player moments: one block of one cell per player.
+    fn new(moments: RunningMoments, n_evaluations: u64) -> Self {
+        let n = moments.counts().len();
+        let Summary { counts, means, std_errors, m2 } = moments.summary(Ix1(n));
         DataValueMoments {
-            values: Array1::from(self.means),
+            values: means,
             std_errors,
-            m2: Array1::from(self.m2),
-            counts: Array1::from(self.counts),
+            m2,
+            counts,
             n_evaluations,
         }
     }
-}
-
-/// Check that every row of `permutations` `(P, N)` orders `0..N` exactly once.
-fn validate_permutation_rows(permutations: &ArrayView2<i64>, name: &'static str) -> CoreResult<()> {
-    let (n_rows, n) = permutations.dim();
-    if n == 0 {
-        return Err(CoreError::invalid(name, "needs at least one player (axis 1 is empty)"));
-    }
-    let n_blocks = n_rows.div_ceil(PERMUTATIONS_PER_BLOCK);
-    let bad: Vec<Vec<usize>> = map_indices(n_blocks, |b| {
-        let mut seen = vec![false; n];
-        let rows = b * PERMUTATIONS_PER_BLOCK..((b + 1) * PERMUTATIONS_PER_BLOCK).min(n_rows);
-        rows.filter(|&r| {
-            seen.fill(false);
-            permutations.row(r).iter().any(|&x| {
-                if x < 0 || x as usize >= n || seen[x as usize] {
-                    true
-                } else {
-                    seen[x as usize] = true;
-                    false
-                }
-            })
-        })
-        .collect()
-    });
-    let bad: Vec<usize> = bad.into_iter().flatten().collect();
-    if let Some(&first) = bad.first() {
-        return Err(CoreError::invalid(
-            name,
-            format!(
-                "rows must be permutations of 0..{n}; row {first} (and {} other row(s)) is not",
-                bad.len() - 1
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Rows of `values` holding NaN or infinity in a column from `first_column` on.
-fn non_finite_rows(values: &ArrayView2<f64>, first_column: usize) -> Vec<usize> {
-    let flags = map_indices(values.nrows(), |r| {
-        values.row(r).iter().skip(first_column).any(|x| !x.is_finite())
-    });
-    flags.into_iter().enumerate().filter_map(|(r, bad)| bad.then_some(r)).collect()
 }
 
 /// Data values from permutations and the utilities along them (Data Shapley / Beta Shapley / TMC).
@@ -169,7 +68,7 @@ pub fn permutation_data_values(
     position_weights: Option<ArrayView1<f64>>,
     start: usize,
 ) -> CoreResult<DataValueMoments> {
-    validate_permutation_rows(&permutations, "permutations")?;
+    check_permutations(&permutations, "permutations")?;
     let (n_perm, n) = permutations.dim();
     if chain_values.dim() != (n_perm, n + 1) {
         return Err(CoreError::shape(
@@ -193,7 +92,7 @@ pub fn permutation_data_values(
             if w.len() != n {
                 return Err(CoreError::shape("position_weights", format!("[{n}] (n_players)"), w.shape()));
             }
-            let bad: Vec<usize> = w.iter().enumerate().filter_map(|(k, x)| (!x.is_finite()).then_some(k)).collect();
+            let bad = non_finite_points(&w);
             if !bad.is_empty() {
                 return Err(CoreError::invalid(
                     "position_weights",
@@ -203,19 +102,15 @@ pub fn permutation_data_values(
             Some(w.to_vec())
         }
     };
-    let bad = non_finite_rows(&chain_values, start);
-    if !bad.is_empty() {
-        return Err(CoreError::NonFinite {
-            name: "chain_values",
-            points: bad,
-        });
-    }
+    // Columns below `start` are not read, so they may hold anything.
+    check_finite(&chain_values.slice(ndarray::s![.., start..]), "chain_values")?;
     let n_evaluations = (n_perm as u64)
         .checked_mul((n + 1 - start) as u64)
         .ok_or_else(|| CoreError::invalid("permutations", "too many evaluations to count"))?;
     let n_blocks = n_perm.div_ceil(PERMUTATIONS_PER_BLOCK);
+    // One block of one cell per player.
     let blocks = map_indices(n_blocks, |b| {
-        let mut moments = PlayerMoments::new(n);
+        let mut moments = RunningMoments::new(n, 1);
         for p in b * PERMUTATIONS_PER_BLOCK..((b + 1) * PERMUTATIONS_PER_BLOCK).min(n_perm) {
             let order = permutations.row(p);
             let chain = chain_values.row(p);
@@ -225,7 +120,7 @@ pub fn permutation_data_values(
                     Some(w) => w[k] * delta,
                     None => delta,
                 };
-                moments.add(order[k] as usize, x);
+                moments.add(order[k] as usize, |_| x);
             }
         }
         moments
@@ -235,7 +130,7 @@ pub fn permutation_data_values(
     for block in blocks {
         total.merge(&block);
     }
-    Ok(total.finish(n_evaluations))
+    Ok(DataValueMoments::new(total, n_evaluations))
 }
 
 /// Merge the moments of two results over disjoint contributions of the same players (Chan et al.):
@@ -249,39 +144,16 @@ pub fn merge_data_values(
     m2_b: ArrayView1<f64>,
     n_evaluations: u64,
 ) -> CoreResult<DataValueMoments> {
-    let n = counts_a.len();
-    for (name, len) in [
-        ("means_a", means_a.len()),
-        ("m2_a", m2_a.len()),
-        ("counts_b", counts_b.len()),
-        ("means_b", means_b.len()),
-        ("m2_b", m2_b.len()),
-    ] {
-        if len != n {
-            return Err(CoreError::shape(name, format!("[{n}] (the length of counts_a)"), &[len]));
-        }
+    for (name, values) in [("means_a", &means_a), ("m2_a", &m2_a), ("means_b", &means_b), ("m2_b", &m2_b)] {
+        check_finite(values, name)?;
     }
-    for (name, a) in [("means_a", &means_a), ("m2_a", &m2_a), ("means_b", &means_b), ("m2_b", &m2_b)] {
-        let bad: Vec<usize> = a.iter().enumerate().filter_map(|(i, x)| (!x.is_finite()).then_some(i)).collect();
-        if !bad.is_empty() {
-            return Err(CoreError::NonFinite { name, points: bad });
-        }
-    }
-    let as_moments = |c: &ArrayView1<u64>, m: &ArrayView1<f64>, q: &ArrayView1<f64>| PlayerMoments {
-        counts: c.to_vec(),
-        means: m.to_vec(),
-        m2: q.to_vec(),
-    };
-    let mut total = as_moments(&counts_a, &means_a, &m2_a);
-    total.merge(&as_moments(&counts_b, &means_b, &m2_b));
+    let mut total = merge_arrays(
+        MomentArrays { counts: (counts_a, "counts_a"), means: (means_a, "means_a"), m2: (m2_a, "m2_a") },
+        MomentArrays { counts: (counts_b, "counts_b"), means: (means_b, "means_b"), m2: (m2_b, "m2_b") },
+    )?;
     // Players without contributions have value 0, whatever the inputs held.
-    for i in 0..n {
-        if total.counts[i] == 0 {
-            total.means[i] = 0.0;
-            total.m2[i] = 0.0;
-        }
-    }
-    Ok(total.finish(n_evaluations))
+    total.clear_empty_blocks();
+    Ok(DataValueMoments::new(total, n_evaluations))
 }
 
 /// Data values from independent draws of each point's contribution (e.g. `U(D ∪ {i}) − U(D)` for
@@ -292,31 +164,20 @@ pub fn contribution_values(contributions: ArrayView2<f64>) -> CoreResult<DataVal
     if n_samples == 0 && n_points > 0 {
         return Err(CoreError::insufficient("contributions", "holds no samples (axis 1 is empty)"));
     }
-    let bad = non_finite_rows(&contributions, 0);
-    if !bad.is_empty() {
-        return Err(CoreError::NonFinite {
-            name: "contributions",
-            points: bad,
-        });
-    }
+    check_finite(&contributions, "contributions")?;
     let n_evaluations = (n_points as u64)
         .checked_mul(n_samples as u64)
         .and_then(|x| x.checked_mul(2))
         .ok_or_else(|| CoreError::invalid("contributions", "too many evaluations to count"))?;
+    // One block of one cell per point, its samples the units.
     let rows = map_indices(n_points, |i| {
-        let mut moments = PlayerMoments::new(1);
+        let mut moments = RunningMoments::new(1, 1);
         for &x in contributions.row(i) {
-            moments.add(0, x);
+            moments.add(0, |_| x);
         }
-        (moments.counts[0], moments.means[0], moments.m2[0])
+        moments
     });
-    let mut total = PlayerMoments::new(n_points);
-    for (i, (c, m, q)) in rows.into_iter().enumerate() {
-        total.counts[i] = c;
-        total.means[i] = m;
-        total.m2[i] = q;
-    }
-    Ok(total.finish(n_evaluations))
+    Ok(DataValueMoments::new(RunningMoments::concat(rows, 1), n_evaluations))
 }
 
 /// For each row of `chain_values` `(P, K)`, the first column c with
@@ -329,13 +190,7 @@ pub fn truncation_points(chain_values: ArrayView2<f64>, target: f64, tolerance: 
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         return Err(CoreError::invalid("tolerance", format!("must be a finite number >= 0, got {tolerance}")));
     }
-    let bad = non_finite_rows(&chain_values, 0);
-    if !bad.is_empty() {
-        return Err(CoreError::NonFinite {
-            name: "chain_values",
-            points: bad,
-        });
-    }
+    check_finite(&chain_values, "chain_values")?;
     let threshold = tolerance * target.abs();
     let points = map_indices(chain_values.nrows(), |p| {
         chain_values
@@ -347,73 +202,14 @@ pub fn truncation_points(chain_values: ArrayView2<f64>, target: f64, tolerance: 
     Ok(Array1::from(points))
 }
 
-/// Draw multisets of data points for distributional Data Shapley: a `u32` array
-/// `(n_points, n_samples, n_data)` of multiplicities. For each (point i, sample j), a size
-/// `k ~ Uniform{min_size..=max_size}`, then `k` indices drawn uniformly with replacement from
-/// `0..n_data`. Streams come from `(seed, point_offset + i, sample_offset + j)`, so the result does
-/// not depend on the thread count or on how points and samples are split into calls.
-#[allow(clippy::too_many_arguments)]
-pub fn sample_multisets(
-    n_points: usize,
-    n_samples: usize,
-    n_data: usize,
-    min_size: u64,
-    max_size: u64,
-    seed: u64,
-    point_offset: u64,
-    sample_offset: u64,
-) -> CoreResult<Array3<u32>> {
-    if n_data == 0 {
-        return Err(CoreError::invalid("n_data", "must be at least 1"));
-    }
-    if max_size > u64::from(u32::MAX) {
-        return Err(CoreError::invalid("max_size", format!("must be below 2**32, got {max_size}")));
-    }
-    if min_size > max_size {
-        return Err(CoreError::invalid(
-            "min_size",
-            format!("must not exceed max_size ({max_size}), got {min_size}"),
-        ));
-    }
-    let total = checked_size(&[n_points, n_samples, n_data], "n_samples")?;
-    if total > MAX_MULTISET_CELLS {
-        return Err(CoreError::invalid(
-            "n_samples",
-            format!(
-                "an output of shape {:?} has {total} cells, more than the {MAX_MULTISET_CELLS} one call builds; \
-                 draw in batches with point_offset / sample_offset (the streams continue exactly)",
-                [n_points, n_samples, n_data]
-            ),
-        ));
-    }
-    for (name, offset, count) in [("point_offset", point_offset, n_points), ("sample_offset", sample_offset, n_samples)] {
-        if offset.checked_add(count as u64).is_none() {
-            return Err(CoreError::invalid(name, format!("{name} + the count must stay below 2**64, got {offset}")));
-        }
-    }
-    let indices = Uniform::new(0u64, n_data as u64).expect("n_data >= 1");
-    let mut data = vec![0u32; total];
-    if n_samples > 0 {
-        for_each_chunk(&mut data, n_data, |unit, row| {
-            let point = (unit / n_samples) as u64 + point_offset;
-            let index = (unit % n_samples) as u64 + sample_offset;
-            let mut rng = stream(seed, Purpose::Multisets, point, index);
-            let k = rng.random_range(min_size..=max_size);
-            for _ in 0..k {
-                row[indices.sample(&mut rng) as usize] += 1;
-            }
-        });
-    }
-    Ok(Array3::from_shape_vec((n_points, n_samples, n_data), data).expect("shape matches length"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::estimators::exact_semivalue;
     use crate::parallel::set_parallelism;
-    use crate::weights::Semivalue;
-    use ndarray::{arr1, arr2, Array2, Axis};
+    use crate::rng::Draws;
+    use crate::weights::TEST_SEMIVALUES;
+    use ndarray::{arr1, arr2, Array2, Array3, Axis};
 
     /// All permutations of 0..n in lexicographic order.
     fn all_permutations(n: usize) -> Array2<i64> {
@@ -468,12 +264,7 @@ mod tests {
             let perms = all_permutations(n);
             let u = table(n, n as u64 + 3);
             let c = chains(&perms, &u);
-            for sv in [
-                Semivalue::Shapley,
-                Semivalue::Banzhaf,
-                Semivalue::Beta { alpha: 16.0, beta: 1.0 },
-                Semivalue::Beta { alpha: 0.5, beta: 2.0 },
-            ] {
+            for sv in TEST_SEMIVALUES {
                 let w = sv.position_weights(n).unwrap();
                 let est = permutation_data_values(perms.view(), c.view(), Some(arr1(&w).view()), 0).unwrap();
                 let want = exact(&u, &sv.weights(n).unwrap());
@@ -502,7 +293,7 @@ mod tests {
     fn moments_match_two_pass_and_threads_do_not_matter() {
         let n = 9;
         let p = 200;
-        let perms = crate::sampling::sample_permutations(1, p, n, false, 4, 0, 0).unwrap();
+        let perms = crate::sampling::sample_permutations(Draws::new(1, p, 4), n, false).unwrap();
         let perms = perms.index_axis(Axis(0), 0).to_owned();
         let u = table(n, 11);
         let c = chains(&perms, &u);
@@ -615,33 +406,5 @@ mod tests {
         assert_eq!(truncation_points(neg.view(), -1.0, 0.1).unwrap(), arr1(&[1i64]));
         assert!(truncation_points(c.view(), f64::NAN, 0.1).is_err());
         assert!(truncation_points(c.view(), 1.0, -0.1).is_err());
-    }
-
-    #[test]
-    fn multisets_have_the_right_sizes_and_streams() {
-        let m = sample_multisets(3, 500, 7, 2, 5, 9, 0, 0).unwrap();
-        let mut sizes = [0usize; 6];
-        for row in m.lanes(Axis(2)) {
-            let k: u32 = row.sum();
-            assert!((2..=5).contains(&k));
-            sizes[k as usize] += 1;
-        }
-        for k in 2..=5 {
-            assert!((sizes[k] as f64 - 375.0).abs() < 5.0 * (1500.0f64 * 0.25 * 0.75).sqrt(), "{sizes:?}");
-        }
-        let tail = sample_multisets(1, 500, 7, 2, 5, 9, 2, 0).unwrap();
-        assert_eq!(m.slice(ndarray::s![2.., .., ..]), tail);
-        let rest = sample_multisets(3, 200, 7, 2, 5, 9, 0, 300).unwrap();
-        assert_eq!(m.slice(ndarray::s![.., 300.., ..]), rest);
-        set_parallelism(false);
-        let serial = sample_multisets(3, 500, 7, 2, 5, 9, 0, 0).unwrap();
-        set_parallelism(true);
-        assert_eq!(m, serial);
-        assert!(sample_multisets(1, 1, 0, 0, 1, 0, 0, 0).is_err());
-        assert!(sample_multisets(1, 1, 3, 4, 1, 0, 0, 0).is_err());
-        assert!(sample_multisets(1, 1, 3, 0, 1 << 32, 0, 0, 0).is_err());
-        assert!(sample_multisets(1 << 20, 1 << 10, 8, 0, 1, 0, 0, 0).is_err());
-        let exact = sample_multisets(2, 3, 4, 6, 6, 1, 0, 0).unwrap();
-        assert!(exact.lanes(Axis(2)).into_iter().all(|r| r.sum() == 6));
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::math::{ln_beta, ln_binomial};
+use crate::validate::{check_positive, check_positive_finite};
 
 /// A semivalue: a weighting of coalitions by size that defines an attribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,11 +22,8 @@ impl Semivalue {
             "shapley" => Ok(Semivalue::Shapley),
             "banzhaf" => Ok(Semivalue::Banzhaf),
             "beta" => {
-                for (name, x) in [("alpha", alpha), ("beta", beta)] {
-                    if !(x.is_finite() && x > 0.0) {
-                        return Err(CoreError::invalid(name, format!("must be a positive finite number, got {x}")));
-                    }
-                }
+                check_positive_finite(alpha, "alpha")?;
+                check_positive_finite(beta, "beta")?;
                 Ok(Semivalue::Beta { alpha, beta })
             }
             other => Err(CoreError::invalid(
@@ -37,28 +35,17 @@ impl Semivalue {
 
     /// Weight of one coalition of each size k = 0..d−1 that excludes the player being valued.
     pub fn weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
-        if n_players == 0 {
-            return Err(CoreError::invalid("n_players", "must be at least 1"));
-        }
-        let d = n_players;
-        Ok((0..d)
-            .map(|k| match self {
-                Semivalue::Shapley => (-(d as f64).ln() - ln_binomial(d - 1, k)).exp(),
-                Semivalue::Banzhaf => 0.5f64.powi((d - 1) as i32),
-                Semivalue::Beta { alpha, beta } => {
-                    (ln_beta(k as f64 + beta, (d - 1 - k) as f64 + alpha) - ln_beta(alpha, beta)).exp()
-                }
-            })
-            .collect())
+        let ln_w = self.ln_weights(n_players)?;
+        Ok(match self {
+            // Exact powers of two, which exp(ln w) would round.
+            Semivalue::Banzhaf => vec![0.5f64.powi((n_players - 1) as i32); n_players],
+            _ => ln_w.into_iter().map(f64::exp).collect(),
+        })
     }
-}
 
-impl Semivalue {
     /// ln w(k) for k = 0..d−1: the log of [`Semivalue::weights`], finite even where w(k) underflows.
     pub fn ln_weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
-        if n_players == 0 {
-            return Err(CoreError::invalid("n_players", "must be at least 1"));
-        }
+        check_positive(n_players, "n_players")?;
         let d = n_players;
         Ok((0..d)
             .map(|k| match self {
@@ -88,9 +75,7 @@ impl Semivalue {
 
 /// KernelSHAP's kernel per coalition size: (d−1)/(C(d,k) k (d−k)); +inf at k = 0 and k = d.
 pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
-    if n_players == 0 {
-        return Err(CoreError::invalid("n_players", "must be at least 1"));
-    }
+    check_positive(n_players, "n_players")?;
     let d = n_players;
     Ok((0..=d)
         .map(|k| {
@@ -107,12 +92,8 @@ pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
 /// LIME's exponential kernel per coalition size: exp(−D²/width²), D = 1 − sqrt(k/d) the cosine
 /// distance between a coalition of size k and the full coalition.
 pub fn lime_kernel(n_players: usize, width: f64) -> CoreResult<Vec<f64>> {
-    if n_players == 0 {
-        return Err(CoreError::invalid("n_players", "must be at least 1"));
-    }
-    if !(width.is_finite() && width > 0.0) {
-        return Err(CoreError::invalid("width", format!("must be a positive finite number, got {width}")));
-    }
+    check_positive(n_players, "n_players")?;
+    check_positive_finite(width, "width")?;
     let d = n_players as f64;
     Ok((0..=n_players)
         .map(|k| {
@@ -121,6 +102,15 @@ pub fn lime_kernel(n_players: usize, width: f64) -> CoreResult<Vec<f64>> {
         })
         .collect())
 }
+
+/// Semivalues the tests of the crate run over: both classic ones and two lopsided Beta ones.
+#[cfg(test)]
+pub(crate) const TEST_SEMIVALUES: [Semivalue; 4] = [
+    Semivalue::Shapley,
+    Semivalue::Banzhaf,
+    Semivalue::Beta { alpha: 16.0, beta: 1.0 },
+    Semivalue::Beta { alpha: 0.5, beta: 4.0 },
+];
 
 #[cfg(test)]
 mod tests {
@@ -150,12 +140,7 @@ mod tests {
     #[test]
     fn position_weights_average_to_one_and_stay_finite() {
         for d in [1usize, 2, 7, 40] {
-            for sv in [
-                Semivalue::Shapley,
-                Semivalue::Banzhaf,
-                Semivalue::Beta { alpha: 16.0, beta: 1.0 },
-                Semivalue::Beta { alpha: 0.5, beta: 4.0 },
-            ] {
+            for sv in TEST_SEMIVALUES {
                 let p = sv.position_weights(d).unwrap();
                 let w = sv.weights(d).unwrap();
                 // A uniform position k: E[weight] = Σ_k C(d−1,k) w(k) = 1 for probabilistic semivalues.

@@ -1,32 +1,76 @@
-//! Map core errors, dtype problems and panics to the classes of `stochamort.errors`.
+//! Exceptions of `stochamort.errors`, imported once (pyo3's `import_exception!`), and the one
+//! conversion from core errors to them. Every error about an argument carries it as the attribute
+//! `argument`, and errors about points carry their indices as `points` (a tuple of ints), so that
+//! callers can act on them (an oracle renumbers the points of a chunk) without parsing messages.
 
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::PyTuple;
+use pyo3::PyTypeInfo;
 use stochamort_core::CoreError;
 
-/// Raise the `stochamort.errors` class `class` with `message`.
-pub(crate) fn raise(py: Python<'_>, class: &str, message: String) -> PyErr {
-    match py
-        .import("stochamort.errors")
-        .and_then(|m| m.getattr(class))
-        .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from))
-    {
-        Ok(cls) => PyErr::from_type(cls, message),
-        Err(err) => err,
+/// Import each class of `stochamort.errors` as a Rust type, and list their names.
+macro_rules! python_errors {
+    ($($class:ident),* $(,)?) => {
+        $(pyo3::import_exception!(stochamort.errors, $class);)*
+        const CLASSES: &[&str] = &[$(stringify!($class)),*];
+    };
+}
+
+python_errors!(
+    StochamortError,
+    InvalidArgumentError,
+    InvalidDTypeError,
+    ShapeError,
+    NonFiniteError,
+    InsufficientSamplesError,
+    SingularSystemError,
+    TooManyPlayersError,
+);
+
+/// Import every class when the module loads: a broken install then fails at import time with a
+/// Python error, and the lazy imports behind `import_exception!` can no longer fail (and panic).
+pub(crate) fn check_classes(py: Python<'_>) -> PyResult<()> {
+    let module = py.import("stochamort.errors")?;
+    for class in CLASSES {
+        module.getattr(*class)?;
+    }
+    Ok(())
+}
+
+/// A core error on its way to Python (the orphan rule forbids `From<CoreError> for PyErr`).
+pub(crate) struct CoreFailure(pub CoreError);
+
+impl From<CoreFailure> for PyErr {
+    fn from(CoreFailure(err): CoreFailure) -> PyErr {
+        let message = err.to_string();
+        let (raised, argument, points) = match err {
+            CoreError::InvalidArgument { name, points, .. } => (InvalidArgumentError::new_err(message), name, points),
+            CoreError::Shape { name, .. } => (ShapeError::new_err(message), name, vec![]),
+            CoreError::NonFinite { name, points } => (NonFiniteError::new_err(message), name, points),
+            CoreError::InsufficientSamples { name, points, .. } => (InsufficientSamplesError::new_err(message), name, points),
+            CoreError::Singular { name, point, .. } => (SingularSystemError::new_err(message), name, vec![point]),
+            CoreError::TooManyPlayers { name, .. } => (TooManyPlayersError::new_err(message), name, vec![]),
+        };
+        Python::attach(|py| with_attributes(py, raised, argument, &points))
     }
 }
 
-/// The one conversion from core errors to Python exceptions.
-pub(crate) fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
-    let class = match &err {
-        CoreError::InvalidArgument { .. } => "InvalidArgumentError",
-        CoreError::Shape { .. } => "ShapeError",
-        CoreError::NonFinite { .. } => "NonFiniteError",
-        CoreError::InsufficientSamples { .. } => "InsufficientSamplesError",
-        CoreError::Singular { .. } => "SingularSystemError",
-        CoreError::TooManyPlayers { .. } => "TooManyPlayersError",
-    };
-    raise(py, class, err.to_string())
+/// An error of class `E` about the argument `name`, raised by the glue itself (dtype, ndim, …).
+pub(crate) fn argument_error<E: PyTypeInfo>(name: &str, reason: impl std::fmt::Display) -> PyErr {
+    let raised = PyErr::new::<E, _>(format!("{name}: {reason}"));
+    Python::attach(|py| with_attributes(py, raised, name, &[]))
+}
+
+/// Set the attributes `argument` and `points` on the exception `raised` will raise.
+fn with_attributes(py: Python<'_>, raised: PyErr, argument: &str, points: &[usize]) -> PyErr {
+    let value = raised.value(py);
+    let attached = value
+        .setattr("argument", argument)
+        .and_then(|()| value.setattr("points", PyTuple::new(py, points)?));
+    match attached {
+        Ok(()) => raised,
+        Err(failure) => failure,
+    }
 }
 
 /// Run `work` without the GIL, turning core errors and panics into Python exceptions.
@@ -38,14 +82,14 @@ where
     let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
     match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(core_error(py, err)),
+        Ok(Err(err)) => Err(CoreFailure(err).into()),
         Err(panic) => {
             let detail = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(raise(py, "StochamortError", format!("internal error in the Rust core ({detail}); please report it")))
+            Err(StochamortError::new_err(format!("internal error in the Rust core ({detail}); please report it")))
         }
     }
 }

@@ -1,35 +1,33 @@
-//! `stochamort._core`: the PyO3 glue over `stochamort-core`. Each function borrows its numpy
-//! inputs while holding the GIL, runs the core with the GIL released (rayon inside), and hands
-//! the result back as numpy arrays. Errors become `stochamort.errors` classes; panics never escape.
+//! `stochamort._core`: the PyO3 glue over `stochamort-core`, one module per domain, each with its
+//! own `register`. Each function borrows its numpy inputs while holding the GIL, runs the core with
+//! the GIL released (rayon inside), and hands the result back as numpy arrays. Errors become the
+//! classes of `stochamort.errors` (see [`errors`]); panics never escape.
 
-mod convert;
+/// Add the `#[pyfunction]`s to the module: `add_functions!(m, f, g, …)`.
+macro_rules! add_functions {
+    ($module:expr, $($function:ident),+ $(,)?) => {{
+        $($module.add_function(pyo3::wrap_pyfunction!($function, $module)?)?;)+
+        Ok(())
+    }};
+}
+
+mod args;
 mod errors;
-mod functions;
+mod estimators;
+mod parallel;
+mod sampling;
+mod valuation;
+mod weights;
 
 use pyo3::prelude::*;
 
-/// After `fork`, a child must not use the parent's rayon pool (its threads do not exist there).
-extern "C" fn child_after_fork() {
-    if stochamort_core::parallelism_used() {
-        stochamort_core::set_parallelism(false);
-    }
-}
-
-fn parallelism_from_env() {
-    if let Ok(value) = std::env::var("STOCHAMORT_PARALLELISM") {
-        let off = matches!(value.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no");
-        stochamort_core::set_parallelism(!off);
-    }
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    parallelism_from_env();
-    // SAFETY: registering a plain `extern "C"` handler that only stores an atomic flag.
-    unsafe {
-        libc::pthread_atfork(None, None, Some(child_after_fork));
-    }
+    errors::check_classes(m.py())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("MAX_EXACT_PLAYERS", stochamort_core::MAX_EXACT_PLAYERS)?;
-    functions::register(m)
+    parallel::register(m)?;
+    sampling::register(m)?;
+    weights::register(m)?;
+    estimators::register(m)?;
+    valuation::register(m)
 }

@@ -6,7 +6,7 @@ use super::stack;
 use crate::error::{CoreError, CoreResult};
 use crate::parallel::map_indices;
 use crate::sampling::check_exact_players;
-use crate::validate::check_finite_3d;
+use crate::validate::check_finite;
 
 /// φ_i = Σ_{S ∌ i} w(|S|) (v(S ∪ {i}) − v(S)) for every player, from the game's full table
 /// `values` `(n_points, 2^d, n_outputs)` (coalition s holds player i iff bit i of s is set) and
@@ -28,7 +28,7 @@ pub fn exact_semivalue(values: ArrayView3<f64>, weights: &[f64]) -> CoreResult<A
     if weights.iter().any(|w| !w.is_finite()) {
         return Err(CoreError::invalid("weights", "must be finite"));
     }
-    check_finite_3d(&values, "values")?;
+    check_finite(&values, "values")?;
     let points = map_indices(n_points, |p| {
         let table = values.index_axis(Axis(0), p);
         let mut phi = Array2::<f64>::zeros((d, n_outputs));

@@ -6,12 +6,13 @@ use multiversion::multiversion;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use super::sparse::SmallSides;
-use super::{std_error_of_mean, Attribution, PointEstimate};
+use super::{Attribution, PointEstimate};
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
 use crate::linalg::spd_inverse;
+use crate::moments::std_error_of_mean;
 use crate::parallel::{collect_results, map_indices};
-use crate::validate::{check_masks_values, check_paired, check_point_values};
+use crate::validate::check_constrained_inputs;
 
 /// Which matrix A the estimator uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,13 +127,8 @@ pub fn kernelshap(
     distribution: Distribution,
     variant: KernelShapVariant,
 ) -> CoreResult<Attribution> {
-    let (n_points, n_samples, d, n_outputs) = check_masks_values(&masks, &values)?;
-    Distribution::Shapley.check_players(d, "masks")?;
-    check_point_values(&null_values, n_points, n_outputs, "null_values")?;
-    check_point_values(&grand_values, n_points, n_outputs, "grand_values")?;
-    if paired {
-        check_paired(&masks)?;
-    }
+    let (n_points, n_samples, d, n_outputs) =
+        check_constrained_inputs(&masks, &values, &null_values, &grand_values, paired)?;
     let weights = importance_weights(distribution, d);
     let shared = match variant {
         KernelShapVariant::Unbiased => Some(Projection::exact_shapley(d)?),
@@ -184,8 +180,9 @@ fn estimate_point(
     for r in 0..n {
         let size = sides.row(r).2;
         row_weights.push(weights[size].ok_or_else(|| {
-            CoreError::invalid(
+            CoreError::invalid_at(
                 "masks",
+                vec![point],
                 format!(
                     "point {point}, sample {r} has {size} of {d} players, a coalition the {distribution:?} distribution never draws"
                 ),
@@ -329,6 +326,7 @@ fn sampled_a(sides: &SmallSides, row_weights: &[f64], d: usize) -> Mat<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Draws;
     use crate::sampling::sample_coalitions;
     use ndarray::{Array2, Array3};
 
@@ -345,7 +343,7 @@ mod tests {
     #[test]
     fn paired_kernelshap_is_exact_for_additive_games() {
         let a = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
-        let masks = sample_coalitions(2, 64, 6, Distribution::Shapley, true, 1, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(2, 64, 1), 6, Distribution::Shapley, true).unwrap();
         let values = game(&masks, &a, 0.0);
         let zero = Array2::zeros((2, 1));
         let grand = Array2::from_elem((2, 1), a.iter().sum());
@@ -363,7 +361,7 @@ mod tests {
         // Shapley splits the interaction c equally between players 0 and 1.
         let a = [1.0, -2.0, 0.5, 3.0];
         let c = 2.0;
-        let masks = sample_coalitions(1, 20000, 4, Distribution::Shapley, true, 3, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 20000, 3), 4, Distribution::Shapley, true).unwrap();
         let values = game(&masks, &a, c);
         let zero = Array2::zeros((1, 1));
         let grand = Array2::from_elem((1, 1), a.iter().sum::<f64>() + c);
@@ -379,7 +377,7 @@ mod tests {
 
     #[test]
     fn too_few_samples_are_singular() {
-        let masks = sample_coalitions(1, 2, 8, Distribution::Shapley, false, 0, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 2, 0), 8, Distribution::Shapley, false).unwrap();
         let values = Array3::zeros((1, 2, 1));
         let zero = Array2::zeros((1, 1));
         let err = kernelshap(masks.view(), values.view(), zero.view(), zero.view(), false, Distribution::Shapley, KernelShapVariant::Consistent);

@@ -4,6 +4,7 @@ use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
+use crate::moments::variance_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::check_masks_values;
 
@@ -40,8 +41,9 @@ fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>
     }
     if let Some((j, &k)) = n_in.iter().enumerate().find(|(_, &k)| k == 0 || k == n) {
         let side = if k == 0 { "in" } else { "out of" };
-        return Err(CoreError::insufficient(
+        return Err(CoreError::insufficient_at(
             "masks",
+            vec![point],
             format!("player {j} of point {point} is never {side} a sampled coalition ({n} samples); MSR needs both"),
         ));
     }
@@ -60,13 +62,9 @@ fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>
             }
         }
     }
+    // The two groups are disjoint sets of samples: the variances of their means add.
     let std_errors = Array2::from_shape_fn((d, n_outputs), |(j, o)| {
-        let (ni, no) = (n_in[j] as f64, (n - n_in[j]) as f64);
-        if ni < 2.0 || no < 2.0 {
-            f64::INFINITY
-        } else {
-            (sq_in[[j, o]] / (ni - 1.0) / ni + sq_out[[j, o]] / (no - 1.0) / no).sqrt()
-        }
+        (variance_of_mean(sq_in[[j, o]], n_in[j]) + variance_of_mean(sq_out[[j, o]], n - n_in[j])).sqrt()
     });
     Ok(PointEstimate {
         values: &mean_in - &mean_out,

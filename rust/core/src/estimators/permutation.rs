@@ -1,12 +1,12 @@
 //! Permutation sampling: the mean marginal contribution of each player along random orders.
 
-use ndarray::{Array1, Array3, ArrayView3, ArrayView4, Axis};
+use ndarray::{Array1, Array3, ArrayView3, ArrayView4, Axis, Ix3};
 
-use super::{stack, Attribution, Welford};
+use super::Attribution;
 use crate::error::{CoreError, CoreResult};
+use crate::moments::{RunningMoments, Summary};
 use crate::parallel::map_indices;
-use crate::sampling::validate_permutations;
-use crate::validate::non_finite_points;
+use crate::validate::{check_finite, check_pairs, check_permutations};
 
 /// Running moments of per-unit contributions, mergeable across chunks (see [`crate::moments`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +28,7 @@ pub fn permutation_shapley(
     chain_values: ArrayView4<f64>,
     antithetic: bool,
 ) -> CoreResult<PermutationMoments> {
-    validate_permutations(&permutations, "permutations")?;
+    check_permutations(&permutations, "permutations")?;
     let (n_points, n_perm, d) = permutations.dim();
     let cshape = chain_values.shape();
     if cshape.len() != 4 || cshape[..3] != [n_points, n_perm, d + 1] {
@@ -48,64 +48,45 @@ pub fn permutation_shapley(
     if antithetic {
         check_antithetic(&permutations)?;
     }
-    let bad = non_finite_points(&chain_values);
-    if !bad.is_empty() {
-        return Err(CoreError::NonFinite {
-            name: "chain_values",
-            points: bad,
-        });
-    }
+    check_finite(&chain_values, "chain_values")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
-    let accumulators = map_indices(n_points, |p| {
+    // One block of (player, output) cells per point; a unit is one order (or antithetic pair).
+    let per_point = map_indices(n_points, |p| {
         let perms = permutations.index_axis(Axis(0), p);
         let chains = chain_values.index_axis(Axis(0), p);
-        let mut welford = Welford::new(d, n_outputs);
-        let mut unit = ndarray::Array2::<f64>::zeros((d, n_outputs));
+        let mut moments = RunningMoments::new(1, d * n_outputs);
+        let mut unit = vec![0.0; d * n_outputs];
         for first in (0..n_perm).step_by(rows_per_unit) {
             unit.fill(0.0);
             for r in first..first + rows_per_unit {
                 for (j, &player) in perms.row(r).iter().enumerate() {
                     for o in 0..n_outputs {
-                        unit[[player as usize, o]] += chains[[r, j + 1, o]] - chains[[r, j, o]];
+                        unit[player as usize * n_outputs + o] += chains[[r, j + 1, o]] - chains[[r, j, o]];
                     }
                 }
             }
             let scale = 1.0 / rows_per_unit as f64;
-            welford.add_with(|j, o| unit[[j, o]] * scale);
+            moments.add(0, |c| unit[c] * scale);
         }
-        welford
+        moments
     });
-    let counts = accumulators.iter().map(|w| w.count as u64).collect();
-    let std_errors = accumulators.iter().map(Welford::std_errors).collect();
-    let (means, m2s): (Vec<_>, Vec<_>) = accumulators.into_iter().map(|w| (w.mean, w.m2)).unzip();
+    let Summary { counts, means, std_errors, m2 } =
+        RunningMoments::concat(per_point, d * n_outputs).summary(Ix3(n_points, d, n_outputs));
     Ok(PermutationMoments {
-        attribution: Attribution {
-            values: stack(means, d, n_outputs),
-            std_errors: stack(std_errors, d, n_outputs),
-        },
-        m2: stack(m2s, d, n_outputs),
+        attribution: Attribution { values: means, std_errors },
+        m2,
         counts,
     })
 }
 
 /// Check that permutation 2j+1 reverses permutation 2j for every point.
 fn check_antithetic(permutations: &ArrayView3<i64>) -> CoreResult<()> {
-    let n_perm = permutations.shape()[1];
-    if n_perm % 2 != 0 {
-        return Err(CoreError::invalid(
-            "permutations",
-            format!("antithetic=True needs an even number of permutations, got {n_perm}"),
-        ));
-    }
-    let bad = map_indices(permutations.shape()[0], |p| {
-        let perms = permutations.index_axis(Axis(0), p);
-        (0..n_perm / 2).find(|&j| perms.row(2 * j).iter().ne(perms.row(2 * j + 1).iter().rev()))
-    });
-    if let Some((p, Some(j))) = bad.iter().enumerate().find(|(_, b)| b.is_some()) {
-        return Err(CoreError::invalid(
-            "permutations",
-            format!("antithetic=True but permutation {} of point {p} is not the reverse of permutation {}", 2 * j + 1, 2 * j),
-        ));
-    }
-    Ok(())
+    check_pairs(
+        permutations,
+        "permutations",
+        "antithetic=True",
+        "permutations",
+        |a, b| a.iter().eq(b.iter().rev()),
+        |p, j| format!("permutation {} of point {p} is not the reverse of permutation {}", 2 * j + 1, 2 * j),
+    )
 }

@@ -1,14 +1,14 @@
 //! SGD-Shapley (Simon & Vincent 2020): projected stochastic gradient descent on KernelSHAP's
 //! efficiency-constrained least-squares objective, with Polyak–Ruppert averaging of the iterates.
 
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
+use ndarray::{ArrayView1, ArrayView2, ArrayView3, Axis, Ix2};
 
 use super::sparse::SmallSides;
-use super::{std_error_of_mean, Attribution, PointEstimate};
-use crate::distribution::Distribution;
+use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
+use crate::moments::RunningMoments;
 use crate::parallel::{collect_results, map_indices};
-use crate::validate::{check_masks_values, check_paired, check_point_values};
+use crate::validate::check_constrained_inputs;
 
 /// R² = max over coalitions of |Pz|² = k(d − k)/d, the squared norm of a mask once the projection
 /// P = I − 11ᵀ/d onto the efficiency constraint has removed its component along 1.
@@ -121,13 +121,8 @@ pub fn sgd_shapley(
     batch_size: usize,
     replicates: usize,
 ) -> CoreResult<Attribution> {
-    let (n_points, n_samples, d, n_outputs) = check_masks_values(&masks, &values)?;
-    Distribution::Shapley.check_players(d, "masks")?;
-    check_point_values(&null_values, n_points, n_outputs, "null_values")?;
-    check_point_values(&grand_values, n_points, n_outputs, "grand_values")?;
-    if paired {
-        check_paired(&masks)?;
-    }
+    let (n_points, n_samples, d, n_outputs) =
+        check_constrained_inputs(&masks, &values, &null_values, &grand_values, paired)?;
     let settings = settings(n_samples, d, paired, step_size, batch_size, replicates)?;
     let rows = settings.rows_per_block;
     // One task per (point, block): a single point still uses several threads.
@@ -148,18 +143,16 @@ pub fn sgd_shapley(
     Ok(Attribution::from_points(points, d, n_outputs))
 }
 
-/// Mean of the block results and the standard error of that mean.
+/// Mean of the block results and the standard error of that mean (each run is one unit).
 fn combine(runs: &[Vec<f64>], d: usize, n_outputs: usize) -> PointEstimate {
-    let r = runs.len() as f64;
-    let mean: Vec<f64> = (0..d * n_outputs).map(|i| runs.iter().map(|run| run[i]).sum::<f64>() / r).collect();
-    let std_errors = Array2::from_shape_fn((d, n_outputs), |(j, o)| {
-        let i = j * n_outputs + o;
-        let m2: f64 = runs.iter().map(|run| (run[i] - mean[i]).powi(2)).sum();
-        std_error_of_mean(m2, runs.len())
-    });
+    let mut moments = RunningMoments::new(1, d * n_outputs);
+    for run in runs {
+        moments.add(0, |c| run[c]);
+    }
+    let summary = moments.summary(Ix2(d, n_outputs));
     PointEstimate {
-        values: Array2::from_shape_vec((d, n_outputs), mean).expect("d × n_outputs entries"),
-        std_errors,
+        values: summary.means,
+        std_errors: summary.std_errors,
     }
 }
 
@@ -221,8 +214,9 @@ fn run_block(
     }
     let average: Vec<f64> = sum.iter().map(|s| s / steps as f64).collect();
     if average.iter().any(|x| !x.is_finite()) {
-        return Err(CoreError::invalid(
+        return Err(CoreError::invalid_at(
             "step_size",
+            vec![point],
             format!(
                 "SGD diverged at point {point} (replicate {block}) with step_size = {}; use a step below the stability limit 2/R² = {} (R² = ⌊d/2⌋⌈d/2⌉/d)",
                 settings.step_size, settings.stability_limit
@@ -235,6 +229,8 @@ fn run_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distribution::Distribution;
+    use crate::rng::Draws;
     use crate::sampling::sample_coalitions;
     use ndarray::{Array2, Array3};
 
@@ -265,7 +261,7 @@ mod tests {
         // approaches them like |φ₀ − a|/(η μ T) with μ = 1/(2 H_{d−1}) the curvature on the constraint.
         let a = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
         let d = a.len();
-        let masks = sample_coalitions(2, 16000, d, Distribution::Shapley, true, 5, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(2, 16000, 5), d, Distribution::Shapley, true).unwrap();
         let values = game(&masks, 0.7, &a, 0.0);
         let (null, grand) = endpoints(2, 0.7, &a, 0.0);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), true, None, 2, 4).unwrap();
@@ -288,7 +284,7 @@ mod tests {
     fn two_players_are_exact_after_one_step() {
         // d = 2: the constraint leaves one direction and the default step solves each sample exactly.
         let a = [1.5, -4.0];
-        let masks = sample_coalitions(1, 8, 2, Distribution::Shapley, false, 1, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 8, 1), 2, Distribution::Shapley, false).unwrap();
         let values = game(&masks, 0.0, &a, 0.0);
         let (null, grand) = endpoints(1, 0.0, &a, 0.0);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), false, None, 1, 1).unwrap();
@@ -303,7 +299,7 @@ mod tests {
     fn interaction_is_split_equally() {
         let a = [1.0, -2.0, 0.5, 3.0];
         let e = 2.0;
-        let masks = sample_coalitions(1, 40000, 4, Distribution::Shapley, true, 3, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 40000, 3), 4, Distribution::Shapley, true).unwrap();
         let values = game(&masks, 0.0, &a, e);
         let (null, grand) = endpoints(1, 0.0, &a, e);
         let est = sgd_shapley(masks.view(), values.view(), null.view(), grand.view(), true, None, 2, 4).unwrap();
@@ -317,7 +313,7 @@ mod tests {
 
     #[test]
     fn invalid_arguments_name_the_argument() {
-        let masks = sample_coalitions(1, 16, 4, Distribution::Shapley, true, 0, 0, 0).unwrap();
+        let masks = sample_coalitions(Draws::new(1, 16, 0), 4, Distribution::Shapley, true).unwrap();
         let values = Array3::zeros((1, 16, 1));
         let zero = Array2::zeros((1, 1));
         let run = |step: Option<f64>, batch: usize, reps: usize, paired: bool| {
@@ -342,7 +338,7 @@ mod tests {
         assert!(run(None, 3, 2, true).is_err());
         assert!(run(None, 4, 2, true).is_ok());
         // A step far beyond 2/R² diverges.
-        let big = sample_coalitions(1, 4000, 4, Distribution::Shapley, true, 0, 0, 0).unwrap();
+        let big = sample_coalitions(Draws::new(1, 4000, 0), 4, Distribution::Shapley, true).unwrap();
         let values = game(&big, 0.0, &[1.0, 2.0, 3.0, 4.0], 1.0);
         let (null, grand) = endpoints(1, 0.0, &[1.0, 2.0, 3.0, 4.0], 1.0);
         let err = sgd_shapley(big.view(), values.view(), null.view(), grand.view(), true, Some(1e3), 2, 1);

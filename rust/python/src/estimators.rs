@@ -1,0 +1,168 @@
+//! Estimators of attributions: KernelSHAP, SGD-Shapley, MSR Banzhaf, LIME, permutation sampling
+//! (with the merge of its running moments) and exact enumeration.
+
+use numpy::ndarray::{ArrayView2, ArrayView3, Ix1, Ix2, Ix3, Ix4};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray3};
+use pyo3::prelude::*;
+use stochamort_core as core;
+use stochamort_core::{Attribution, CoreResult, KernelShapVariant};
+
+use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
+use crate::errors::compute;
+
+type F64Array3<'py> = Bound<'py, PyArray3<f64>>;
+
+/// `(values, std_errors)` of an attribution.
+type AttributionArrays<'py> = (F64Array3<'py>, F64Array3<'py>);
+
+fn attribution_arrays(py: Python<'_>, est: Attribution) -> AttributionArrays<'_> {
+    (est.values.into_pyarray(py), est.std_errors.into_pyarray(py))
+}
+
+/// The sampled coalitions and the game's values there.
+fn masks_values<'py>(
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<(PyReadonlyArray3<'py, bool>, PyReadonlyArray3<'py, f64>)> {
+    Ok((
+        readonly::<bool, Ix3>(masks, "masks", "(n_points, n_samples, n_players)")?,
+        readonly::<f64, Ix3>(values, "values", "(n_points, n_samples, n_outputs)")?,
+    ))
+}
+
+/// Borrow the inputs of the efficiency-constrained regressions (masks, values, v(∅), v(all)) and
+/// run `estimate` on them with the GIL released.
+fn constrained_regression<'py>(
+    py: Python<'py>,
+    [masks, values, null_values, grand_values]: [&Bound<'py, PyAny>; 4],
+    estimate: impl FnOnce(ArrayView3<bool>, ArrayView3<f64>, ArrayView2<f64>, ArrayView2<f64>) -> CoreResult<Attribution> + Send,
+) -> PyResult<AttributionArrays<'py>> {
+    let (masks, values) = masks_values(masks, values)?;
+    let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
+    let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
+    let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
+    Ok(attribution_arrays(py, compute(py, || estimate(m, v, n, g))?))
+}
+
+/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn kernelshap<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    paired: bool,
+    distribution: &str,
+    unbiased: bool,
+) -> PyResult<AttributionArrays<'py>> {
+    let dist = self::distribution(distribution)?;
+    let variant = if unbiased { KernelShapVariant::Unbiased } else { KernelShapVariant::Consistent };
+    constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
+        core::kernelshap(m, v, n, g, paired, dist, variant)
+    })
+}
+
+/// SGD-Shapley (averaged projected SGD on KernelSHAP's objective) with standard errors over
+/// replicates. `step_size` None means the core's default.
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, step_size, batch_size, replicates))]
+#[allow(clippy::too_many_arguments)]
+fn sgd_shapley<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    paired: bool,
+    step_size: Option<&Bound<'py, PyAny>>,
+    batch_size: &Bound<'py, PyAny>,
+    replicates: &Bound<'py, PyAny>,
+) -> PyResult<AttributionArrays<'py>> {
+    let step_size = real_or_none(step_size, "step_size")?;
+    let (batch_size, replicates) = (count(batch_size, "batch_size")?, count(replicates, "replicates")?);
+    constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
+        core::sgd_shapley(m, v, n, g, paired, step_size, batch_size, replicates)
+    })
+}
+
+/// MSR Banzhaf values with standard errors.
+#[pyfunction]
+fn msr_banzhaf<'py>(py: Python<'py>, masks: &Bound<'py, PyAny>, values: &Bound<'py, PyAny>) -> PyResult<AttributionArrays<'py>> {
+    let (masks, values) = masks_values(masks, values)?;
+    let (m, v) = (masks.as_array(), values.as_array());
+    Ok(attribution_arrays(py, compute(py, || core::msr_banzhaf(m, v))?))
+}
+
+/// LIME coefficients, their standard errors and the intercepts.
+#[pyfunction]
+fn lime<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    kernel: &Bound<'py, PyAny>,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray2<f64>>)> {
+    let (masks, values) = masks_values(masks, values)?;
+    let kernel: Vec<f64> = readonly::<f64, Ix1>(kernel, "kernel", "(n_players + 1,)")?.as_array().to_vec();
+    let (m, v) = (masks.as_array(), values.as_array());
+    let fit = compute(py, || core::lime(m, v, &kernel))?;
+    let (values, std_errors) = attribution_arrays(py, fit.attribution);
+    Ok((values, std_errors, fit.intercepts.into_pyarray(py)))
+}
+
+/// Permutation-sampling Shapley values: (means, std_errors, m2, counts).
+#[pyfunction]
+fn permutation_shapley<'py>(
+    py: Python<'py>,
+    permutations: &Bound<'py, PyAny>,
+    chain_values: &Bound<'py, PyAny>,
+    antithetic: bool,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<u64>>)> {
+    let perms = readonly::<i64, Ix3>(permutations, "permutations", "(n_points, n_permutations, n_players)")?;
+    let chains = readonly::<f64, Ix4>(chain_values, "chain_values", "(n_points, n_permutations, n_players + 1, n_outputs)")?;
+    let (p, c) = (perms.as_array(), chains.as_array());
+    let est = compute(py, || core::permutation_shapley(p, c, antithetic))?;
+    let (values, std_errors) = attribution_arrays(py, est.attribution);
+    Ok((values, std_errors, est.m2.into_pyarray(py), est.counts.into_pyarray(py)))
+}
+
+/// Merge the running moments of two disjoint sets of units: (counts, means, m2).
+#[pyfunction]
+fn merge_moments<'py>(
+    py: Python<'py>,
+    counts_a: &Bound<'py, PyAny>,
+    means_a: &Bound<'py, PyAny>,
+    m2_a: &Bound<'py, PyAny>,
+    counts_b: &Bound<'py, PyAny>,
+    means_b: &Bound<'py, PyAny>,
+    m2_b: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyArray1<u64>>, F64Array3<'py>, F64Array3<'py>)> {
+    let axes = ("(n_points,)", "(n_points, n_players, n_outputs)");
+    let merged = merge_sides::<Ix3, _>(py, [counts_a, means_a, m2_a], [counts_b, means_b, m2_b], axes, |a, b| {
+        core::merge_moments(a.0, a.1, a.2, b.0, b.1, b.2)
+    })?;
+    Ok((merged.counts.into_pyarray(py), merged.means.into_pyarray(py), merged.m2.into_pyarray(py)))
+}
+
+/// Exact semivalues from the full game table `(n_points, 2^d, n_outputs)` and weights `(d,)`.
+#[pyfunction]
+fn exact_semivalue<'py>(py: Python<'py>, values: &Bound<'py, PyAny>, weights: &Bound<'py, PyAny>) -> PyResult<F64Array3<'py>> {
+    let values = readonly::<f64, Ix3>(values, "values", "(n_points, 2**n_players, n_outputs)")?;
+    let weights: Vec<f64> = readonly::<f64, Ix1>(weights, "weights", "(n_players,)")?.as_array().to_vec();
+    let v = values.as_array();
+    Ok(compute(py, || core::exact_semivalue(v, &weights))?.into_pyarray(py))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    add_functions!(
+        m,
+        kernelshap,
+        sgd_shapley,
+        msr_banzhaf,
+        lime,
+        permutation_shapley,
+        merge_moments,
+        exact_semivalue,
+    )
+}
