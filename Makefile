@@ -40,9 +40,10 @@ build: deps
 rust-test:
 	cargo test -p stochamort-core --quiet
 
-# Layers only look down: the import contracts in pyproject.toml ([tool.importlinter]).
+# Layers only look down: the import contracts in pyproject.toml ([tool.importlinter]). Read from the
+# sources (python/), so it needs no build.
 architecture: deps
-	$(BIN)/lint-imports
+	PYTHONPATH=python $(BIN)/lint-imports --no-cache
 
 typecheck: build
 	$(VPY) -m mypy.stubtest stochamort._core
