@@ -20,6 +20,8 @@ __all__ = [
     "TooManyPlayersError",
     "DeviceMismatchError",
     "MissingDependencyError",
+    "SavedFileError",
+    "ModelMismatchError",
 ]
 
 
@@ -75,3 +77,13 @@ class DeviceMismatchError(InvalidArgumentError):
 
 class MissingDependencyError(StochamortError, ImportError):
     """An optional dependency (e.g. shap) is needed for this function but is not installed."""
+
+
+class SavedFileError(StochamortError, ValueError):
+    """A saved file (an explainer, an amortizer, a valuer) is missing, corrupt, tampered with, or
+    was written by an incompatible format; the message says which and names the path."""
+
+
+class ModelMismatchError(InvalidArgumentError):
+    """A saved object (an explainer, a label store) is loaded against another model than the one it
+    was made for; the message says how the models differ."""
