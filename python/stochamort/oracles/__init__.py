@@ -12,6 +12,7 @@ says whether the oracle is unbiased and, if not, how its bias behaves.
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
 from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
+from stochamort.oracles.settings import oracle_from_settings
 
 __all__ = [
     "Oracle",
@@ -24,4 +25,5 @@ __all__ = [
     "Permutation",
     "MSRBanzhaf",
     "LIME",
+    "oracle_from_settings",
 ]

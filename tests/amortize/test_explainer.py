@@ -1,0 +1,208 @@
+"""AmortizedExplainer end to end: a scikit-learn model on breast cancer, against shap and itself.
+
+Sizes are reduced (a 30-tree boosting model, 20 background rows) so the file runs in well under a
+minute; the defaults (oracle, network, training config) are the ones users get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
+
+from stochamort.amortize import AmortizedExplainer, TrainConfig
+from stochamort.errors import InvalidArgumentError, ModelMismatchError, NonFiniteError, SavedFileError, ShapeError
+from stochamort.games import MarginalMasker
+from stochamort.oracles import Exact, Permutation
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = load_breast_cancer()
+ORDER = np.random.default_rng(0).permutation(len(DATA.data))
+TRAIN, TEST = ORDER[:455], ORDER[455:]
+
+
+def boosting(n_features: int = 30, seed: int = 0) -> GradientBoostingClassifier:
+    return GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=seed).fit(DATA.data[TRAIN, :n_features], DATA.target[TRAIN])
+
+
+@pytest.fixture(scope="module")
+def model() -> GradientBoostingClassifier:
+    return boosting()
+
+
+@pytest.fixture(scope="module")
+def background() -> np.ndarray:
+    return DATA.data[TRAIN[:20]]
+
+
+@pytest.fixture(scope="module")
+def fitted(model: GradientBoostingClassifier, background: np.ndarray) -> AmortizedExplainer:
+    explainer = AmortizedExplainer(model, MarginalMasker(background), feature_names=list(DATA.feature_names))
+    return explainer.fit(DATA.data[TRAIN], progress=False)
+
+
+def test_per_example_path_agrees_with_shap_exact() -> None:
+    shap = pytest.importorskip("shap")
+    d = 10
+    model = boosting(d)
+    background = DATA.data[TRAIN[:25], :d]
+    rows = DATA.data[TEST[:6], :d]
+    explainer = AmortizedExplainer(model, MarginalMasker(background))
+    reference = shap.explainers.Exact(model.predict_proba, shap.maskers.Independent(background, max_samples=len(background)))(rows)
+    theirs = np.asarray(reference.values)  # (n, d, 2)
+    exact = explainer.explain(rows, amortized=False, oracle=Exact())
+    np.testing.assert_allclose(exact.values, theirs, atol=1e-10)
+    sampled = explainer.explain(rows, amortized=False, oracle=Permutation(2 + 100 * (d - 1)), seed=3)
+    assert sampled.std_errors is not None
+    z = np.abs(sampled.values - theirs) / np.maximum(sampled.std_errors, 1e-12)
+    # 4 standard errors: a false alarm has probability ~6e-5 per value (120 values here).
+    assert (z < 4).all(), f"largest |z| = {z.max():.2f}"
+    np.testing.assert_allclose(exact.base_values + exact.values.sum(axis=1), model.predict_proba(rows), atol=1e-10)
+
+
+def test_amortized_attributions_correlate_with_per_example(fitted: AmortizedExplainer) -> None:
+    held_out = DATA.data[TEST[:40]]
+    scores = fitted.score(held_out, Permutation(2 + 40 * 29), seed=5)
+    assert scores["pearson"] >= 0.9, scores
+    explained = fitted.explain(held_out)
+    assert explained.std_errors is None and explained.method == "amortized"
+    assert explained.feature_names == tuple(DATA.feature_names)
+    assert explained.output_names == ("0", "1")
+    np.testing.assert_allclose(explained.values.sum(axis=1), explained.outputs - explained.base_values, atol=1e-9)
+    np.testing.assert_allclose(explained.outputs, fitted.model.predict_proba(held_out), atol=1e-12)
+    assert len(fitted.history.train_loss) == fitted.training.epochs_run
+
+
+def test_dataframe_inputs_name_features_without_warnings(background: np.ndarray) -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(DATA.data[TRAIN[:60]], columns=DATA.feature_names)
+    model = GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(frame, DATA.target[TRAIN[:60]])
+    explainer = AmortizedExplainer(model, frame.iloc[:10], config=TrainConfig(epochs=2, progress=False))
+    explainer.fit(frame, validation_fraction=0.2, progress=False)
+    explained = explainer.explain(frame.iloc[:3])
+    assert explained.feature_names == tuple(DATA.feature_names)
+
+
+SAVED_RUN = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from tests.amortize.test_explainer import DATA, TEST, boosting
+    from stochamort.amortize import AmortizedExplainer
+    explainer = AmortizedExplainer.load(sys.argv[1], model=boosting())
+    np.save(sys.argv[2], explainer.explain(DATA.data[TEST[:20]]).values)
+    """
+)
+
+
+def test_save_load_in_a_fresh_process_is_bit_identical(fitted: AmortizedExplainer, tmp_path: Path) -> None:
+    path = fitted.save(tmp_path / "explainer")
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]
+    out = tmp_path / "values.npy"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", SAVED_RUN, str(path), str(out)], check=True, env=env, cwd=ROOT)
+    np.testing.assert_array_equal(np.load(out), fitted.explain(DATA.data[TEST[:20]]).values)
+
+
+def test_load_refuses_another_model_and_an_edited_config(fitted: AmortizedExplainer, tmp_path: Path) -> None:
+    path = fitted.save(tmp_path / "explainer")
+    with pytest.raises(ModelMismatchError, match="^model: "):
+        AmortizedExplainer.load(path, model=boosting(seed=1).set_params(n_estimators=30))
+    config = json.loads((path / "config.json").read_text())
+    config["amortizer"]["network"]["hidden"] = [64, 64]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SavedFileError, match="modified"):
+        AmortizedExplainer.load(path, model=fitted.model)
+
+
+KILLED_FIT = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from tests.amortize.test_explainer import DATA, TRAIN, boosting
+    from stochamort.amortize import AmortizedExplainer
+    from stochamort.games import MarginalMasker
+    model = boosting(5)
+    def slow(x):
+        time.sleep(0.05)
+        return model.predict_proba(x)
+    AmortizedExplainer(slow, MarginalMasker(DATA.data[TRAIN[:5], :5])).fit(
+        DATA.data[TRAIN[:64], :5], labels_dir=sys.argv[1], label_chunk_size=8, progress=False)
+    """
+)
+
+
+def test_fit_killed_while_labelling_resumes_finished_chunks(tmp_path: Path) -> None:
+    directory = tmp_path / "labels"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, "-c", KILLED_FIT, str(directory)], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(directory.glob("chunk-*.npz")):
+            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+            assert time.monotonic() < deadline, "no chunk appeared within 120 s"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        if child.stderr:
+            child.stderr.close()
+    finished = {p.name: p.stat().st_mtime_ns for p in directory.glob("chunk-*.npz")}
+    assert 1 <= len(finished) < 8, "the kill should land mid-run"
+    model = boosting(5)
+    calls: list[int] = []
+
+    def counted(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return model.predict_proba(x)
+
+    explainer = AmortizedExplainer(counted, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=TrainConfig(epochs=2, progress=False))
+    explainer.fit(DATA.data[TRAIN[:64], :5], labels_dir=directory, label_chunk_size=8, progress=False)
+    assert {name: (directory / name).stat().st_mtime_ns for name in finished} == finished
+    assert len(list(directory.glob("chunk-*.npz"))) == 8
+    fresh = AmortizedExplainer(model.predict_proba, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=TrainConfig(epochs=2, progress=False))
+    fresh.fit(DATA.data[TRAIN[:64], :5], labels_dir=tmp_path / "fresh", label_chunk_size=8, progress=False)
+    assert explainer.labels is not None and fresh.labels is not None
+    np.testing.assert_array_equal(explainer.labels.values, fresh.labels.values)
+
+
+def test_bad_arguments_raise_typed_errors_naming_them(model: GradientBoostingClassifier, background: np.ndarray) -> None:
+    x = DATA.data[TRAIN[:40]]
+    with pytest.raises(InvalidArgumentError, match="^model: "):
+        AmortizedExplainer(42, background)
+    with pytest.raises(InvalidArgumentError, match="^oracle: "):
+        AmortizedExplainer(model, background, oracle="permutation")  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match="^background: "):
+        AmortizedExplainer(model, MarginalMasker(background[:, :5])).fit(x, progress=False)
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(NonFiniteError, match="^x_train: .*3"):
+        AmortizedExplainer(model, background).fit(bad, progress=False)
+    with pytest.raises(ShapeError, match="^model: "):
+        AmortizedExplainer(lambda rows: np.zeros((len(rows), 2, 2)), background).fit(x, progress=False)
+    with pytest.raises(InvalidArgumentError, match="^validation_fraction: "):
+        AmortizedExplainer(model, background).fit(x, validation_fraction=1.5, progress=False)
+    with pytest.raises(ShapeError, match="^feature_names: "):
+        AmortizedExplainer(model, background, feature_names=["a", "b"], config=TrainConfig(epochs=1, progress=False)).fit(x, progress=False)
+    with pytest.raises(InvalidArgumentError, match="^fit: "):
+        AmortizedExplainer(model, background).explain(x)
+    with pytest.raises(InvalidArgumentError, match="^output: "):
+        AmortizedExplainer(model, background, output="softmax").fit(x, progress=False)  # type: ignore[arg-type]
+
+
+def test_explain_refuses_inputs_unlike_the_training_ones(fitted: AmortizedExplainer) -> None:
+    with pytest.raises(ShapeError, match="^x: "):
+        fitted.explain(DATA.data[TEST[:3], :10])
+    with pytest.raises(InvalidArgumentError, match="^reference: "):
+        fitted.score(DATA.data[TEST[:3]], "exact")  # 30 players: too many to enumerate
