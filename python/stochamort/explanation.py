@@ -315,9 +315,14 @@ class Attributions:
         return self.std_errors
 
     def __getitem__(self, index: Any) -> Attributions:
-        """The attributions of the selected points (an int, slice, integer array or bool mask on axis 0).
+        """The attributions of the selected points, like slicing a ``shap.Explanation`` by rows.
 
-        An int keeps the points axis (one point), since every field is per point.
+        Args:
+            index: an int, a slice, an integer array or a bool mask along the points axis. An int
+                keeps the points axis (one point), since every field is per point.
+
+        Returns:
+            Attributions of the selected points (copies), with the same names, method and patch size.
 
         Raises:
             IndexError: (message starting with ``index:``) for an index out of range or not along axis 0.
@@ -340,7 +345,13 @@ class Attributions:
         )
 
     def select_output(self, output: int | str) -> Attributions:
-        """The attributions of one output (by index or name), keeping an outputs axis of length one.
+        """The attributions of one output, keeping an outputs axis of length one.
+
+        Args:
+            output: the output's index, or its name in ``output_names``.
+
+        Returns:
+            Attributions with ``n_outputs == 1`` (values, standard errors, endpoints and name of that output).
 
         Raises:
             InvalidArgumentError: for an index out of range or an unknown name.
@@ -427,6 +438,8 @@ def to_shap_explanation(
     patch's value / (ph · pw). The outputs axis is kept even for one output (one image column per
     output, titled by ``output_names``, default ``"Output k"``); ``error_std`` is scaled the same
     way; the per-patch ``feature_names`` are not carried over (they name patches, not pixels).
+    Pixel explanations hold ``n_points · H · W · C · n_outputs`` floats: export a few images at a time
+    (``attributions[:8].to_shap()``).
 
     Args:
         attributions: an :class:`Attributions` (its data, base values, names and patch size are
