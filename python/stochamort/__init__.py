@@ -4,16 +4,18 @@ The combinatorial core (samplers, weights, estimators) runs in Rust (``stochamor
 package is its typed Python API. The torch layers, :mod:`stochamort.games` and
 :mod:`stochamort.oracles`, :mod:`stochamort.labels`, :mod:`stochamort.amortize` and
 :mod:`stochamort.valuation`, are imported on first use, so ``import stochamort`` stays light:
-the names below never import torch.
+the names below never import torch (:mod:`stochamort.explanation` imports shap only when an
+export is asked for).
 """
 
 import importlib
 from typing import Any
 
-from stochamort import errors, estimators, parallelism, results, sampling, weights
+from stochamort import errors, estimators, explanation, parallelism, results, sampling, weights
 from stochamort._core import __version__
 from stochamort.errors import *
 from stochamort.estimators import *
+from stochamort.explanation import *
 from stochamort.parallelism import *
 from stochamort.results import *
 from stochamort.sampling import *
@@ -22,11 +24,13 @@ from stochamort.weights import *
 # Every public name of the bottom layer, taken from each module's own list.
 __all__ = ["__version__"]
 __all__ += results.__all__
+__all__ += explanation.__all__
 __all__ += sampling.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
 __all__ += parallelism.__all__
 __all__ += errors.__all__
+__all__ = list(dict.fromkeys(__all__))  # explanation re-exports MissingDependencyError from errors
 # torch layers (imported lazily)
 __all__ += ["games", "oracles", "labels", "amortize", "valuation"]
 
