@@ -33,11 +33,16 @@ __all__ += errors.__all__
 __all__ = list(dict.fromkeys(__all__))  # explanation re-exports MissingDependencyError from errors
 # torch layers (imported lazily)
 __all__ += ["games", "oracles", "labels", "amortize", "valuation"]
+# the objects users hold, from the torch layers (imported on first use)
+__all__ += ["AmortizedExplainer", "AmortizedValuer"]
 
 _LAZY_SUBMODULES = ("games", "oracles", "labels", "amortize", "valuation")
+_LAZY_NAMES = {"AmortizedExplainer": "stochamort.amortize", "AmortizedValuer": "stochamort.valuation"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"stochamort.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'stochamort' has no attribute {name!r}")

@@ -52,7 +52,8 @@ def fitted(model: GradientBoostingClassifier, background: np.ndarray) -> Amortiz
 
 
 def test_per_example_path_agrees_with_shap_exact() -> None:
-    shap = pytest.importorskip("shap")
+    from tests.helpers.shap_export import shap
+
     d = 10
     model = boosting(d)
     background = DATA.data[TRAIN[:25], :d]
@@ -206,3 +207,35 @@ def test_explain_refuses_inputs_unlike_the_training_ones(fitted: AmortizedExplai
         fitted.explain(DATA.data[TEST[:3], :10])
     with pytest.raises(InvalidArgumentError, match="^reference: "):
         fitted.score(DATA.data[TEST[:3]], "exact")  # 30 players: too many to enumerate
+
+
+def test_torch_image_model_end_to_end(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from sklearn.datasets import load_digits
+
+    from stochamort.games import ImagePatchMasker
+    from tests.helpers.shap_export import shap
+
+    torch.manual_seed(0)
+    digits = load_digits()
+    images = torch.tensor(digits.images[:300, None] / 16, dtype=torch.float32)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(256, 10))
+    explainer = AmortizedExplainer(cnn, ImagePatchMasker(2), config=TrainConfig(epochs=2, efficiency=True, progress=False))
+    explainer.fit(images[:200], progress=False)
+    explained = explainer.explain(images[200:203])
+    assert explained.values.shape == (3, 16, 10) and explained.patch_size == (2, 2)
+    np.testing.assert_allclose(explained.values.sum(axis=1), explained.outputs - explained.base_values, atol=1e-5)
+    shap.plots.image(explained[:2].select_output(3).to_shap(), show=False)
+    plt.savefig(tmp_path / "image.png")
+    plt.close("all")
+    assert (tmp_path / "image.png").stat().st_size > 0
+    path = explainer.save(tmp_path / "cnn")
+    reloaded = AmortizedExplainer.load(path, model=cnn)
+    np.testing.assert_array_equal(reloaded.explain(images[200:203]).values, explained.values)
+    channels_last = images[:5].permute(0, 2, 3, 1)
+    with pytest.raises(ShapeError, match="^x: "):
+        explainer.explain(channels_last)

@@ -20,10 +20,11 @@ Example::
     phi = result.amortizer.predict(x_test)          # (n, d, n_outputs), float64
 """
 
-from stochamort.amortize import amortizer, config, metrics, models, online, trainer
+from stochamort.amortize import amortizer, config, explainer, metrics, models, online, trainer
 from stochamort.amortize.amortizer import *
 from stochamort.amortize.config import *
 from stochamort.amortize.data import LabelFn
+from stochamort.amortize.explainer import *
 from stochamort.amortize.metrics import *
 from stochamort.amortize.models import *
 from stochamort.amortize.online import *
@@ -37,3 +38,4 @@ __all__ += amortizer.__all__
 __all__ += trainer.__all__
 __all__ += online.__all__
 __all__ += metrics.__all__
+__all__ += explainer.__all__
