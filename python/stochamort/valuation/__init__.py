@@ -8,6 +8,8 @@
   :class:`DistributionalShapley` — and :class:`ExactDataValues` for tiny datasets.
 * :mod:`~stochamort.valuation.amortize`: a value network (x, y) ↦ value trained on the noisy
   values (:func:`amortize_data_values`); it values unseen examples too.
+* :mod:`~stochamort.valuation.valuer`: :class:`AmortizedValuer`, all of the above as one object
+  (fit / value / save / load).
 * :mod:`~stochamort.valuation.metrics`: agreement with ground truth, mislabel detection.
 
 Example::
@@ -17,14 +19,19 @@ Example::
     noisy = DistributionalShapley(n_contributions=5)(utility, seed=0)
     amortizer = amortize_data_values(x_train, y_train, noisy)
     values = amortizer.predict(x_new, y_new)
+
+    # or, in one object:
+    valuer = AmortizedValuer("logistic").fit(x_train, y_train, x_valid=x_valid, y_valid=y_valid)
+    values = valuer.value(x_new, y_new)
 """
 
 from stochamort.results import DataValues
-from stochamort.valuation import amortize, metrics, oracles, utility
+from stochamort.valuation import amortize, metrics, oracles, utility, valuer
 from stochamort.valuation.amortize import *
 from stochamort.valuation.metrics import *
 from stochamort.valuation.oracles import *
 from stochamort.valuation.utility import *
+from stochamort.valuation.valuer import *
 
 # The public names of each module, from the module's own list.
 __all__ = ["DataValues"]
@@ -32,3 +39,4 @@ __all__ += utility.__all__
 __all__ += oracles.__all__
 __all__ += amortize.__all__
 __all__ += metrics.__all__
+__all__ += valuer.__all__

@@ -136,6 +136,8 @@ class ValueAmortizer:
     def predict(self, x: Any, y: Any, *, batch_size: int = 4096) -> NDArray[np.float64]:
         """Values ``(n,)`` of examples ``(x, y)`` (training points or not)."""
         inputs = encode_examples(x, y, self.network.n_classes)
+        if inputs.shape[0] == 0:  # the generic predict cannot know the output layout of no points
+            return np.zeros(0, dtype=np.float64)
         return self.training.amortizer.predict(inputs, batch_size=batch_size)[:, 0, 0]
 
 
