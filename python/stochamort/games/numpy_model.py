@@ -110,7 +110,7 @@ class NumpyModel:
                     f"estimator: {type(estimator).__name__} has neither predict_proba nor predict; wrap the function "
                     "to explain with NumpyModel(fn)"
                 )
-            if method == "predict" and getattr(estimator, "_estimator_type", None) == "classifier":
+            if method == "predict" and is_classifier(estimator):
                 warnings.warn(
                     f"estimator: {type(estimator).__name__} is a classifier without predict_proba, so its predicted "
                     "class labels are explained; pass method='decision_function' to explain its scores",
@@ -185,6 +185,16 @@ def checked_outputs(out: Any, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
     if bad.any():
         raise NonFiniteError(f"model: returned NaN or infinity for input row(s) {shown_rows(np.flatnonzero(bad))} of a batch")
     return result
+
+
+def is_classifier(estimator: Any) -> bool:
+    """Whether a scikit-learn-like estimator is a classifier (its tags say so, or it has ``classes_``)."""
+    try:
+        tags = estimator.__sklearn_tags__() if hasattr(estimator, "__sklearn_tags__") else None
+    except Exception:  # tags of third-party estimators may need arguments or fail: fall back
+        tags = None
+    kind = getattr(tags, "estimator_type", None) or getattr(estimator, "_estimator_type", None)
+    return kind == "classifier" or hasattr(estimator, "classes_")
 
 
 def fitted_table(estimator: Any) -> tuple[list[str] | None, Callable[..., Any] | None]:
