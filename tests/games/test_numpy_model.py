@@ -20,7 +20,7 @@ from stochamort.errors import (
     NonFiniteError,
     ShapeError,
 )
-from stochamort.games import BaselineMasker, MarginalMasker, MaskedModel, NumpyModel
+from stochamort.games import BaselineMasker, MarginalMasker, MaskedModel, NumpyModel, TokenMasker
 from stochamort.oracles import Exact
 
 from tests.games.tabular_models import breast_cancer, gradient_boosting, logistic_regression
@@ -150,6 +150,14 @@ def test_logits_pass_the_guard_and_a_single_output_in_unit_range_warns() -> None
         MaskedModel(sigmoid, BaselineMasker(0.0)).bind(x)
 
 
+def test_softmax_is_refused_on_predict_proba_wrapped_by_hand() -> None:
+    model = gradient_boosting()
+    _, x, _ = breast_cancer()
+    by_hand = lambda t: torch.from_numpy(model.predict_proba(t.numpy()))  # noqa: E731  (as users wrote it before)
+    with pytest.raises(InvalidArgumentError, match=r"^output: the model's outputs already look like probabilities"):
+        MaskedModel(by_hand, BaselineMasker(0.0)).bind(x[:5])
+
+
 def test_explicit_softmax_on_predict_proba_is_refused() -> None:
     for output in ("probabilities", "log_odds"):
         with pytest.raises(InvalidArgumentError, match=r"^output: the model's outputs already look like probabilities"):
@@ -229,3 +237,17 @@ def test_numpy_model_arguments_are_checked() -> None:
         NumpyModel(np.sum, frame_type=dict)
     with pytest.raises(InvalidArgumentError, match=r"^output_kind: "):
         NumpyModel(np.sum, output_kind="logits")  # type: ignore[arg-type]
+
+
+def test_integer_inputs_become_float64_unless_the_players_are_tokens() -> None:
+    seen: list[np.dtype[Any]] = []
+
+    def first(a: np.ndarray) -> np.ndarray:
+        seen.append(a.dtype)
+        return a[:, 0]
+
+    counts = np.arange(6).reshape(3, 2)
+    values = MaskedModel(NumpyModel(first), BaselineMasker(0.5)).bind(counts).evaluate(np.zeros((3, 1, 2), dtype=np.bool_))
+    np.testing.assert_array_equal(values, np.full((3, 1, 1), 0.5))  # the baseline is not truncated to 0
+    MaskedModel(NumpyModel(first), TokenMasker(mask_token_id=0)).bind(counts)
+    assert seen[0] == np.float64 and seen[-1] == np.int64

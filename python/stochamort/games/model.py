@@ -21,7 +21,7 @@ from stochamort._checks import as_numeric_array, table_columns
 from stochamort._modes import evaluation
 from stochamort.errors import DeviceMismatchError, InvalidArgumentError, ShapeError
 from stochamort.games.base import Game
-from stochamort.games.maskers import Masker
+from stochamort.games.maskers import Masker, TokenMasker
 from stochamort.games.numpy_model import NumpyModel, shorten
 
 __all__ = ["MaskedModel", "ModelGame", "OutputSpec"]
@@ -190,7 +190,8 @@ def as_game_inputs(family: MaskedModel, x: Any) -> Tensor:
     """``x`` as a tensor on the family's device: tensors as they are, arrays (and DataFrames) converted.
 
     Float arrays take the model's input dtype (see :class:`MaskedModel`); integer arrays become
-    ``torch.long`` (token ids) except for a :class:`NumpyModel`, which gets float64.
+    ``torch.long`` (token ids), except that a :class:`NumpyModel` gets float64 unless its players
+    are tokens (a fractional baseline must not be truncated to an integer).
     """
     device = family.device
     if isinstance(x, Tensor):
@@ -198,7 +199,7 @@ def as_game_inputs(family: MaskedModel, x: Any) -> Tensor:
             raise DeviceMismatchError(f"x: lives on {x.device} but the model is on {device}; move it first")
         return x
     array = as_numeric_array("x", x)
-    integer = array.dtype.kind in "iu" and not isinstance(family.model, NumpyModel)
+    integer = array.dtype.kind in "iu" and (not isinstance(family.model, NumpyModel) or isinstance(family.masker, TokenMasker))
     dtype = torch.long if integer else _input_dtype(family.model)
     if not array.flags.writeable:  # torch warns on read-only arrays (and could not share them anyway)
         array = array.copy()
@@ -311,8 +312,9 @@ class ModelGame(Game):
         family: the value-function family.
         x: the inputs ``(n_points, *input_shape)``: a tensor on the family's device, a numeric
             array or a DataFrame (all columns numeric; converted to float64, then to the model's
-            input dtype as described in :class:`MaskedModel`). A numpy model called on
-            DataFrame inputs receives DataFrames with the same columns.
+            input dtype: float64 arrays are cast to float32 for a float32 torch model, kept
+            float64 for a numpy model). A numpy model called on DataFrame inputs receives
+            DataFrames with the same columns.
 
     Attributes:
         probe_outputs: the model's raw outputs ``(n_probe, n_outputs_raw)`` (float64) on the
