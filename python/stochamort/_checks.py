@@ -253,3 +253,51 @@ def as_counts(counts: Any, n_data: int) -> NDArray[np.int64]:
             f"counts: must be non-negative; negative counts in subset row(s) {shown_rows(np.flatnonzero(negative))}"
         )
     return array
+
+
+# Tables: pandas DataFrames and Series, read by duck typing so that pandas is never imported.
+
+
+def is_table(value: Any) -> bool:
+    """Whether ``value`` looks like a pandas DataFrame (it has ``to_numpy`` and ``columns``)."""
+    return hasattr(value, "to_numpy") and hasattr(value, "columns")
+
+
+def table_columns(value: Any) -> list[str] | None:
+    """The column names of a DataFrame-like ``value`` as strings; None for anything else (Series too)."""
+    return [str(column) for column in value.columns] if is_table(value) else None
+
+
+def as_numeric_array(name: str, value: Any) -> NDArray[Any]:
+    """``value`` as a real numeric numpy array; DataFrames and Series become float64.
+
+    Arrays keep their dtype (integer token ids stay integers). Object, string, datetime and
+    categorical data are refused rather than guessed at; for a DataFrame the message lists the
+    offending columns. Missing values of pandas' nullable dtypes become NaN.
+
+    Raises:
+        InvalidDTypeError: if the data (or a column of it) is not real numeric.
+    """
+    if is_table(value):
+        bad = [str(column) for column, dtype in zip(value.columns, value.dtypes) if _dtype_kind(dtype) not in "biuf"]
+        if bad:
+            shown = ", ".join(repr(column) for column in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+            raise InvalidDTypeError(
+                f"{name}: the DataFrame has non-numeric column(s) {shown}; encode them as numbers first "
+                "(e.g. one-hot or ordinal codes) or drop them"
+            )
+        return np.asarray(value.to_numpy(dtype=np.float64, na_value=np.nan))
+    if hasattr(value, "to_numpy") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+        if _dtype_kind(value.dtype) not in "biuf":
+            raise InvalidDTypeError(f"{name}: the Series has dtype {value.dtype}; expected real numbers")
+        return np.asarray(value.to_numpy(dtype=np.float64, na_value=np.nan))
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise InvalidDTypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
+    return array
+
+
+def _dtype_kind(dtype: Any) -> str:
+    """numpy's one-letter kind of a numpy or pandas dtype ("O" when it has none)."""
+    kind = getattr(dtype, "kind", "O")
+    return kind if isinstance(kind, str) else "O"

@@ -3,6 +3,7 @@
 from stochamort.games.base import FunctionGame, Game
 from stochamort.games.maskers import BaselineMasker, ImagePatchMasker, MarginalMasker, Masker, TokenMasker
 from stochamort.games.model import MaskedModel, ModelGame, OutputSpec
+from stochamort.games.numpy_model import NumpyModel, OutputKind
 from stochamort.games.surrogate import Surrogate, SurrogateMasker, train_surrogate
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "MaskedModel",
     "ModelGame",
     "OutputSpec",
+    "NumpyModel",
+    "OutputKind",
     "Masker",
     "BaselineMasker",
     "MarginalMasker",

@@ -4,6 +4,10 @@ A masker receives aligned rows — inputs ``x`` ``(R, *shape)`` and feature mask
 on the model's device — and returns the model's positional arguments for ``R * expansions`` inputs
 (``expansions`` > 1 when each coalition is averaged over a background set). All work is batched
 tensor operations; nothing loops over coalitions in Python.
+
+Baselines and backgrounds may be tensors, numeric arrays or DataFrames (numeric columns only,
+read as float64); a DataFrame's column names are kept so that a game can check that its inputs
+have the same columns in the same order.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from stochamort._checks import as_numeric_array, check_int, is_table, table_columns
 from stochamort.errors import DeviceMismatchError, InvalidArgumentError, ShapeError
 
 __all__ = ["Masker", "BaselineMasker", "MarginalMasker", "ImagePatchMasker", "TokenMasker"]
@@ -25,7 +31,13 @@ def _as_tensor(value: Any, name: str, device: torch.device, dtype: torch.dtype) 
         if value.device != device:
             raise DeviceMismatchError(f"{name}: lives on {value.device} but the model is on {device}; move it first")
         return value.to(dtype)
-    return torch.as_tensor(value, dtype=dtype, device=device)
+    return torch.as_tensor(host_array(name, value), dtype=dtype, device=device)
+
+
+def host_array(name: str, value: Any) -> Any:
+    """A numeric numpy array (DataFrames read as float64) that torch may share: read-only ones are copied."""
+    array = as_numeric_array(name, value)
+    return array if array.flags.writeable else array.copy()
 
 
 class Masker(ABC):
@@ -33,6 +45,10 @@ class Masker(ABC):
 
     #: Model inputs per coalition (averaged afterwards); 1 unless the masker averages a background.
     expansions: int = 1
+    #: Column names of the DataFrame the masker was given (baseline or background), else None.
+    columns: list[str] | None = None
+    #: The class of that DataFrame (to rebuild frames for numpy models), else None.
+    frame_type: Any = None
 
     @abstractmethod
     def n_features(self, sample_shape: tuple[int, ...]) -> int:
@@ -47,9 +63,30 @@ class Masker(ABC):
 
 
 class BaselineMasker(Masker):
-    """Absent features take fixed reference values (a scalar or an array of the input's shape)."""
+    """Absent features take fixed reference values (a scalar or an array of the input's shape).
+
+    Args:
+        baseline: a scalar, an array or tensor that broadcasts to one input's shape, a Series of
+            per-feature values, or a one-row DataFrame (its columns are checked against
+            DataFrame inputs).
+
+    Raises:
+        InvalidDTypeError: naming ``baseline`` for non-numeric values.
+        ShapeError: naming ``baseline`` for a DataFrame with more than one row.
+    """
 
     def __init__(self, baseline: Any = 0.0) -> None:
+        if is_table(baseline):
+            self.columns, self.frame_type = table_columns(baseline), type(baseline)
+            rows = host_array("baseline", baseline)
+            if rows.shape[0] != 1:
+                raise ShapeError(
+                    f"baseline: a DataFrame baseline must have one row, got {rows.shape[0]} (average a background "
+                    "with MarginalMasker instead)"
+                )
+            baseline = rows[0]
+        elif not isinstance(baseline, Tensor):
+            baseline = host_array("baseline", baseline)
         self._baseline_input = baseline
         self._baseline: Tensor | None = None
 
@@ -75,17 +112,34 @@ class BaselineMasker(Masker):
 class MarginalMasker(Masker):
     """Absent features are drawn from a background set; each coalition averages the model over it.
 
-    This is the interventional (marginal) value function of KernelSHAP. ``n_background`` picks a
-    seeded subsample of the background to bound the cost (each coalition costs that many inputs).
+    This is the interventional (marginal) value function of KernelSHAP,
+    v_x(S) = mean over background rows b of f(x_S, b_not-S): the same as shap's
+    ``shap.maskers.Independent`` masker with this background. ``n_background`` picks a seeded
+    subsample of the background to bound the cost (each coalition costs that many inputs).
+
+    Args:
+        background: rows ``(n_background, *input_shape)``: a tensor, a numeric array or a
+            DataFrame (numeric columns, read as float64; its columns are checked against
+            DataFrame inputs).
+        n_background: if given and smaller than the background, the number of rows drawn from it.
+        seed: the seed of that draw.
+
+    Raises:
+        ShapeError: naming ``background`` for an empty or one-dimensional background.
+        InvalidDTypeError: naming ``background`` for non-numeric data.
+        InvalidArgumentError: naming ``n_background`` or ``seed`` for values that are not
+            integers ``>= 1`` (``>= 0`` for the seed).
     """
 
     def __init__(self, background: Any, n_background: int | None = None, seed: int = 0) -> None:
-        background = background if isinstance(background, Tensor) else torch.as_tensor(background)
+        self.columns, self.frame_type = table_columns(background), type(background) if is_table(background) else None
+        if not isinstance(background, Tensor):
+            background = torch.as_tensor(host_array("background", background))
         if background.ndim < 2 or background.shape[0] == 0:
             raise ShapeError(f"background: expected a non-empty array (n_background, *input_shape), got {tuple(background.shape)}")
+        seed = check_int("seed", seed, 0)
         if n_background is not None:
-            if not isinstance(n_background, int) or n_background < 1:
-                raise InvalidArgumentError(f"n_background: must be a positive integer, got {n_background!r}")
+            n_background = check_int("n_background", n_background, 1)
             if n_background < background.shape[0]:
                 generator = torch.Generator().manual_seed(seed)
                 rows = torch.randperm(background.shape[0], generator=generator)[:n_background]
@@ -113,36 +167,67 @@ class MarginalMasker(Masker):
 
 
 class ImagePatchMasker(Masker):
-    """Players are the cells of a grid of patches over images ``(channels, height, width)``.
+    """Players are the cells of a grid of patches over channels-first images ``(n, channels, height, width)``.
 
-    Absent patches take ``baseline`` (a scalar, or per-channel values of shape ``(channels,)``).
-    The height and width must be multiples of the patch size.
+    The players are numbered row-major: patch ``(r, c)`` (row ``r`` from the top, column ``c``
+    from the left) is player ``r * grid_width + c``, where ``(grid_height, grid_width) =
+    grid(sample_shape)``. Absent patches take ``baseline`` (a scalar, or per-channel values of
+    shape ``(channels,)``). The height and width must be multiples of the patch size.
+
+    Args:
+        patch_size: the patch height and width (one int for square patches, or a pair).
+        baseline: the value of absent pixels.
+
+    Raises:
+        InvalidArgumentError: naming ``patch_size`` unless it is a positive int or a pair of them.
     """
 
     def __init__(self, patch_size: int | tuple[int, int], baseline: Any = 0.0) -> None:
-        size = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
-        if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
+        size = (patch_size, patch_size) if isinstance(patch_size, (int, np.integer)) else patch_size
+        if (
+            not isinstance(size, (tuple, list))
+            or len(size) != 2
+            or any(isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 1 for s in size)
+        ):
             raise InvalidArgumentError(f"patch_size: must be a positive int or a pair of them, got {patch_size!r}")
         self.patch_size: tuple[int, int] = (int(size[0]), int(size[1]))
-        self._baseline_input = baseline
+        self._baseline_input = baseline if isinstance(baseline, Tensor) else host_array("baseline", baseline)
         self._baseline: Tensor | None = None
         self._grid: tuple[int, int] = (0, 0)
 
-    def _grid_of(self, sample_shape: tuple[int, ...]) -> tuple[int, int]:
+    def grid(self, sample_shape: tuple[int, ...]) -> tuple[int, int]:
+        """The patch grid ``(grid_height, grid_width)`` of images of per-input shape ``(channels, height, width)``.
+
+        Player ``r * grid_width + c`` covers pixels ``[r*ph, (r+1)*ph) x [c*pw, (c+1)*pw)`` for
+        ``(ph, pw) = patch_size``.
+
+        Raises:
+            ShapeError: naming ``x`` for shapes that are not channels-first images whose height
+                and width are multiples of the patch size (channels-last images are named as such).
+        """
+        return self._grid_of(tuple(int(s) for s in sample_shape), "n")
+
+    def _grid_of(self, sample_shape: tuple[int, ...], n: object) -> tuple[int, int]:
         if len(sample_shape) != 3:
             raise ShapeError(f"x: image inputs must be (n, channels, height, width), got per-input shape {sample_shape}")
-        _, height, width = sample_shape
+        first, height, width = sample_shape
+        # A small last axis after a large first one is a channels axis at the end, not a width.
+        if width in (1, 3, 4) and first > 4:
+            raise ShapeError(
+                f"x: images look channels-last (n, H, W, C) = ({n}, {first}, {height}, {width}); ImagePatchMasker needs "
+                "channels-first (n, C, H, W): use x.permute(0, 3, 1, 2) (torch) or np.moveaxis(x, -1, 1)"
+            )
         ph, pw = self.patch_size
         if height % ph or width % pw:
             raise ShapeError(f"x: image size {height}x{width} is not a multiple of the patch size {ph}x{pw}")
         return height // ph, width // pw
 
     def n_features(self, sample_shape: tuple[int, ...]) -> int:
-        gh, gw = self._grid_of(sample_shape)
+        gh, gw = self.grid(sample_shape)
         return gh * gw
 
     def prepare(self, x: Tensor) -> None:
-        self._grid = self._grid_of(tuple(x.shape[1:]))
+        self._grid = self._grid_of(tuple(x.shape[1:]), int(x.shape[0]))
         baseline = _as_tensor(self._baseline_input, "baseline", x.device, x.dtype)
         if baseline.ndim == 1:
             if baseline.shape[0] != x.shape[1]:

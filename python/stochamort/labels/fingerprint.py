@@ -10,20 +10,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from stochamort._checks import as_numeric_array
 from stochamort._core import __version__
-from stochamort.errors import InvalidArgumentError, ShapeError
+from stochamort.errors import ShapeError
 from stochamort.games.model import MaskedModel
 
+#: Inputs whose outputs identify a model that is not a torch module.
+BEHAVIOUR_POINTS = 64
+#: Significant digits of those outputs that are hashed.
+OUTPUT_DIGITS = 10
 #: Bytes of input hashed per block when fingerprinting (bounds the copies of non-contiguous inputs).
 HASH_BLOCK = 1 << 26
 
 
 def as_inputs(x: Any) -> Any:
-    """``x`` as a tensor (kept as is) or numpy array, with at least one point."""
+    """``x`` as a tensor (kept as is) or real numeric numpy array (DataFrames read as float64), with at least one point."""
     if not isinstance(x, torch.Tensor):
-        x = np.asarray(x)
-        if x.dtype == object:
-            raise InvalidArgumentError("x: must be a numeric array or tensor, got an object array")
+        x = as_numeric_array("x", x)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ShapeError(f"x: expected (n_points, *input_shape) with at least one point, got shape {tuple(x.shape)}")
     return x
@@ -49,16 +52,32 @@ def tensor_bytes(x: Any) -> memoryview:
     return np.ascontiguousarray(x).reshape(-1).view(np.uint8).data
 
 
-def model_fingerprint(game: Any) -> str | None:
-    """SHA-256 of a MaskedModel's ``state_dict`` (None for other games)."""
-    if not isinstance(game, MaskedModel) or not isinstance(game.model, torch.nn.Module):
+def model_fingerprint(game: Any, x: Any) -> str | None:
+    """SHA-256 identifying the model of a :class:`MaskedModel` (None for other games).
+
+    A torch module is identified by its ``state_dict``. Any other model (a numpy model such as a
+    scikit-learn estimator, or a callable) by its behaviour: its raw outputs on the unmasked
+    first (up to 64) inputs of ``x``, converted as a game would convert them, rounded to
+    :data:`OUTPUT_DIGITS` significant digits so that summation-order noise does not refuse a
+    genuine resume.
+    """
+    if not isinstance(game, MaskedModel):
         return None
+    if not isinstance(game.model, torch.nn.Module):
+        return behaviour_fingerprint(game, x)
     digest = hashlib.sha256()
     for name, value in game.model.state_dict().items():
         if isinstance(value, torch.Tensor):
             digest.update(json.dumps([name, str(value.dtype), list(value.shape)]).encode())
             digest.update(tensor_bytes(value))
     return digest.hexdigest()
+
+
+def behaviour_fingerprint(family: MaskedModel, x: Any) -> str:
+    """SHA-256 of a model's rounded raw outputs on the unmasked first inputs of ``x``."""
+    outputs = family.bind(x[:BEHAVIOUR_POINTS]).probe_outputs + 0.0  # + 0.0: -0.0 and 0.0 hash alike
+    text = json.dumps([list(outputs.shape), [f"{v:.{OUTPUT_DIGITS - 1}e}" for v in outputs.ravel().tolist()]])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def package_version() -> str:

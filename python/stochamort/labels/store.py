@@ -111,7 +111,7 @@ def generate_labels(
         "seed": seed,
         "n_points": n,
         **fingerprint(x),
-        "model_sha256": model_fingerprint(game),
+        "model_sha256": model_fingerprint(game, x),
         "chunk_size": chunk_size,
     }
     root = Path(directory)
