@@ -208,11 +208,13 @@ class AmortizedExplainer:
             columns = inputs.columns if inputs.columns is not None else self._masker_columns
             model = self.model
             if not isinstance(model, (nn.Module, NumpyModel)):
-                model = (
-                    NumpyModel.from_estimator(model, columns=columns, frame_type=inputs.frame_type)
-                    if hasattr(model, "predict") or hasattr(model, "predict_proba")
-                    else NumpyModel(model, columns=columns, frame_type=inputs.frame_type)
-                )
+                # Estimators call themselves on DataFrames with the columns they were fitted on;
+                # a plain function gets frames only if the data came as one.
+                if hasattr(model, "predict") or hasattr(model, "predict_proba"):
+                    model = NumpyModel.from_estimator(model)
+                else:
+                    frame = inputs.frame_type if columns is not None and inputs.frame_type is not None else None
+                    model = NumpyModel(model, columns=columns if frame else None, frame_type=frame)
             self.family = MaskedModel(model, self.masker, output=self.output, batch_size=self.batch_size, device=self.device, groups=self.groups)
             self.columns = columns
         return self.family

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 import torch
 from torch import Tensor
 
@@ -90,6 +91,11 @@ class BaselineMasker(Masker):
         self._baseline_input = baseline
         self._baseline: Tensor | None = None
 
+    @property
+    def baseline(self) -> NDArray[Any]:
+        """The reference values as given (after reading a Series or DataFrame row), as numpy."""
+        return _host_numpy(self._baseline_input)
+
     def n_features(self, sample_shape: tuple[int, ...]) -> int:
         return int(torch.Size(sample_shape).numel())
 
@@ -148,6 +154,11 @@ class MarginalMasker(Masker):
         self._background: Tensor | None = None
         self.expansions = int(background.shape[0])
 
+    @property
+    def background(self) -> NDArray[Any]:
+        """The background rows the masker averages over (after subsampling), as numpy."""
+        return _host_numpy(self._background_input)
+
     def n_features(self, sample_shape: tuple[int, ...]) -> int:
         return int(torch.Size(sample_shape).numel())
 
@@ -194,6 +205,11 @@ class ImagePatchMasker(Masker):
         self._baseline_input = baseline if isinstance(baseline, Tensor) else host_array("baseline", baseline)
         self._baseline: Tensor | None = None
         self._grid: tuple[int, int] = (0, 0)
+
+    @property
+    def baseline(self) -> NDArray[Any]:
+        """The reference values as given (after reading a Series or DataFrame row), as numpy."""
+        return _host_numpy(self._baseline_input)
 
     def grid(self, sample_shape: tuple[int, ...]) -> tuple[int, int]:
         """The patch grid ``(grid_height, grid_width)`` of images of per-input shape ``(channels, height, width)``.
@@ -275,3 +291,10 @@ class TokenMasker(Masker):
             return (x, masks.to(torch.long))
         assert self.mask_token_id is not None
         return (torch.where(masks, x, torch.full_like(x, self.mask_token_id)),)
+
+
+def _host_numpy(value: Any) -> NDArray[Any]:
+    """A masker's stored input as a numpy array on the CPU (a copy: the masker keeps its own)."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu().numpy().copy()
+    return np.array(value, copy=True)
