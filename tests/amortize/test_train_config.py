@@ -34,6 +34,7 @@ from tests.helpers.torch_models import torch_single_thread  # noqa: F401  (autou
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"efficiency": 1}, "efficiency"),
     ({"progress": "yes"}, "progress"),
+    ({"standardize_inputs": 1}, "standardize_inputs"),
     ({"target_scale": 0.0}, "target_scale"),
     ({"target_scale": -2}, "target_scale"),
     ({"target_scale": math.inf}, "target_scale"),
@@ -84,6 +85,7 @@ def test_defaults_are_the_trainers() -> None:
     assert config.settings() == {
         "efficiency": False,
         "target_scale": 1.0,
+        "standardize_inputs": False,
         "epochs": 100,
         "batch_size": 256,
         "lr": 1e-3,
@@ -105,7 +107,7 @@ def test_settings_round_trip_through_json() -> None:
     config = TrainConfig(
         efficiency=True, target_scale="auto", epochs=7, batch_size=np.int64(32), lr=np.float32(0.5), weight_decay=0,
         warmup_epochs=2, final_lr_ratio=1, max_grad_norm=3, patience=2, device=torch.device("cpu"),
-        mixed_precision=None, seed=np.uint64(12), flops_per_sample=100, progress=False,
+        mixed_precision=None, seed=np.uint64(12), flops_per_sample=100, progress=False, standardize_inputs=np.bool_(True),
     )
     text = json.dumps(config.settings())
     again = TrainConfig.from_settings(json.loads(text))

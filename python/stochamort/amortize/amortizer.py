@@ -1,9 +1,13 @@
-"""What training produces: the :class:`Amortizer` (the network plus how its outputs map back to
-attributions), the :class:`TrainResult` with its :class:`TrainHistory`, and :func:`predict`."""
+"""What training produces: the :class:`Amortizer` (the network plus everything that maps inputs to
+it and its outputs back to attributions, all in its state), the :class:`TrainResult` with its
+:class:`TrainHistory`, and :func:`predict`."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,40 +15,152 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from stochamort._modes import evaluation
+from stochamort._bundle import read_bundle, write_bundle
 from stochamort._checks import check_bool, check_float, check_int
-from stochamort.amortize.data import as_inputs, as_targets, float_dtype, resolve_device
+from stochamort._modes import evaluation
+from stochamort.amortize.architectures import build_network, network_spec
+from stochamort.amortize.data import as_inputs, as_targets, float_dtype, model_device, resolve_device
 from stochamort.amortize.models import efficiency_normalize
-from stochamort.errors import InvalidArgumentError, ShapeError
+from stochamort.amortize.standardization import standardize
+from stochamort.amortize.state import check_state, floating_dtype, state_arrays, state_tensors
+from stochamort.errors import InvalidArgumentError, ModelMismatchError, NonFiniteError, SavedFileError, ShapeError
 
-__all__ = ["Amortizer", "TrainHistory", "TrainResult", "predict"]
+__all__ = ["Amortizer", "TrainHistory", "TrainResult", "predict", "BUNDLE_KIND"]
+
+#: The kind of bundle :meth:`Amortizer.save` writes.
+BUNDLE_KIND = "Amortizer"
+
+# Buffers kept in float64 whatever dtype the network is cast to (a cast would round them).
+_FLOAT64_BUFFERS = ("target_scale_value", "input_mean", "input_std")
+# Buffers whose shape the loaded state decides (empty: no standardisation).
+_STANDARDIZATION = ("input_mean", "input_std")
+
+
+def _standardization(mean: Any, std: Any) -> tuple[Tensor, Tensor]:
+    if (mean is None) != (std is None):
+        raise InvalidArgumentError(f"{'input_std' if std is None else 'input_mean'}: input_mean and input_std must be given together")
+    if mean is None:
+        return torch.zeros(0, dtype=torch.float64), torch.ones(0, dtype=torch.float64)
+    tensors = []
+    for name, value in (("input_mean", mean), ("input_std", std)):
+        tensor = torch.as_tensor(value.detach() if isinstance(value, Tensor) else np.asarray(value, dtype=np.float64))
+        if not (tensor.dtype.is_floating_point or tensor.dtype in (torch.int32, torch.int64)):
+            raise InvalidArgumentError(f"{name}: must hold real numbers, got dtype {tensor.dtype}")
+        tensor = tensor.to("cpu", torch.float64).clone()
+        if tensor.ndim < 1 or tensor.numel() < 1:
+            raise ShapeError(f"{name}: must have the per-input shape (at least one element), got shape {tuple(tensor.shape)}")
+        tensors.append(tensor)
+    mean_t, std_t = tensors
+    if mean_t.shape != std_t.shape:
+        raise ShapeError(f"input_std: shape {tuple(std_t.shape)} differs from input_mean's {tuple(mean_t.shape)}")
+    problem = _standardization_problem(mean_t, std_t)
+    if problem:
+        raise NonFiniteError(problem) if "finite" in problem else InvalidArgumentError(problem)
+    return mean_t, std_t
+
+
+def _standardization_problem(mean: Tensor, std: Tensor) -> str | None:
+    if not bool(torch.isfinite(mean).all()):
+        return "input_mean: must be finite"
+    if not bool(torch.isfinite(std).all()):
+        return "input_std: must be finite"
+    if not bool((std > 0).all()):
+        return "input_std: must be positive (fit_standardization gives constant elements std 1)"
+    return None
 
 
 class Amortizer(nn.Module):
-    """A trained amortizer: the network plus how its outputs map back to attributions.
+    """A trained amortizer: the network plus everything that maps inputs to it and its outputs
+    back to attributions, all of it in the module's state.
 
-    The network is trained on targets multiplied by ``target_scale``; :meth:`forward` divides its
-    output back and, if ``efficiency`` is set, applies the additive efficiency normalization with
-    the gaps Δ = v(all) − v(∅) (then required). Being a module, it moves with ``.to(device)`` and
-    saves with ``state_dict()`` (the scale and flag are plain attributes: keep them alongside).
+    :meth:`forward` standardises the inputs (if fitted: ``(x − input_mean) / input_std``, in
+    float64, cast to the network's dtype), runs the network, divides its output by
+    ``target_scale`` (the network was trained on targets multiplied by it) and, if ``efficiency``
+    is set, applies the additive efficiency normalization with the gaps Δ = v(all) − v(∅) (then
+    required). The scale, the flag and the standardisation are persistent buffers
+    (``target_scale_value`` float64 0-d, ``efficiency_flag`` bool 0-d, ``input_mean`` and
+    ``input_std`` float64 of the per-input shape, empty without standardisation): ``state_dict()``
+    carries them and ``load_state_dict`` restores them, into any ``Amortizer`` around a network of
+    the same architecture. They stay float64 when the module is cast (``.half()``, ``.to(dtype)``).
+
+    :meth:`save` / :meth:`load` write and read a bundle (safetensors + JSON, no pickle);
+    :meth:`state_arrays`, :meth:`spec` and :meth:`from_arrays` are the same in memory.
 
     Args:
         model: network mapping inputs ``(n, *shape)`` to ``(n, n_players, n_outputs)``.
         target_scale: the factor the training targets were multiplied by.
         efficiency: whether predictions are normalized to sum to the gaps.
+        input_mean, input_std: the standardisation of the inputs, of the per-input shape (both or
+            neither; neither: inputs are passed unchanged); ``input_std`` positive (see
+            :func:`~stochamort.amortize.fit_standardization`).
+
+    Raises:
+        InvalidArgumentError: a bad argument (the message names it).
     """
 
-    def __init__(self, model: nn.Module, target_scale: float = 1.0, efficiency: bool = False) -> None:
+    target_scale_value: Tensor
+    efficiency_flag: Tensor
+    input_mean: Tensor
+    input_std: Tensor
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_scale: float = 1.0,
+        efficiency: bool = False,
+        *,
+        input_mean: Any = None,
+        input_std: Any = None,
+    ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise InvalidArgumentError(f"model: must be a torch.nn.Module, got {type(model).__name__}")
+        scale = check_float("target_scale", target_scale, positive=True)
+        flag = check_bool("efficiency", efficiency)
+        mean, std = _standardization(input_mean, input_std)
         self.model = model
-        self.target_scale = check_float("target_scale", target_scale, positive=True)
-        self.efficiency = check_bool("efficiency", efficiency)
+        device = model_device(model)
+        self.register_buffer("target_scale_value", torch.tensor(scale, dtype=torch.float64, device=device))
+        self.register_buffer("efficiency_flag", torch.tensor(flag, dtype=torch.bool, device=device))
+        self.register_buffer("input_mean", mean.to(device))
+        self.register_buffer("input_std", std.to(device))
+
+    @property
+    def target_scale(self) -> float:
+        """The factor the training targets were multiplied by (predictions are divided by it)."""
+        return float(self.target_scale_value)
+
+    @property
+    def efficiency(self) -> bool:
+        """Whether predictions are normalized to sum to the gaps v(all) − v(∅)."""
+        return bool(self.efficiency_flag)
+
+    @property
+    def standardizes_inputs(self) -> bool:
+        """Whether inputs are standardised before the network sees them."""
+        return self.input_mean.numel() > 0
+
+    def standardize(self, x: Tensor) -> Tensor:
+        """The inputs as the network sees them: ``(x − input_mean) / input_std`` computed in
+        float64 and cast to the network's floating dtype, or ``x`` itself without standardisation.
+
+        Raises:
+            InvalidArgumentError: integer or bool inputs to an amortizer that standardises.
+            ShapeError: inputs whose per-input shape is not the standardisation's.
+        """
+        if not self.standardizes_inputs:
+            return x
+        if not x.dtype.is_floating_point:
+            raise InvalidArgumentError(f"x: this amortizer standardises its inputs, which must be floating point, got dtype {x.dtype}")
+        if tuple(x.shape[1:]) != tuple(self.input_mean.shape):
+            raise ShapeError(
+                f"x: per-input shape {tuple(x.shape[1:])} differs from the standardisation's {tuple(self.input_mean.shape)}"
+            )
+        return standardize(x, (self.input_mean, self.input_std), float_dtype(self.model))
 
     def forward(self, x: Tensor, gaps: Tensor | None = None) -> Tensor:
         """Attributions ``(n, d, o)`` in the labels' units (differentiable)."""
-        out: Tensor = self.model(x) / self.target_scale
+        out: Tensor = self.model(self.standardize(x)) / self.target_scale
         if self.efficiency:
             if gaps is None:
                 raise InvalidArgumentError("gaps: this amortizer applies efficiency normalization and needs v(all) − v(∅)")
@@ -54,6 +170,157 @@ class Amortizer(nn.Module):
     def predict(self, x: Any, gaps: Any = None, *, batch_size: int = 1024) -> NDArray[np.float64]:
         """Attributions ``(n, d, o)`` as float64 numpy, evaluated in batches without autograd."""
         return predict(self, x, gaps=gaps, batch_size=batch_size)
+
+    # ---------------------------------------------------------------------------------------
+    # Saving and loading
+
+    def state_arrays(self) -> dict[str, NDArray[Any]]:
+        """``state_dict()`` as numpy arrays (CPU, contiguous copies, float16 kept as float16):
+        the network's weights and buffers under ``model.`` and the amortizer's own buffers.
+
+        Raises:
+            InvalidArgumentError: a bfloat16 tensor (cast the network with ``.float()`` first).
+        """
+        return state_arrays(self)
+
+    def spec(self) -> dict[str, Any]:
+        """What rebuilding this amortizer needs beyond :meth:`state_arrays` (JSON-serialisable):
+        ``{"network": the network's spec() or None, "network_class": its class name}``. The spec
+        is None for networks that cannot describe themselves (other classes, subclasses of the
+        default ones, a PatchAmortizer on another backbone than ViTBackbone): loading then needs
+        the network instance."""
+        return {"network": network_spec(self.model), "network_class": type(self.model).__qualname__}
+
+    @classmethod
+    def from_arrays(cls, spec: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]], network: nn.Module | None = None) -> Amortizer:
+        """The amortizer whose :meth:`spec` and :meth:`state_arrays` these are, on the CPU in eval mode.
+
+        The network is built from ``spec`` (:func:`~stochamort.amortize.build_network`) unless
+        ``network`` is given; it is cast to the saved weights' floating dtype, and the state is
+        loaded only if it fits exactly (names, shapes, dtypes), so no value is silently dropped,
+        defaulted or rounded.
+
+        Args:
+            spec: from :meth:`spec`.
+            arrays: from :meth:`state_arrays`.
+            network: a network of the saved architecture, whose weights are replaced (needed when
+                the spec has none; checked against it when it has one).
+
+        Raises:
+            InvalidArgumentError: a bad ``spec`` or ``network``, or no network to build.
+            ModelMismatchError: ``network``'s own spec differs from the saved one.
+            SavedFileError: the arrays do not fit the network (listing every missing or
+                unexpected name and every shape or dtype mismatch) or hold invalid values.
+        """
+        if not isinstance(spec, Mapping) or "network" not in spec:
+            raise InvalidArgumentError(f"spec: must be an Amortizer.spec() dict with a 'network' entry, got {spec!r}")
+        saved = spec["network"]
+        if network is None:
+            if saved is None:
+                raise InvalidArgumentError(
+                    f"network: this amortizer's network ({spec.get('network_class', 'unknown class')}) cannot be rebuilt "
+                    f"from a spec; pass an instance of the same architecture as network="
+                )
+            network = build_network(saved)
+        elif not isinstance(network, nn.Module):
+            raise InvalidArgumentError(f"network: must be a torch.nn.Module, got {type(network).__name__}")
+        elif saved is not None and (given := network_spec(network)) is not None and given != saved:
+            raise ModelMismatchError(f"network: its spec {given} differs from the saved one {saved}")
+        tensors = state_tensors(arrays)
+        dtype = floating_dtype(tensors, "model.")
+        if dtype is not None:
+            network.to(dtype)
+        amortizer = cls(network.cpu())
+        check_state(amortizer, tensors, resizable=_STANDARDIZATION)
+        try:
+            amortizer.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise SavedFileError(f"arrays: could not be loaded into the amortizer ({err})") from err
+        return amortizer.eval()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the amortizer as a bundle (a directory: ``weights.safetensors`` and ``config.json``,
+        nothing pickled) that :meth:`load` reads back, bit for bit.
+
+        Args:
+            path: the bundle's directory (replaced if it holds a bundle; anything else is refused).
+
+        Returns:
+            The bundle's path.
+
+        Raises:
+            InvalidArgumentError: ``path`` holds something that is not a bundle, or a bfloat16
+                tensor in the state.
+        """
+        return write_bundle(path, BUNDLE_KIND, {"spec": self.spec()}, self.state_arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], network: nn.Module | None = None) -> Amortizer:
+        """The amortizer saved at ``path`` by :meth:`save`, on the CPU in eval mode.
+
+        Args:
+            path: the bundle's directory.
+            network: an instance of the saved architecture, needed for networks without a spec
+                (see :meth:`spec`); its weights are replaced.
+
+        Raises:
+            SavedFileError: not a bundle, another kind of bundle, an edited config, or weights
+                that do not fit the network.
+            InvalidArgumentError, ModelMismatchError: as for :meth:`from_arrays`, about ``network``.
+        """
+        config, arrays = read_bundle(path, BUNDLE_KIND)
+        spec = config.get("spec")
+        if not isinstance(spec, dict) or "network" not in spec:
+            raise SavedFileError(f"path: {path} has no amortizer spec in its config")
+        if network is None and spec["network"] is not None:
+            try:
+                network = build_network(spec["network"])
+            except InvalidArgumentError as err:
+                raise SavedFileError(f"path: {path} holds a network spec that cannot be built ({err})") from err
+        try:
+            return cls.from_arrays(spec, arrays, network)
+        except SavedFileError as err:
+            raise SavedFileError(f"path: {path}: {err}") from err
+
+    # ---------------------------------------------------------------------------------------
+    # Keeping the state whole through torch's own conversions and loading
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Amortizer:
+        kept = {name: self._buffers[name] for name in _FLOAT64_BUFFERS}
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
+        for name, before in kept.items():
+            after = self._buffers[name]
+            if before is not None and after is not None and after.dtype != before.dtype:
+                self._buffers[name] = before.to(after.device)
+        return self
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # The standardisation's shape is part of the state (empty: none): take the incoming one.
+        for name in _STANDARDIZATION:
+            incoming, current = state_dict.get(prefix + name), self._buffers[name]
+            if isinstance(incoming, Tensor) and current is not None and incoming.shape != current.shape:
+                self._buffers[name] = torch.empty(incoming.shape, dtype=torch.float64, device=current.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        problem = self._state_problem()
+        if problem is not None:
+            error_msgs.append(problem)
+
+    def _state_problem(self) -> str | None:
+        scale = float(self.target_scale_value)
+        if not (np.isfinite(scale) and scale > 0):
+            return f"target_scale_value: must be a positive finite number, got {scale}"
+        if self.input_mean.shape != self.input_std.shape:
+            return f"input_std: shape {tuple(self.input_std.shape)} differs from input_mean's {tuple(self.input_mean.shape)}"
+        return _standardization_problem(self.input_mean, self.input_std)
 
 
 @dataclass
@@ -143,8 +410,9 @@ def predict(
 ) -> NDArray[np.float64]:
     """Attributions ``(n, d, o)`` (float64) of inputs ``x`` from an amortizer, in batches.
 
-    For an :class:`Amortizer` (or a :class:`TrainResult`'s ``amortizer``), its target scale and
-    efficiency flag apply; for a bare network, pass ``target_scale`` (the factor its targets were
+    For an :class:`Amortizer` (or a :class:`TrainResult`'s ``amortizer``), its input
+    standardisation, target scale and efficiency flag apply (inputs are then read in float64,
+    standardised and cast to the network's dtype, as in training); for a bare network, pass ``target_scale`` (the factor its targets were
     multiplied by; default 1) and ``efficiency``. The division by the scale and the efficiency
     normalization are done in float64, so with ``efficiency`` the outputs sum to ``gaps`` up to
     float64 rounding. Evaluation mode and no autograd; the modules' modes are restored after.
@@ -165,15 +433,16 @@ def predict(
         scale = 1.0 if target_scale is None else check_float("target_scale", target_scale, positive=True)
         normalize = False if efficiency is None else check_bool("efficiency", efficiency)
     batch_size = check_int("batch_size", batch_size, 1)
-    dtype = float_dtype(network)
-    inputs = as_inputs("x", x, dtype)
+    standardizing = isinstance(model, Amortizer) and model.standardizes_inputs
+    inputs = as_inputs("x", x, torch.float64 if standardizing else float_dtype(network))
+    prepare = model.standardize if isinstance(model, Amortizer) else (lambda batch: batch)
     where = resolve_device(network, device)
     if device is not None:
         network.to(where)
     chunks = []
     with evaluation(network):
         for start in range(0, inputs.shape[0], batch_size):
-            out = network(inputs[start : start + batch_size].to(where))
+            out = network(prepare(inputs[start : start + batch_size]).to(where))
             chunks.append(out.detach().to("cpu", torch.float64))
     if chunks:
         raw = torch.cat(chunks)

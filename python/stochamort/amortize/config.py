@@ -67,6 +67,15 @@ class TrainConfig:
         target_scale: factor s on the targets (predictions are divided by it again), for
             attributions of small norm such as Banzhaf or LIME (the paper uses 100); ``"auto"``
             picks 1 / rms of the training labels (of epoch 0's labels when they are drawn online).
+        standardize_inputs: fit a mean and a standard deviation per input element on
+            ``x_train`` (float64; population std, 1 for constant elements; see
+            :func:`~stochamort.amortize.fit_standardization`), train on ``(x − mean) / std``, and
+            return an :class:`~stochamort.amortize.Amortizer` that standardises every input it is
+            given the same way (in ``forward`` and ``predict``; saved with its state). Floating
+            inputs only: integer inputs (token ids) are refused. The network sees standardised
+            inputs, so a :class:`~stochamort.amortize.GatedMLPAmortizer`'s baseline must then be
+            given in standardised units, ``(baseline − mean) / std``. Off (the default), training
+            on floating tabular inputs whose scales are far from standardised warns.
         epochs: number of passes over the training set (``>= 1``).
         batch_size: points per optimisation step (the last batch of an epoch may be smaller).
         lr: peak learning rate (positive).
@@ -91,6 +100,7 @@ class TrainConfig:
 
     efficiency: bool = False
     target_scale: TargetScale = 1.0
+    standardize_inputs: bool = False
     epochs: int = 100
     batch_size: int = 256
     lr: float = 1e-3
@@ -111,6 +121,7 @@ class TrainConfig:
 
         put("efficiency", check_bool(_field("efficiency"), self.efficiency))
         put("progress", check_bool(_field("progress"), self.progress))
+        put("standardize_inputs", check_bool(_field("standardize_inputs"), self.standardize_inputs))
         put("target_scale", _check_target_scale(self.target_scale))
         put("epochs", check_int(_field("epochs"), self.epochs, 1))
         put("batch_size", check_int(_field("batch_size"), self.batch_size, 1))

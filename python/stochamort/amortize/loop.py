@@ -29,6 +29,7 @@ from stochamort.amortize.checkpoint import BestCheckpoint, ValidationSet, loss_s
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, gather, resolve_device, stage
 from stochamort.amortize.models import efficiency_normalize
+from stochamort.amortize.standardization import Standardization
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
 __all__ = [
@@ -306,11 +307,19 @@ def validate(run: Run, validation: ValidationSet, best: BestCheckpoint, epoch: i
     return loss
 
 
-def fit(model: nn.Module, data: TrainingData, labels_for: LabelSource, config: TrainConfig) -> TrainResult:
+def fit(
+    model: nn.Module,
+    data: TrainingData,
+    labels_for: LabelSource,
+    config: TrainConfig,
+    standardization: Standardization | None = None,
+) -> TrainResult:
     """Train ``model`` on the checked ``data`` with the labels ``labels_for(epoch)``: epochs of
     :func:`train_epoch`, each followed by :func:`validate` with a validation set, until
     ``config.epochs`` or early stopping; then load the best state (see
     :func:`~stochamort.amortize.train_amortizer` for the details and what is raised).
+    ``standardization``: the ``(mean, std)`` the inputs in ``data`` were standardised with, for
+    the returned amortizer to apply to new inputs (None: inputs are used as they are).
     """
     where = resolve_device(model, config.device, "TrainConfig.device")
     model.to(where)
@@ -343,18 +352,27 @@ def fit(model: nn.Module, data: TrainingData, labels_for: LabelSource, config: T
     if validation is not None:
         best.restore(model)
     model.eval()
-    return result(run, progress, best if validation is not None else None, seconds)
+    return result(run, progress, best if validation is not None else None, seconds, standardization)
 
 
-def result(run: Run, progress: Progress, best: BestCheckpoint | None, seconds: float) -> TrainResult:
+def result(
+    run: Run, progress: Progress, best: BestCheckpoint | None, seconds: float, standardization: Standardization | None = None
+) -> TrainResult:
     """The :class:`TrainResult` of a finished run (``best``: the checkpoint, None without a
-    validation set, when the last epoch's state is kept)."""
+    validation set, when the last epoch's state is kept; ``standardization``: the inputs'
+    ``(mean, std)``, None without)."""
     config = run.config
     n_params = sum(p.numel() for p in run.model.parameters())
     per_sample = 6.0 * n_params if config.flops_per_sample is None else config.flops_per_sample
     samples, val_seen = progress.epochs_run * run.n, progress.val_seen
     return TrainResult(
-        amortizer=Amortizer(run.model, target_scale=run.scale, efficiency=config.efficiency),
+        amortizer=Amortizer(
+            run.model,
+            target_scale=run.scale,
+            efficiency=config.efficiency,
+            input_mean=None if standardization is None else standardization[0],
+            input_std=None if standardization is None else standardization[1],
+        ),
         history=progress.history,
         best_epoch=progress.epochs_run - 1 if best is None else best.epoch,
         best_val_loss=None if best is None else best.loss,

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from stochamort._checks import check_bool, check_int
+from stochamort.amortize.vit import ViTBackbone
 from stochamort.errors import InvalidArgumentError, ShapeError
 
 __all__ = ["MLPAmortizer", "GatedMLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
@@ -48,6 +49,16 @@ def _dropout(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise InvalidArgumentError(f"dropout: must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def _exact_type(module: nn.Module, cls: type, name: str) -> None:
+    """Refuse specs of subclasses: their forward may differ, so rebuilding the base class from the
+    spec would load the weights into the wrong computation."""
+    if type(module) is not cls:
+        raise InvalidArgumentError(
+            f"{name}: {type(module).__name__} subclasses {cls.__name__} and cannot be rebuilt from a spec; "
+            f"pass the network instance when loading (Amortizer.load(path, network=...))"
+        )
 
 
 def _output_activation(value: Any) -> nn.Module:
@@ -109,15 +120,35 @@ class MLPAmortizer(nn.Module):
         self.n_players = check_int("n_players", n_players, 1)
         self.n_outputs = check_int("n_outputs", n_outputs, 1)
         self.hidden = _hidden_sizes("hidden", hidden)
-        self.net = _mlp(
-            self.n_features, self.hidden, self.n_players * self.n_outputs, _activation("activation", activation), _dropout(dropout)
-        )
+        rate = _dropout(dropout)
+        self.net = _mlp(self.n_features, self.hidden, self.n_players * self.n_outputs, _activation("activation", activation), rate)
         self.output_activation = _output_activation(output_activation)
-        if check_bool("zero_init_output", zero_init_output):
+        zero_init = check_bool("zero_init_output", zero_init_output)
+        self._spec_fields: dict[str, Any] = {
+            "n_features": self.n_features,
+            "n_players": self.n_players,
+            "n_outputs": self.n_outputs,
+            "hidden": list(self.hidden),
+            "activation": activation,
+            "dropout": rate,
+            "output_activation": output_activation,
+            "zero_init_output": zero_init,
+        }
+        if zero_init:
             last = self.net[-1]
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+
+    def spec(self) -> dict[str, Any]:
+        """All constructor arguments as a JSON-serialisable dict with ``"architecture":
+        "MLPAmortizer"``, from which :func:`~stochamort.amortize.build_network` rebuilds the network.
+
+        Raises:
+            InvalidArgumentError: called on a subclass (its forward may differ).
+        """
+        _exact_type(self, MLPAmortizer, "model")
+        return {"architecture": "MLPAmortizer", **self._spec_fields}
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(x.shape[0], -1)
@@ -152,8 +183,14 @@ class GatedMLPAmortizer(nn.Module):
     bias lets a small network fit attributions that vanish at the baseline and scale with the
     deviation. Needs one player per input feature (no grouping).
 
+    The deviation is taken on the inputs the network receives. With
+    :attr:`TrainConfig.standardize_inputs <stochamort.amortize.TrainConfig.standardize_inputs>`
+    those are standardised, so the baseline must be given in standardised units too:
+    ``mean, std = fit_standardization(x_train)``, then ``GatedMLPAmortizer((baseline − mean) / std, ...)``
+    (see :func:`~stochamort.amortize.fit_standardization`).
+
     Args:
-        baseline: the masking baseline, ``(n_features,)``.
+        baseline: the masking baseline, ``(n_features,)`` (a buffer: saved with the state).
         n_outputs: number of attributed outputs (classes).
         hidden: hidden widths of both networks.
         activation: as in :class:`MLPAmortizer`.
@@ -176,6 +213,25 @@ class GatedMLPAmortizer(nn.Module):
         self.register_buffer("baseline", base)
         self.additive = MLPAmortizer(d, d, n_outputs, hidden, activation=activation)
         self.gate = MLPAmortizer(d, d, n_outputs, hidden, activation=activation)
+
+    def spec(self) -> dict[str, Any]:
+        """The constructor arguments as a JSON-serialisable dict with ``"architecture":
+        "GatedMLPAmortizer"``; the baseline appears by its size, ``n_features`` (its values are a
+        buffer, in the state), and :func:`~stochamort.amortize.build_network` rebuilds the network
+        with a zero baseline that loading the state then fills.
+
+        Raises:
+            InvalidArgumentError: called on a subclass (its forward may differ).
+        """
+        _exact_type(self, GatedMLPAmortizer, "model")
+        fields = self.additive.spec()
+        return {
+            "architecture": "GatedMLPAmortizer",
+            "n_features": fields["n_features"],
+            "n_outputs": fields["n_outputs"],
+            "hidden": fields["hidden"],
+            "activation": fields["activation"],
+        }
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(x.shape[0], -1)
@@ -202,6 +258,9 @@ class PatchAmortizer(nn.Module):
         head_hidden: hidden widths of the head MLP (empty: a linear head).
         skip_tokens: leading tokens of the backbone's output that are not patches.
         activation, dropout, output_activation: as for :class:`MLPAmortizer` (for the head).
+
+    :func:`~stochamort.amortize.image_amortizer` builds one on the default
+    :class:`~stochamort.amortize.ViTBackbone`.
     """
 
     def __init__(
@@ -227,14 +286,37 @@ class PatchAmortizer(nn.Module):
         if isinstance(skip_tokens, bool) or not isinstance(skip_tokens, int) or skip_tokens < 0:
             raise InvalidArgumentError(f"skip_tokens: must be a non-negative integer, got {skip_tokens!r}")
         self.skip_tokens = int(skip_tokens)
-        self.head = _mlp(
-            self.embed_dim,
-            _hidden_sizes("head_hidden", head_hidden),
-            self.n_outputs,
-            _activation("activation", activation),
-            _dropout(dropout),
-        )
+        widths, rate = _hidden_sizes("head_hidden", head_hidden), _dropout(dropout)
+        self.head = _mlp(self.embed_dim, widths, self.n_outputs, _activation("activation", activation), rate)
         self.output_activation = _output_activation(output_activation)
+        self._spec_fields: dict[str, Any] = {
+            "n_patches": self.n_players,
+            "n_outputs": self.n_outputs,
+            "embed_dim": self.embed_dim,
+            "head_hidden": list(widths),
+            "skip_tokens": self.skip_tokens,
+            "activation": activation,
+            "dropout": rate,
+            "output_activation": output_activation,
+        }
+
+    def spec(self) -> dict[str, Any]:
+        """The constructor arguments as a JSON-serialisable dict with ``"architecture":
+        "PatchAmortizer"`` and the backbone's own spec under ``"backbone"``; only a
+        :class:`~stochamort.amortize.ViTBackbone` (e.g. from
+        :func:`~stochamort.amortize.image_amortizer`) can be described this way.
+
+        Raises:
+            InvalidArgumentError: another backbone (pass the network instance when loading,
+                ``Amortizer.load(path, network=...)``), or called on a subclass.
+        """
+        _exact_type(self, PatchAmortizer, "model")
+        if type(self.backbone) is not ViTBackbone:
+            raise InvalidArgumentError(
+                f"backbone: a {type(self.backbone).__name__} cannot be rebuilt from a spec (only a ViTBackbone can); "
+                f"pass the network instance when loading (Amortizer.load(path, network=...))"
+            )
+        return {"architecture": "PatchAmortizer", "backbone": self.backbone.spec(), **self._spec_fields}
 
     @property
     def n_patches(self) -> int:

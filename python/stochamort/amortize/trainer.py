@@ -26,8 +26,9 @@ from torch import nn
 from stochamort.amortize.amortizer import TrainResult
 from stochamort._checks import check_int
 from stochamort.amortize.config import TrainConfig
-from stochamort.amortize.data import FixedLabels, LabelFn, OnlineLabels, as_inputs, as_targets, float_dtype
+from stochamort.amortize.data import FixedLabels, LabelFn, OnlineLabels, as_targets, float_dtype
 from stochamort.amortize.loop import TrainingData, fit
+from stochamort.amortize.standardization import training_inputs
 from stochamort.errors import InvalidArgumentError
 
 __all__ = ["train_amortizer", "train_amortizer_online"]
@@ -73,7 +74,11 @@ def train_amortizer(
         model: network mapping inputs ``(n, *shape)`` to ``(n, n_players, n_outputs)``, e.g.
             :class:`~stochamort.amortize.MLPAmortizer`. Trained in place (moved to ``config.device``).
         x_train: inputs ``(n, *shape)``: tensor or array (floating inputs are cast to the model's
-            dtype; integer ones, e.g. token ids, to int64).
+            dtype; integer ones, e.g. token ids, to int64). With ``config.standardize_inputs``
+            they are standardised first (and the returned amortizer standardises new inputs
+            alike); without it, floating tabular inputs far from standardised (some feature's
+            mean over 10 standard deviations from 0, or feature standard deviations more than a
+            factor 100 apart) get a :class:`UserWarning`.
         labels_train: noisy labels ``(n, n_players, n_outputs)``: array, tensor or
             :class:`~stochamort.results.Estimate`.
         x_val, labels_val: held-out inputs and noisy labels for checkpoint selection and early
@@ -88,17 +93,18 @@ def train_amortizer(
 
     Raises:
         InvalidArgumentError: bad arguments, or settings that do not fit the data (the message
-            names the argument, or the field as ``TrainConfig.<field>``).
+            names the argument, or the field as ``TrainConfig.<field>``; e.g.
+            ``standardize_inputs`` with integer inputs).
         ShapeError: inputs, labels, gaps or the model's output disagree in shape.
         NonFiniteError: NaN or infinite inputs or labels, or a diverging loss.
     """
     model = _check_model(model)
     config = _check_config(config)
     dtype = float_dtype(model)
-    x = as_inputs("x_train", x_train, dtype)
+    x, x_val, standardization = training_inputs(config, x_train, x_val, dtype)
     labels = as_targets("labels_train", labels_train, dtype, x.shape[0], 3)
     data = TrainingData.check(x, config, dtype, (x_val, labels_val), (gaps_train, gaps_val))
-    return fit(model, data, FixedLabels(labels), config)
+    return fit(model, data, FixedLabels(labels), config, standardization)
 
 
 def train_amortizer_online(
@@ -131,8 +137,8 @@ def train_amortizer_online(
         raise InvalidArgumentError(f"label_fn: must be callable as label_fn(indices, epoch), got {type(label_fn).__name__}")
     config = _check_config(config)
     dtype = float_dtype(model)
-    x = as_inputs("x_train", x_train, dtype)
+    x, x_val, standardization = training_inputs(config, x_train, x_val, dtype)
     n = int(x.shape[0])
     chunk = n if label_chunk_size is None else check_int("label_chunk_size", label_chunk_size, 1)
     data = TrainingData.check(x, config, dtype, (x_val, labels_val), (gaps_train, gaps_val))
-    return fit(model, data, OnlineLabels(label_fn, n, chunk, dtype), config)
+    return fit(model, data, OnlineLabels(label_fn, n, chunk, dtype), config, standardization)
