@@ -347,7 +347,9 @@ class TrainResult:
     """What :func:`~stochamort.amortize.train_amortizer` (and the online variant) return.
 
     Attributes:
-        amortizer: the trained :class:`Amortizer` (best state loaded, evaluation mode).
+        amortizer: the trained :class:`Amortizer` (best state loaded, evaluation mode), which
+            carries the target scale, the efficiency flag and the input standardisation in its
+            state: keep it with :meth:`Amortizer.save` (or its ``state_dict()``), nothing else.
         history: per-epoch losses and learning rates.
         best_epoch: the epoch (0-based) whose state was kept: lowest validation loss on the noisy
             held-out labels, or the last epoch without a validation set.
