@@ -22,7 +22,7 @@ from stochamort.amortize.architectures import build_network, network_spec
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, model_device, resolve_device
 from stochamort.amortize.models import efficiency_normalize
 from stochamort.amortize.standardization import standardize
-from stochamort.amortize.state import check_state, floating_dtype, state_arrays, state_tensors
+from stochamort.amortize.state import check_state, floating_dtype, restore_zero_d, state_arrays, state_tensors
 from stochamort.errors import InvalidArgumentError, ModelMismatchError, NonFiniteError, SavedFileError, ShapeError
 
 __all__ = ["Amortizer", "TrainHistory", "TrainResult", "predict", "BUNDLE_KIND"]
@@ -198,7 +198,8 @@ class Amortizer(nn.Module):
         The network is built from ``spec`` (:func:`~stochamort.amortize.build_network`) unless
         ``network`` is given; it is cast to the saved weights' floating dtype, and the state is
         loaded only if it fits exactly (names, shapes, dtypes), so no value is silently dropped,
-        defaulted or rounded.
+        defaulted or rounded. Entries of shape ``(1,)`` where the state is 0-d are read as 0-d
+        (bundles store 0-d arrays that way).
 
         Args:
             spec: from :meth:`spec`.
@@ -231,6 +232,7 @@ class Amortizer(nn.Module):
         if dtype is not None:
             network.to(dtype)
         amortizer = cls(network.cpu())
+        tensors = restore_zero_d(amortizer, tensors)  # bundles store 0-d arrays as shape (1,)
         check_state(amortizer, tensors, resizable=_STANDARDIZATION)
         try:
             amortizer.load_state_dict(tensors)
@@ -345,7 +347,9 @@ class TrainResult:
     """What :func:`~stochamort.amortize.train_amortizer` (and the online variant) return.
 
     Attributes:
-        amortizer: the trained :class:`Amortizer` (best state loaded, evaluation mode).
+        amortizer: the trained :class:`Amortizer` (best state loaded, evaluation mode), which
+            carries the target scale, the efficiency flag and the input standardisation in its
+            state: keep it with :meth:`Amortizer.save` (or its ``state_dict()``), nothing else.
         history: per-epoch losses and learning rates.
         best_epoch: the epoch (0-based) whose state was kept: lowest validation loss on the noisy
             held-out labels, or the last epoch without a validation set.

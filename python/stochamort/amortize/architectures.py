@@ -5,8 +5,8 @@ dict with an ``"architecture"`` name; :func:`build_network` looks the name up in
 builds a fresh network of that shape (its weights then come from the saved state). Networks of
 other classes have no spec: pass the instance when loading instead.
 
-:func:`image_amortizer` builds the default image amortizer, a :class:`~stochamort.amortize.PatchAmortizer`
-on a :class:`~stochamort.amortize.ViTBackbone`, which has a spec.
+The default image amortizer, :func:`~stochamort.amortize.image_amortizer` (a
+:class:`~stochamort.amortize.PatchAmortizer` on a :class:`~stochamort.amortize.ViTBackbone`), has a spec.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from stochamort._checks import check_int
-from stochamort.amortize.models import Activation, GatedMLPAmortizer, MLPAmortizer, OutputActivation, PatchAmortizer
+from stochamort.amortize.models import Activation, GatedMLPAmortizer, MLPAmortizer, PatchAmortizer
 from stochamort.amortize.vit import ViTBackbone
 from stochamort.errors import InvalidArgumentError
 
-__all__ = ["ARCHITECTURES", "build_network", "network_spec", "image_amortizer"]
+__all__ = ["ARCHITECTURES", "build_network", "network_spec"]
 
 
 def _gated(
@@ -108,38 +108,3 @@ def network_spec(network: nn.Module) -> dict[str, Any] | None:
         return network.spec()
     except InvalidArgumentError:
         return None
-
-
-def image_amortizer(
-    in_channels: int,
-    image_size: int | Sequence[int],
-    patch_size: int | Sequence[int],
-    n_outputs: int,
-    *,
-    embed_dim: int = 64,
-    depth: int = 2,
-    heads: int = 4,
-    output_activation: OutputActivation = None,
-) -> PatchAmortizer:
-    """The default image amortizer: a linear per-patch head on a :class:`~stochamort.amortize.ViTBackbone`.
-
-    Its players are the patches of ``patch_size`` in row-major order, as for an
-    :class:`~stochamort.games.ImagePatchMasker` with the same patch size; it has a ``spec()``, so
-    an :class:`~stochamort.amortize.Amortizer` around it saves and loads without the instance.
-
-    Args:
-        in_channels: image channels.
-        image_size: ``(H, W)`` (or one int).
-        patch_size: ``(ph, pw)`` (or one int), dividing the image size.
-        n_outputs: attributed outputs (classes).
-        embed_dim, depth, heads: the backbone's width, number of layers and attention heads.
-        output_activation: ``None`` or ``"tanh"`` (see :class:`~stochamort.amortize.MLPAmortizer`).
-
-    Returns:
-        A :class:`~stochamort.amortize.PatchAmortizer` mapping ``(n, C, H, W)`` to ``(n, n_patches, n_outputs)``.
-
-    Raises:
-        InvalidArgumentError: bad sizes (see :class:`~stochamort.amortize.ViTBackbone`).
-    """
-    backbone = ViTBackbone(in_channels, image_size, patch_size, embed_dim, depth, heads)
-    return PatchAmortizer(backbone, backbone.n_patches, n_outputs, backbone.embed_dim, output_activation=output_activation)

@@ -18,7 +18,14 @@ from stochamort._checks import check_bool, check_int
 from stochamort.amortize.vit import ViTBackbone
 from stochamort.errors import InvalidArgumentError, ShapeError
 
-__all__ = ["MLPAmortizer", "GatedMLPAmortizer", "PatchAmortizer", "EfficiencyNormalization", "efficiency_normalize"]
+__all__ = [
+    "MLPAmortizer",
+    "GatedMLPAmortizer",
+    "PatchAmortizer",
+    "image_amortizer",
+    "EfficiencyNormalization",
+    "efficiency_normalize",
+]
 
 Activation = Literal["relu", "gelu", "tanh", "silu"]
 OutputActivation = Optional[Literal["tanh"]]
@@ -259,7 +266,7 @@ class PatchAmortizer(nn.Module):
         skip_tokens: leading tokens of the backbone's output that are not patches.
         activation, dropout, output_activation: as for :class:`MLPAmortizer` (for the head).
 
-    :func:`~stochamort.amortize.image_amortizer` builds one on the default
+    :func:`image_amortizer` builds one on the default
     :class:`~stochamort.amortize.ViTBackbone`.
     """
 
@@ -333,6 +340,41 @@ class PatchAmortizer(nn.Module):
             )
         out: Tensor = self.output_activation(self.head(tokens[:, self.skip_tokens :]))
         return out
+
+
+def image_amortizer(
+    in_channels: int,
+    image_size: int | Sequence[int],
+    patch_size: int | Sequence[int],
+    n_outputs: int,
+    *,
+    embed_dim: int = 64,
+    depth: int = 2,
+    heads: int = 4,
+    output_activation: OutputActivation = None,
+) -> PatchAmortizer:
+    """The default image amortizer: a linear per-patch head on a :class:`~stochamort.amortize.ViTBackbone`.
+
+    Its players are the patches of ``patch_size`` in row-major order, as for an
+    :class:`~stochamort.games.ImagePatchMasker` with the same patch size; it has a ``spec()``, so
+    an :class:`~stochamort.amortize.Amortizer` around it saves and loads without the instance.
+
+    Args:
+        in_channels: image channels.
+        image_size: ``(H, W)`` (or one int).
+        patch_size: ``(ph, pw)`` (or one int), dividing the image size.
+        n_outputs: attributed outputs (classes).
+        embed_dim, depth, heads: the backbone's width, number of layers and attention heads.
+        output_activation: ``None`` or ``"tanh"`` (see :class:`~stochamort.amortize.MLPAmortizer`).
+
+    Returns:
+        A :class:`~stochamort.amortize.PatchAmortizer` mapping ``(n, C, H, W)`` to ``(n, n_patches, n_outputs)``.
+
+    Raises:
+        InvalidArgumentError: bad sizes (see :class:`~stochamort.amortize.ViTBackbone`).
+    """
+    backbone = ViTBackbone(in_channels, image_size, patch_size, embed_dim, depth, heads)
+    return PatchAmortizer(backbone, backbone.n_patches, n_outputs, backbone.embed_dim, output_activation=output_activation)
 
 
 def efficiency_normalize(phi: Tensor, gaps: Tensor) -> Tensor:

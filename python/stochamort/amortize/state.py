@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from stochamort.errors import InvalidArgumentError, SavedFileError
 
-__all__ = ["state_arrays", "state_tensors", "floating_dtype", "check_state"]
+__all__ = ["state_arrays", "state_tensors", "restore_zero_d", "floating_dtype", "check_state"]
 
 
 def state_arrays(module: nn.Module) -> dict[str, NDArray[Any]]:
@@ -48,8 +48,22 @@ def state_tensors(arrays: Any) -> dict[str, Tensor]:
         array = np.asarray(value)
         if not isinstance(key, str) or array.dtype.kind not in "biuf":
             raise InvalidArgumentError(f"arrays: {key!r} must name a numeric or bool array, got dtype {array.dtype}")
-        tensors[key] = torch.from_numpy(np.ascontiguousarray(array))
+        # Not np.ascontiguousarray: it turns 0-d arrays (the scale, the flag) into shape (1,).
+        tensors[key] = torch.from_numpy(array if array.flags.c_contiguous else array.copy(order="C"))
     return tensors
+
+
+def restore_zero_d(module: nn.Module, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``tensors`` with shape-(1,) entries reshaped to 0-d where ``module``'s state is 0-d.
+
+    The bundle writer stores 0-d arrays as shape (1,) (it passes them through
+    ``np.ascontiguousarray``); undoing that is lossless, and only that reshape is undone.
+    """
+    expected = module.state_dict()
+    return {
+        key: t.reshape(()) if key in expected and expected[key].ndim == 0 and tuple(t.shape) == (1,) else t
+        for key, t in tensors.items()
+    }
 
 
 def floating_dtype(tensors: Mapping[str, Tensor], prefix: str) -> torch.dtype | None:
