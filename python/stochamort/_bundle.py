@@ -63,7 +63,8 @@ def write_bundle(path: str | os.PathLike[str], kind: str, config: Mapping[str, A
         raise InvalidArgumentError(f"path: {root} exists and is not a saved bundle; choose another path")
     full = {"kind": kind, "format_version": BUNDLE_FORMAT_VERSION, "stochamort_version": str(__version__), **config}
     text = _config_bytes(full)
-    tensors = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    # np.ascontiguousarray would turn 0-d arrays into shape (1,).
+    tensors = {name: array if array.flags.c_contiguous else array.copy(order="C") for name, array in ((n, np.asarray(a)) for n, a in arrays.items())}
     for name, array in tensors.items():
         if array.dtype.kind not in "biuf":
             raise InvalidArgumentError(f"arrays: {name!r} has dtype {array.dtype}, which a bundle cannot hold")

@@ -37,7 +37,9 @@ from stochamort.amortize.amortizer import TrainHistory, TrainResult
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.explainer_inputs import ExplainedInputs, as_explained_inputs, player_names, probe_inputs
 from stochamort.amortize.metrics import evaluate_attributions
-from stochamort.amortize.models import GatedMLPAmortizer, MLPAmortizer, image_amortizer
+from stochamort.amortize.standardization import fit_standardization
+from stochamort.amortize.architectures import image_amortizer
+from stochamort.amortize.models import GatedMLPAmortizer, MLPAmortizer
 from stochamort.amortize.trainer import train_amortizer
 from stochamort.errors import InvalidArgumentError, ShapeError
 from stochamort.explanation import Attributions
@@ -289,10 +291,10 @@ class AmortizedExplainer:
         config = self.config or default_train_config(
             n - n_val, tabular=tabular, efficiency=oracle.target == "shapley", seed=seed, progress=progress
         )
-        network = self.network if self.network is not None else self._default_network(inputs, d, o, tabular)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
         val, train = order[:n_val], order[n_val:]
         x = inputs.array
+        network = self.network if self.network is not None else self._default_network(inputs, x[train], d, o, tabular)
         efficiency = config.efficiency
         self.training = train_amortizer(
             network,
@@ -308,7 +310,7 @@ class AmortizedExplainer:
         self.probe = probe_inputs(x)
         return self
 
-    def _default_network(self, inputs: ExplainedInputs, d: int, o: int, tabular: bool) -> nn.Module:
+    def _default_network(self, inputs: ExplainedInputs, x_train: Any, d: int, o: int, tabular: bool) -> nn.Module:
         shape = inputs.array.shape[1:]
         if isinstance(self.masker, ImagePatchMasker) and len(shape) == 3:
             channels, height, width = (int(s) for s in shape)
@@ -322,7 +324,7 @@ class AmortizedExplainer:
         if self.groups is not None:
             return MLPAmortizer(n_features, d, o, hidden=(256, 256))
         baseline = _reference_point(self.masker, inputs)
-        mean, std = _standardization(inputs.array)
+        mean, std = _standardization(x_train)  # what the trainer fits on the training split
         return GatedMLPAmortizer((baseline - mean) / std, o, hidden=(128, 128))
 
     # ------------------------------------------------------------------ explain
@@ -470,10 +472,9 @@ def _masker_from_data(data: Any) -> MarginalMasker:
 
 
 def _standardization(x: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-feature mean and standard deviation (1 where constant), as the trainer fits them."""
-    array = x.detach().cpu().double().numpy() if isinstance(x, Tensor) else np.asarray(x, dtype=np.float64)
-    mean, std = array.mean(axis=0), array.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
+    """Per-feature mean and standard deviation exactly as the trainer fits them."""
+    mean, std = fit_standardization(x)
+    return np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
 
 
 def _reference_point(masker: Masker, inputs: ExplainedInputs) -> NDArray[np.float64]:

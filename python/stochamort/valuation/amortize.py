@@ -11,6 +11,7 @@ value network's defaults (change them with ``VALUE_NETWORK_CONFIG.replace(epochs
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,11 @@ def amortize_data_values(
         raise InvalidArgumentError(f"config: must be a TrainConfig or None, got {type(config).__name__}")
     if config.efficiency:
         raise InvalidArgumentError("TrainConfig.efficiency: must be False for the value network (data values have no gaps)")
+    if config.standardize_inputs:
+        raise InvalidArgumentError(
+            "TrainConfig.standardize_inputs: must be False for the value network (its input ends with the class "
+            "index, which standardising would corrupt; pretraining sees the features as given)"
+        )
     values = labels.values if isinstance(labels, DataValues) else np.asarray(labels, dtype=np.float64)
     y_array = np.asarray(y)
     if y_array.ndim != 1:
@@ -207,12 +213,15 @@ def amortize_data_values(
     flops = forward_flops(network)
     if config.flops_per_sample is None:
         config = config.replace(flops_per_sample=3.0 * flops)
-    result = train_amortizer(
-        network,
-        inputs[train],
-        targets[train],
-        x_val=inputs[val] if n_val else None,
-        labels_val=targets[val] if n_val else None,
-        config=config,
-    )
+    with warnings.catch_warnings():
+        # The trainer's advice to standardise does not apply: the last input column is the class index.
+        warnings.filterwarnings("ignore", message=r"(?s).*standardize_inputs=True", category=UserWarning)
+        result = train_amortizer(
+            network,
+            inputs[train],
+            targets[train],
+            x_val=inputs[val] if n_val else None,
+            labels_val=targets[val] if n_val else None,
+            config=config,
+        )
     return ValueAmortizer(network, result, 3.0 * flops * pretrain_epochs * n)
