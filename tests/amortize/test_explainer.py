@@ -31,6 +31,10 @@ ORDER = np.random.default_rng(0).permutation(len(DATA.data))
 TRAIN, TEST = ORDER[:455], ORDER[455:]
 
 
+#: A short training run for tests that check plumbing rather than accuracy.
+SHORT = TrainConfig(epochs=2, standardize_inputs=True, progress=False)
+
+
 def boosting(n_features: int = 30, seed: int = 0) -> GradientBoostingClassifier:
     return GradientBoostingClassifier(n_estimators=30, max_depth=2, random_state=seed).fit(DATA.data[TRAIN, :n_features], DATA.target[TRAIN])
 
@@ -54,10 +58,10 @@ def fitted(model: GradientBoostingClassifier, background: np.ndarray) -> Amortiz
 def test_per_example_path_agrees_with_shap_exact() -> None:
     from tests.helpers.shap_export import shap
 
-    d = 10
+    d = 8
     model = boosting(d)
-    background = DATA.data[TRAIN[:25], :d]
-    rows = DATA.data[TEST[:6], :d]
+    background = DATA.data[TRAIN[:12], :d]
+    rows = DATA.data[TEST[:4], :d]
     explainer = AmortizedExplainer(model, MarginalMasker(background))
     reference = shap.explainers.Exact(model.predict_proba, shap.maskers.Independent(background, max_samples=len(background)))(rows)
     theirs = np.asarray(reference.values)  # (n, d, 2)
@@ -66,7 +70,7 @@ def test_per_example_path_agrees_with_shap_exact() -> None:
     sampled = explainer.explain(rows, amortized=False, oracle=Permutation(2 + 100 * (d - 1)), seed=3)
     assert sampled.std_errors is not None
     z = np.abs(sampled.values - theirs) / np.maximum(sampled.std_errors, 1e-12)
-    # 4 standard errors: a false alarm has probability ~6e-5 per value (120 values here).
+    # 4 standard errors: a false alarm has probability ~6e-5 per value (64 values here).
     assert (z < 4).all(), f"largest |z| = {z.max():.2f}"
     np.testing.assert_allclose(exact.base_values + exact.values.sum(axis=1), model.predict_proba(rows), atol=1e-10)
 
@@ -88,7 +92,7 @@ def test_dataframe_inputs_name_features_without_warnings(background: np.ndarray)
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(DATA.data[TRAIN[:60]], columns=DATA.feature_names)
     model = GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(frame, DATA.target[TRAIN[:60]])
-    explainer = AmortizedExplainer(model, frame.iloc[:10], config=TrainConfig(epochs=2, progress=False))
+    explainer = AmortizedExplainer(model, frame.iloc[:10], config=SHORT)
     explainer.fit(frame, validation_fraction=0.2, progress=False)
     explained = explainer.explain(frame.iloc[:3])
     assert explained.feature_names == tuple(DATA.feature_names)
@@ -168,11 +172,11 @@ def test_fit_killed_while_labelling_resumes_finished_chunks(tmp_path: Path) -> N
         calls.append(len(x))
         return model.predict_proba(x)
 
-    explainer = AmortizedExplainer(counted, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=TrainConfig(epochs=2, progress=False))
+    explainer = AmortizedExplainer(counted, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=SHORT)
     explainer.fit(DATA.data[TRAIN[:64], :5], labels_dir=directory, label_chunk_size=8, progress=False)
     assert {name: (directory / name).stat().st_mtime_ns for name in finished} == finished
     assert len(list(directory.glob("chunk-*.npz"))) == 8
-    fresh = AmortizedExplainer(model.predict_proba, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=TrainConfig(epochs=2, progress=False))
+    fresh = AmortizedExplainer(model.predict_proba, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=SHORT)
     fresh.fit(DATA.data[TRAIN[:64], :5], labels_dir=tmp_path / "fresh", label_chunk_size=8, progress=False)
     assert explainer.labels is not None and fresh.labels is not None
     np.testing.assert_array_equal(explainer.labels.values, fresh.labels.values)
@@ -195,7 +199,7 @@ def test_bad_arguments_raise_typed_errors_naming_them(model: GradientBoostingCla
     with pytest.raises(InvalidArgumentError, match="^validation_fraction: "):
         AmortizedExplainer(model, background).fit(x, validation_fraction=1.5, progress=False)
     with pytest.raises(ShapeError, match="^feature_names: "):
-        AmortizedExplainer(model, background, feature_names=["a", "b"], config=TrainConfig(epochs=1, progress=False)).fit(x, progress=False)
+        AmortizedExplainer(model, background, feature_names=["a", "b"], config=SHORT).fit(x, progress=False)
     with pytest.raises(InvalidArgumentError, match="^fit: "):
         AmortizedExplainer(model, background).explain(x)
     with pytest.raises(InvalidArgumentError, match="^output: "):

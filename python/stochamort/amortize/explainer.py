@@ -38,8 +38,7 @@ from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.explainer_inputs import ExplainedInputs, as_explained_inputs, player_names, probe_inputs
 from stochamort.amortize.metrics import evaluate_attributions
 from stochamort.amortize.standardization import fit_standardization
-from stochamort.amortize.architectures import image_amortizer
-from stochamort.amortize.models import GatedMLPAmortizer, MLPAmortizer
+from stochamort.amortize.models import GatedMLPAmortizer, MLPAmortizer, image_amortizer
 from stochamort.amortize.trainer import train_amortizer
 from stochamort.errors import InvalidArgumentError, ShapeError
 from stochamort.explanation import Attributions
