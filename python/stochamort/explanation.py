@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,11 @@ AMORTIZED = "amortized"
 
 def _import_shap() -> Any:
     try:
-        return importlib.import_module("shap")
+        with warnings.catch_warnings():
+            # shap's import calls colormap setters that matplotlib >= 3.11 marks as pending
+            # deprecation; that is shap's business, not a problem with the user's data.
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module=r"shap\.plots\.colors")
+            return importlib.import_module("shap")
     except ImportError as err:
         raise MissingDependencyError(
             "shap: to_shap_explanation needs the optional dependency shap, which is not installed; "

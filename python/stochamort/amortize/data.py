@@ -72,7 +72,8 @@ def as_inputs(name: str, x: Any, dtype: torch.dtype) -> Tensor:
         array = np.asarray(x)
         if array.dtype == object or array.dtype.kind not in "biuf":
             raise InvalidArgumentError(f"{name}: expected a numeric array or tensor, got dtype {array.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # torch refuses to share read-only memory (e.g. a DataFrame's to_numpy()): copy those.
+        tensor = torch.from_numpy(np.array(array, order="C", copy=not array.flags.writeable or None))
     if tensor.ndim < 2:
         raise ShapeError(f"{name}: expected inputs of shape (n, *input_shape), got {tuple(tensor.shape)}")
     if tensor.dtype.is_floating_point:

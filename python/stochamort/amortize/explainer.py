@@ -56,7 +56,7 @@ DEFAULT_BACKGROUND = 100
 
 #: Label evaluations (per point × points) the default oracle aims to spend in total, so that a
 #: small training set gets more precise labels per point and a large one the cheapest round.
-DEFAULT_LABEL_EVALUATIONS = 200_000
+DEFAULT_LABEL_EVALUATIONS = 100_000
 
 #: Optimisation steps the default training config aims for, whatever the number of points.
 DEFAULT_STEPS = 3000
@@ -77,10 +77,13 @@ def default_oracle(n_points: int, n_players: int) -> Permutation:
     return Permutation(2 + pairs * 2 * max(1, d - 1))
 
 
-def default_train_config(n_train: int, *, tabular: bool, efficiency: bool, seed: int, progress: bool) -> TrainConfig:
+def default_train_config(
+    n_train: int, *, tabular: bool, efficiency: bool, seed: int, progress: bool, validation: bool = True
+) -> TrainConfig:
     """The default training settings for ``n_train`` points: about :data:`DEFAULT_STEPS` AdamW
     steps (20 to 400 epochs) of batches of ``min(256, max(32, n_train // 8))`` at learning rate
-    2e-3 with a cosine decay, targets rescaled to unit RMS, inputs standardised when tabular."""
+    2e-3 with a cosine decay, targets rescaled to unit RMS, inputs standardised when tabular, and
+    early stopping once the held-out noisy loss has not improved for a quarter of the epochs."""
     batch = min(256, max(32, n_train // 8))
     epochs = int(np.clip(math.ceil(DEFAULT_STEPS / max(1, math.ceil(n_train / batch))), 20, 400))
     return TrainConfig(
@@ -91,6 +94,7 @@ def default_train_config(n_train: int, *, tabular: bool, efficiency: bool, seed:
         lr=2e-3,
         weight_decay=0.0,
         standardize_inputs=tabular,
+        patience=max(10, epochs // 4) if validation else None,
         seed=seed,
         progress=progress,
     )
@@ -288,7 +292,7 @@ class AmortizedExplainer:
         gaps = grand - null
         tabular = inputs.array.ndim == 2 and inputs.is_float
         config = self.config or default_train_config(
-            n - n_val, tabular=tabular, efficiency=oracle.target == "shapley", seed=seed, progress=progress
+            n - n_val, tabular=tabular, efficiency=oracle.target == "shapley", seed=seed, progress=progress, validation=n_val > 0
         )
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
         val, train = order[:n_val], order[n_val:]
