@@ -221,7 +221,7 @@ class AmortizedExplainer:
                     frame = inputs.frame_type if columns is not None and inputs.frame_type is not None else None
                     model = NumpyModel(model, columns=columns if frame else None, frame_type=frame)
             self.family = MaskedModel(model, self.masker, output=self.output, batch_size=self.batch_size, device=self.device, groups=self.groups)
-            self.columns = columns
+            self.columns = None if columns is None else tuple(columns)
         return self.family
 
     def _inputs(self, x: Any, name: str) -> ExplainedInputs:
@@ -287,7 +287,7 @@ class AmortizedExplainer:
         oracle = default_oracle(n, d) if self._default_oracle or self.oracle is None else self.oracle
         self.oracle = oracle
         with _label_directory(labels_dir) as directory:
-            labels = generate_labels(self.family, inputs.array, oracle, directory, seed=seed, chunk_size=chunk, progress=progress).load()
+            labels = generate_labels(self._family(inputs), inputs.array, oracle, directory, seed=seed, chunk_size=chunk, progress=progress).load()
         null, grand = game.endpoints()
         gaps = grand - null
         tabular = inputs.array.ndim == 2 and inputs.is_float
@@ -489,4 +489,5 @@ def _reference_point(masker: Masker, inputs: ExplainedInputs) -> NDArray[np.floa
         reference = masker.background.mean(axis=0)
     else:
         return _standardization(inputs.array)[0]
-    return np.broadcast_to(np.asarray(reference, dtype=np.float64), (n_features,)).copy()
+    point: NDArray[np.float64] = np.broadcast_to(np.asarray(reference, dtype=np.float64), (n_features,)).copy()
+    return point

@@ -99,4 +99,5 @@ def probe_inputs(x: Any) -> NDArray[Any]:
         return rng.integers(int(array.min()), int(array.max()) + 1, size=shape).astype(array.dtype)
     wide = array.astype(np.float64)
     mean, std = wide.mean(axis=0), wide.std(axis=0)
-    return (mean + std * rng.standard_normal(shape)).astype(array.dtype)
+    probe: NDArray[Any] = (mean + std * rng.standard_normal(shape)).astype(array.dtype)
+    return probe

@@ -296,5 +296,6 @@ class TokenMasker(Masker):
 def _host_numpy(value: Any) -> NDArray[Any]:
     """A masker's stored input as a numpy array on the CPU (a copy: the masker keeps its own)."""
     if isinstance(value, Tensor):
-        return value.detach().cpu().numpy().copy()
+        copied: NDArray[Any] = value.detach().cpu().numpy().copy()
+        return copied
     return np.array(value, copy=True)
