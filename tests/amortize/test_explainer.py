@@ -32,7 +32,7 @@ TRAIN, TEST = ORDER[:455], ORDER[455:]
 
 
 #: A short training run for tests that check plumbing rather than accuracy.
-SHORT = TrainConfig(epochs=2, standardize_inputs=True, progress=False)
+SHORT = TrainConfig(epochs=2, efficiency=True, standardize_inputs=True, progress=False)
 
 
 def boosting(n_features: int = 30, seed: int = 0) -> GradientBoostingClassifier:
@@ -243,3 +243,9 @@ def test_torch_image_model_end_to_end(tmp_path: Path) -> None:
     channels_last = images[:5].permute(0, 2, 3, 1)
     with pytest.raises(ShapeError, match="^x: "):
         explainer.explain(channels_last)
+
+
+def test_a_config_without_efficiency_warns_for_shapley_values(model: GradientBoostingClassifier, background: np.ndarray) -> None:
+    explainer = AmortizedExplainer(model, background, config=SHORT.replace(efficiency=False))
+    with pytest.warns(UserWarning, match="^config: efficiency=False"):
+        explainer.fit(DATA.data[TRAIN[:40]], progress=False)

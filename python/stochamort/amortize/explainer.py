@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ DEFAULT_BACKGROUND = 100
 #: Label evaluations (per point × points) the default oracle aims to spend in total, so that a
 #: small training set gets more precise labels per point and a large one the cheapest round.
 DEFAULT_LABEL_EVALUATIONS = 100_000
+
+#: The named outputs (see :data:`~stochamort.games.OutputSpec`).
+_OUTPUTS = ("identity", "probabilities", "logits", "log_odds")
 
 #: Optimisation steps the default training config aims for, whatever the number of points.
 DEFAULT_STEPS = 3000
@@ -129,8 +133,12 @@ class AmortizedExplainer:
         output_names: one name per output (default: a classifier's ``classes_``).
         groups: a partition of the features into players (a list of index lists).
         config: how to train (:class:`TrainConfig`; default :func:`default_train_config`, sized
-            by the number of training points). With ``efficiency=True`` (the default for Shapley
-            oracles) predictions sum exactly to v(all) − v(∅).
+            by the number of training points, which turns on the efficiency normalization for
+            Shapley oracles — predictions then sum exactly to v(all) − v(∅) —, standardises
+            tabular inputs and rescales targets). A config of your own is used as given: start
+            from ``default_train_config(n, tabular=..., efficiency=True, seed=0,
+            progress=True).replace(epochs=...)`` to keep those; a Shapley oracle with
+            ``efficiency=False`` gets a warning.
         batch_size: model inputs per forward pass.
         device: where a torch model runs (default: its parameters' device).
 
@@ -163,6 +171,8 @@ class AmortizedExplainer:
             raise InvalidArgumentError(f"amortizer: must be a torch.nn.Module, got {type(amortizer).__name__}")
         if config is not None and not isinstance(config, TrainConfig):
             raise InvalidArgumentError(f"config: must be a TrainConfig or None, got {type(config).__name__}")
+        if isinstance(output, str) and output not in _OUTPUTS:
+            raise InvalidArgumentError(f"output: expected one of {', '.join(map(repr, _OUTPUTS))}, a callable or None, got {output!r}")
         self.model = model
         self.masker = masker if isinstance(masker, Masker) else _masker_from_data(masker)
         self._masker_columns = None if isinstance(masker, Masker) else table_columns(masker)
@@ -297,6 +307,13 @@ class AmortizedExplainer:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
         val, train = order[:n_val], order[n_val:]
         x = inputs.array
+        if self.config is not None and oracle.target == "shapley" and not config.efficiency:
+            warnings.warn(
+                "config: efficiency=False, so the amortized Shapley values will not sum to v(all) − v(∅); "
+                "TrainConfig(efficiency=True) (or default_train_config(...).replace(...)) keeps them exact",
+                UserWarning,
+                stacklevel=2,
+            )
         network = self.network if self.network is not None else self._default_network(inputs, x[train], d, o, tabular)
         efficiency = config.efficiency
         self.training = train_amortizer(
