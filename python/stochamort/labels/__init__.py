@@ -31,8 +31,9 @@ A store is a directory holding:
     ``seed``, ``n_points``, ``n_players``, ``n_outputs``, ``chunk_size``, ``n_chunks``,
     ``chunk_files`` (the file name pattern), ``x_shape``, ``x_dtype`` and ``x_sha256`` (a
     fingerprint of the inputs: SHA-256 of their dtype, shape and bytes in C order),
-    ``model_sha256`` (SHA-256 of the model's ``state_dict`` when the game is a
-    :class:`~stochamort.games.MaskedModel` of an ``nn.Module``, else null) and ``created`` (UTC,
+    ``model_sha256`` (for a :class:`~stochamort.games.MaskedModel`: SHA-256 of an ``nn.Module``'s
+    ``state_dict``, or for any other model — scikit-learn, a numpy function — of its outputs on the
+    first 64 inputs rounded to 10 significant digits; null for other games) and ``created`` (UTC,
     ISO 8601). A run resumes a store only if all of these but ``created`` (and the derived
     ``n_chunks`` and ``chunk_files``) agree; otherwise it names the fields that differ.
 ``chunk-00000.npz``, ``chunk-00001.npz``, ...
