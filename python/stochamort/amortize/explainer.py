@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch import Tensor, nn
+from torch import nn
 
 from stochamort._checks import MAX_ENUMERATION_PLAYERS, check_bool, check_fraction, check_int, check_seed, table_columns
 from stochamort.amortize.amortizer import TrainHistory, TrainResult
