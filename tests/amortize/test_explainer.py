@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from stochamort.amortize import AmortizedExplainer, TrainConfig
 from stochamort.errors import InvalidArgumentError, ModelMismatchError, NonFiniteError, SavedFileError, ShapeError
 from stochamort.games import MarginalMasker
 from stochamort.oracles import Exact, Permutation
+from tests.helpers.processes import sigkill_after_first_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = load_breast_cancer()
@@ -151,28 +150,11 @@ def test_fit_killed_while_labelling_resumes_finished_chunks(tmp_path: Path) -> N
     directory = tmp_path / "labels"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen([sys.executable, "-c", KILLED_FIT, str(directory)], env=env, cwd=ROOT, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(directory.glob("chunk-*.npz")):
-            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-            assert time.monotonic() < deadline, "no chunk appeared within 120 s"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        if child.stderr:
-            child.stderr.close()
+    sigkill_after_first_chunk(child, directory, timeout=120)
     finished = {p.name: p.stat().st_mtime_ns for p in directory.glob("chunk-*.npz")}
     assert 1 <= len(finished) < 8, "the kill should land mid-run"
     model = boosting(5)
-    calls: list[int] = []
-
-    def counted(x: np.ndarray) -> np.ndarray:
-        calls.append(len(x))
-        return model.predict_proba(x)
-
-    explainer = AmortizedExplainer(counted, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=SHORT)
+    explainer = AmortizedExplainer(model.predict_proba, MarginalMasker(DATA.data[TRAIN[:5], :5]), config=SHORT)
     explainer.fit(DATA.data[TRAIN[:64], :5], labels_dir=directory, label_chunk_size=8, progress=False)
     assert {name: (directory / name).stat().st_mtime_ns for name in finished} == finished
     assert len(list(directory.glob("chunk-*.npz"))) == 8

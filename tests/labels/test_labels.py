@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -29,6 +28,7 @@ from stochamort.games import BaselineMasker, FunctionGame, MaskedModel
 from stochamort.labels import LabelStore, LabelStoreError, generate_labels
 from stochamort.oracles import LIME, KernelSHAP, Permutation
 
+from tests.helpers.processes import sigkill_after_first_chunk
 from tests.helpers.torch_models import mlp, randn, torch_single_thread  # noqa: F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[2]  # where the ``tests`` package lives
@@ -183,19 +183,7 @@ def test_resume_after_sigkill(x: Tensor, reference_store: Path, tmp_path: Path, 
     script = KILLED_RUN.format(directory=str(directory))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(directory.glob("chunk-*.npz")):
-            assert child.poll() is None, f"the child exited early: {child.stderr.read().decode() if child.stderr else ''}"
-            assert time.monotonic() < deadline, "no chunk appeared within 60 s"
-            time.sleep(0.01)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        if child.stderr:
-            child.stderr.close()
-    assert child.returncode == -signal.SIGKILL
+    sigkill_after_first_chunk(child, directory, timeout=60)
     done = LabelStore.open(directory).completed_chunks()
     assert 1 <= len(done) < 5, "the kill should land mid-run"
     # What a kill during a write leaves behind: a hidden, partial temporary file.
