@@ -1,6 +1,6 @@
 //! The combinatorial core of stochamort: seeded coalition and permutation samplers, kernel and
 //! semivalue weights, and the estimators (KernelSHAP, unbiased KernelSHAP, SGD-Shapley, MSR Banzhaf,
-//! LIME, permutation sampling, exact enumeration) that turn sampled game values into attributions with
+//! LIME, permutation sampling, regression-adjusted Monte Carlo, exact enumeration) that turn sampled game values into attributions with
 //! standard errors, and the data-valuation pieces (see [`valuation`]). Running moments live in one
 //! place ([`moments`]), input checks in another (`validate`). Pure Rust: no Python types here;
 //! `stochamort-python` is the glue.
@@ -26,8 +26,8 @@ pub mod weights;
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution,
-    KernelShapVariant, LimeFit, PermutationMoments,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, regression_adjusted_semivalue, sgd_default_step_size,
+    sgd_shapley, Attribution, KernelShapVariant, LimeFit, PermutationMoments, RegressionEstimate, RegressionSettings,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

@@ -1,11 +1,11 @@
 //! Estimators of attributions: KernelSHAP, SGD-Shapley, MSR Banzhaf, LIME, permutation sampling
-//! (with the merge of its running moments) and exact enumeration.
+//! (with the merge of its running moments), regression-adjusted Monte Carlo and exact enumeration.
 
 use numpy::ndarray::{ArrayView2, ArrayView3, Ix1, Ix2, Ix3, Ix4};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArray4, PyReadonlyArray3};
 use pyo3::prelude::*;
 use stochamort_core as core;
-use stochamort_core::{Attribution, CoreResult, KernelShapVariant};
+use stochamort_core::{Attribution, CoreResult, KernelShapVariant, RegressionSettings};
 
 use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
 use crate::errors::compute;
@@ -145,6 +145,42 @@ fn merge_moments<'py>(
     Ok((merged.counts.into_pyarray(py), merged.means.into_pyarray(py), merged.m2.into_pyarray(py)))
 }
 
+/// Regression-adjusted Monte Carlo semivalues: (values, std_errors, fold_values, folds, degree).
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, weights, n_enumerated, semivalue_weights, paired, folds, degree, ridge))]
+#[allow(clippy::too_many_arguments)]
+fn regression_adjusted_semivalue<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    weights: &Bound<'py, PyAny>,
+    n_enumerated: &Bound<'py, PyAny>,
+    semivalue_weights: &Bound<'py, PyAny>,
+    paired: bool,
+    folds: Option<&Bound<'py, PyAny>>,
+    degree: Option<&Bound<'py, PyAny>>,
+    ridge: f64,
+) -> PyResult<(F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray4<f64>>, usize, usize)> {
+    let settings = RegressionSettings {
+        paired,
+        folds: folds.map(|f| count(f, "folds")).transpose()?,
+        degree: degree.map(|k| count(k, "degree")).transpose()?,
+        ridge,
+    };
+    let n_enumerated = count(n_enumerated, "n_enumerated")?;
+    let (masks, values) = masks_values(masks, values)?;
+    let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
+    let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
+    let weights = readonly::<f64, Ix2>(weights, "weights", "(n_points, n_samples)")?;
+    let p: Vec<f64> = readonly::<f64, Ix1>(semivalue_weights, "semivalue_weights", "(n_players,)")?.as_array().to_vec();
+    let (m, v, n, g, w) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array(), weights.as_array());
+    let est = compute(py, || core::regression_adjusted_semivalue(m, v, n, g, w, n_enumerated, &p, settings))?;
+    let (values, std_errors) = attribution_arrays(py, est.attribution);
+    Ok((values, std_errors, est.fold_values.into_pyarray(py), est.folds, est.degree))
+}
+
 /// Exact semivalues from the full game table `(n_points, 2^d, n_outputs)` and weights `(d,)`.
 #[pyfunction]
 fn exact_semivalue<'py>(py: Python<'py>, values: &Bound<'py, PyAny>, weights: &Bound<'py, PyAny>) -> PyResult<F64Array3<'py>> {
@@ -162,6 +198,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         msr_banzhaf,
         lime,
         permutation_shapley,
+        regression_adjusted_semivalue,
         merge_moments,
         exact_semivalue,
     )

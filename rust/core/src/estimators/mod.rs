@@ -6,14 +6,19 @@ mod kernelshap;
 mod lime;
 mod msr;
 mod permutation;
+mod regression_mc;
 mod sgd;
 mod sparse;
+mod surrogate;
 
 pub use exact::exact_semivalue;
 pub use kernelshap::{kernelshap, KernelShapVariant};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
+pub use regression_mc::{
+    regression_adjusted_semivalue, RegressionEstimate, RegressionSettings, DEFAULT_MAX_FOLDS, ROWS_PER_COEFFICIENT,
+};
 pub use sgd::{sgd_default_step_size, sgd_shapley};
 
 use ndarray::{Array2, Array3};
