@@ -16,14 +16,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, NonFiniteError, ShapeError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.results import Estimate
-from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_shape
+from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_float, check_shape
 
 __all__ = ["regression_adjusted_semivalue"]
 
 #: Degree 2 is chosen automatically once every fold trains on this many rows per coefficient.
 ROWS_PER_COEFFICIENT = 2.0
+
+#: Folds used when none are asked for: at most this many (fewer when there are fewer units).
+DEFAULT_MAX_FOLDS = 16
 
 
 def n_coefficients(d: int, degree: int) -> int:
@@ -108,9 +111,9 @@ def _check_inputs(
     m = as_mask_array("masks", masks, 3)
     v = as_float_array("values", values, 3)
     n_points, n_samples, d = m.shape
+    check_shape("values", v, (n_points, n_samples, v.shape[2]), "masks (n_points, n_samples)")
     if d == 0:
         raise InvalidArgumentError("masks: needs at least one player (last axis is empty)")
-    check_shape("values", v, (n_points, n_samples, v.shape[2]), "masks (n_points, n_samples)")
     if n_samples == 0:
         raise InsufficientSamplesError("masks: holds no samples")
     if v.shape[2] == 0:
@@ -128,8 +131,8 @@ def _check_inputs(
     p = as_float_array("semivalue_weights", semivalue_weights, 1)
     check_shape("semivalue_weights", p, (d,), "masks (n_players)")
     if not np.isfinite(p).all():
-        raise NonFiniteError("semivalue_weights: must be finite")
-    n_enum = as_int("n_enumerated", n_enumerated, minimum=0)
+        raise InvalidArgumentError("semivalue_weights: must be finite")
+    n_enum = int(n_enumerated)
     if n_enum > n_samples:
         raise InvalidArgumentError(f"n_enumerated: must be at most n_samples = {n_samples}, got {n_enum}")
     return m, v, endpoints[0], endpoints[1], w, n_enum, p
@@ -145,38 +148,39 @@ def regression_adjusted_semivalue(
     n_enumerated: int,
     semivalue_weights: Any,
     paired: bool = True,
-    folds: int = 4,
+    folds: int | None = None,
     degree: int | None = None,
     ridge: float = 1e-3,
 ) -> Estimate:
     """Reference of :func:`stochamort.estimators.regression_adjusted_semivalue` (same arguments,
     checks, errors and results; see there for the estimator and its guarantees)."""
-    m, v, null, grand, w, n_enum, p = _check_inputs(
-        masks, values, null_values, grand_values, weights, n_enumerated, semivalue_weights
-    )
+    k_folds = None if folds is None else as_int("folds", folds, minimum=1)
+    degree = None if degree is None else as_int("degree", degree, minimum=0, maximum=3)
+    n_enum_checked = as_int("n_enumerated", n_enumerated, minimum=0)
     paired = as_bool("paired", paired)
-    k_folds = as_int("folds", folds, minimum=1)
-    if degree is not None and as_int("degree", degree, minimum=0) > 2:
-        raise InvalidArgumentError(f"degree: must be 0, 1, 2 or None, got {degree}")
-    if isinstance(ridge, (bool, np.bool_)) or not isinstance(ridge, (int, float, np.integer, np.floating)):
-        raise InvalidArgumentError(f"ridge: must be a positive finite number, got {ridge!r}")
-    if not (math.isfinite(float(ridge)) and ridge > 0):
-        raise InvalidArgumentError(f"ridge: must be a positive finite number, got {ridge}")
+    ridge = check_float("ridge", ridge, positive=True)
+    m, v, null, grand, w, n_enum, p = _check_inputs(
+        masks, values, null_values, grand_values, weights, n_enum_checked, semivalue_weights
+    )
     n_points, n_samples, d = m.shape
     n_random = n_samples - n_enum
     rows_per_unit = 2 if paired else 1
     if n_random % rows_per_unit:
         raise InvalidArgumentError(f"masks: paired=True needs an even number of random rows, got {n_random}")
     n_units = n_random // rows_per_unit
+    if k_folds is None:
+        k_folds = min(max(n_units, 1), DEFAULT_MAX_FOLDS)
     if 0 < n_units < k_folds:
         raise InsufficientSamplesError(
             f"folds: {k_folds} folds need at least {k_folds} random units per point "
             f"({'pairs' if paired else 'rows'}), got {n_units}"
         )
     largest_fold = -(-n_units // k_folds)
-    train_rows = n_enum + n_random - rows_per_unit * largest_fold
+    train_rows = n_samples - rows_per_unit * largest_fold
+    symmetric = bool(np.all(np.abs(p - p[::-1]) <= 1e-12 * np.abs(p).max()))
     if degree is None:
-        degree = 2 if d >= 2 and train_rows >= ROWS_PER_COEFFICIENT * n_coefficients(d, 2) else 1
+        plentiful = train_rows >= ROWS_PER_COEFFICIENT * n_coefficients(d, 2)
+        degree = 2 if d >= 2 and not (paired and symmetric) and plentiful else 1
 
     n_outputs = v.shape[2]
     phi = np.zeros((n_points, d, n_outputs))
