@@ -10,6 +10,7 @@
 //! parallel over points with rayon, and every random draw comes from a stream derived from
 //! `(seed, point, index)`, so results never depend on thread count or batching.
 
+pub mod design;
 pub mod distribution;
 pub mod error;
 pub mod estimators;
@@ -23,6 +24,7 @@ mod validate;
 pub mod valuation;
 pub mod weights;
 
+pub use design::{sample_design, CoalitionDesign, MAX_DESIGN_PLAYERS};
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
