@@ -82,6 +82,9 @@ def kernelshap(
     paired: bool,
     distribution: str,
     unbiased: bool,
+    sample_weights: NDArray[np.float64] | None = None,
+    n_enumerated: int | None = None,
+    stratified: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def sgd_shapley(
     masks: NDArray[np.bool_],

@@ -8,13 +8,14 @@ depend on the number of threads, and one call equals several calls over batches 
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import _core
 from stochamort._checks import as_int64, as_masks
+from stochamort.results import CoalitionDesign
 
 __all__ = [
     "CoalitionDistribution",
@@ -65,25 +66,6 @@ def sample_coalitions(
     return _core.sample_coalitions(
         n_points, n_samples, n_players, distribution, paired, seed, point_offset, sample_offset
     )
-
-
-class CoalitionDesign(NamedTuple):
-    """Coalitions of a design for a batch of points, with counting-measure weights.
-
-    Attributes:
-        masks: bool ``(n_points, n_rows, n_players)``. Rows ``0 .. n_enumerated`` are the same for
-            every point: every coalition of the sizes the budget covers completely, in complementary
-            pairs ``(S, N∖S)``. The rest are random (pairs in rows ``2j``, ``2j+1`` when paired).
-            Never the empty or the full coalition.
-        weights: float64 ``(n_points, n_rows)``: for any function ``f`` of coalitions,
-            ``Σ_r weights[p, r] · f(masks[p, r])`` is an unbiased estimate of ``Σ_{S ≠ ∅, N} f(S)``.
-            Enumerated rows have weight 1.
-        n_enumerated: the number of leading enumerated rows.
-    """
-
-    masks: NDArray[np.bool_]
-    weights: NDArray[np.float64]
-    n_enumerated: int
 
 
 def sample_design(

@@ -28,7 +28,7 @@ pub use design::{sample_design, CoalitionDesign, MAX_DESIGN_PLAYERS};
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution, SampleWeights,
     KernelShapVariant, LimeFit, PermutationMoments,
 };
 pub use moments::{merge_moments, Moments};

@@ -10,7 +10,7 @@ mod sgd;
 mod sparse;
 
 pub use exact::exact_semivalue;
-pub use kernelshap::{kernelshap, KernelShapVariant};
+pub use kernelshap::{kernelshap, KernelShapVariant, SampleWeights};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
