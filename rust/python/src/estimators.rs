@@ -5,7 +5,7 @@ use numpy::ndarray::{ArrayView2, ArrayView3, Ix1, Ix2, Ix3, Ix4};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArray4, PyReadonlyArray3};
 use pyo3::prelude::*;
 use stochamort_core as core;
-use stochamort_core::{Attribution, CoreResult, KernelShapVariant, RegressionSettings};
+use stochamort_core::{Attribution, CoreResult, KernelShapVariant, RegressionSettings, SampleWeights};
 
 use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
 use crate::errors::compute;
@@ -44,8 +44,12 @@ fn constrained_regression<'py>(
     Ok(attribution_arrays(py, compute(py, || estimate(m, v, n, g))?))
 }
 
-/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors.
+/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors. With
+/// `sample_weights` (a design's counting-measure weights), they replace the importance weights of
+/// `distribution`; `n_enumerated` leading rows carry no sampling variance and `stratified` says
+/// whether the random units were drawn stratified without replacement.
 #[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased, sample_weights=None, n_enumerated=None, stratified=false))]
 #[allow(clippy::too_many_arguments)]
 fn kernelshap<'py>(
     py: Python<'py>,
@@ -56,11 +60,23 @@ fn kernelshap<'py>(
     paired: bool,
     distribution: &str,
     unbiased: bool,
+    sample_weights: Option<&Bound<'py, PyAny>>,
+    n_enumerated: Option<&Bound<'py, PyAny>>,
+    stratified: bool,
 ) -> PyResult<AttributionArrays<'py>> {
     let dist = self::distribution(distribution)?;
     let variant = if unbiased { KernelShapVariant::Unbiased } else { KernelShapVariant::Consistent };
+    let weights = sample_weights
+        .map(|w| readonly::<f64, Ix2>(w, "sample_weights", "(n_points, n_samples)"))
+        .transpose()?;
+    let n_enumerated = n_enumerated.map(|n| count(n, "n_enumerated")).transpose()?.unwrap_or(0);
+    let view = weights.as_ref().map(|w| w.as_array());
     constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
-        core::kernelshap(m, v, n, g, paired, dist, variant)
+        let rows = match view {
+            Some(weights) => SampleWeights::Design { weights, n_enumerated, stratified },
+            None => SampleWeights::Importance(dist),
+        };
+        core::kernelshap(m, v, n, g, paired, rows, variant)
     })
 }
 

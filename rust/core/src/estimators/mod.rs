@@ -12,7 +12,7 @@ mod sparse;
 mod surrogate;
 
 pub use exact::exact_semivalue;
-pub use kernelshap::{kernelshap, KernelShapVariant};
+pub use kernelshap::{kernelshap, KernelShapVariant, SampleWeights};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
