@@ -22,6 +22,7 @@ __all__ = [
     "msr_banzhaf",
     "lime",
     "permutation_shapley",
+    "regression_adjusted_semivalue",
     "exact_semivalue",
     "merge_moments",
     "permutation_data_values",
@@ -105,6 +106,19 @@ def lime(
 def permutation_shapley(
     permutations: NDArray[np.int64], chain_values: NDArray[np.float64], antithetic: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint64]]: ...
+def regression_adjusted_semivalue(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    null_values: NDArray[np.float64],
+    grand_values: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    n_enumerated: int,
+    semivalue_weights: NDArray[np.float64],
+    paired: bool,
+    folds: int | None,
+    degree: int | None,
+    ridge: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int, int]: ...
 def exact_semivalue(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def merge_moments(
     counts_a: NDArray[np.uint64],

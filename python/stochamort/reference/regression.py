@@ -67,10 +67,13 @@ def semivalue_of_surrogate(
     with a zero diagonal (zeros for a degree-1 surrogate).
     """
     d = beta.shape[0]
-    intercept = sum(math.comb(d - 1, s) * p[s] * (alpha[s + 1] - alpha[s]) for s in range(d))
-    linear = sum(math.comb(d - 1, s) * p[s] for s in range(d))
-    pairwise = sum(math.comb(d - 2, s - 1) * p[s] for s in range(1, d)) if d >= 2 else 0.0
-    return intercept[None, :] + linear * beta + pairwise * gamma.sum(axis=1)
+    intercept = np.zeros(alpha.shape[1])
+    for s in range(d):
+        intercept += math.comb(d - 1, s) * p[s] * (alpha[s + 1] - alpha[s])
+    linear = float(sum(math.comb(d - 1, s) * p[s] for s in range(d)))
+    pairwise = float(sum(math.comb(d - 2, s - 1) * p[s] for s in range(1, d))) if d >= 2 else 0.0
+    result: NDArray[np.float64] = intercept[None, :] + linear * beta + pairwise * gamma.sum(axis=1)
+    return result
 
 
 def fit_weights(masks: NDArray[np.bool_]) -> NDArray[np.float64]:
@@ -78,7 +81,8 @@ def fit_weights(masks: NDArray[np.bool_]) -> NDArray[np.float64]:
     set (0: their residual is zero by construction). Plain least squares on the rows as drawn."""
     d = masks.shape[1]
     sizes = masks.sum(axis=1)
-    return ((sizes > 0) & (sizes < d)).astype(np.float64)
+    weights: NDArray[np.float64] = ((sizes > 0) & (sizes < d)).astype(np.float64)
+    return weights
 
 
 def _check_enumerated(masks: NDArray[np.bool_], n_enumerated: int, point: int) -> set[int]:
@@ -237,7 +241,8 @@ def _exact_part(
     d = m.shape[1]
     total = -p[0] * np.repeat(null[None], d, axis=0) + p[d - 1] * np.repeat(grand[None], d, axis=0)
     c = coalition_coefficients(m, p)
-    return total + c.T @ v
+    exact: NDArray[np.float64] = total + c.T @ v
+    return exact
 
 
 def _point_units(
