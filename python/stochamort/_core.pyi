@@ -117,8 +117,9 @@ def regression_adjusted_semivalue(
     paired: bool,
     folds: int | None,
     degree: int | None,
+    size_intercepts: bool | None,
     ridge: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int, int]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int, int, bool]: ...
 def exact_semivalue(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def merge_moments(
     counts_a: NDArray[np.uint64],

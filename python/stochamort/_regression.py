@@ -27,6 +27,7 @@ def regression_adjusted_semivalue(
     paired: bool = True,
     folds: int | None = None,
     degree: int | None = None,
+    size_intercepts: bool | None = None,
     ridge: float = 1e-3,
 ) -> Estimate:
     """Regression-adjusted Monte Carlo (cross-fitted): an **unbiased** semivalue estimate.
@@ -41,10 +42,14 @@ def regression_adjusted_semivalue(
     the other folds, whatever the surrogate. The estimate is ``mean_u g_u`` with
     ``g_u = φ(f_{−k(u)}) + exact part + n_units · (unit u's weighted correction)``.
 
-    Surrogate: per-size intercepts (sizes 1..d−1; sizes without a training row interpolated linearly,
-    anchored so that ``f(∅) = v(∅)``, ``f(N) = v(N)``), plus ``z_j`` (``degree ≥ 1``), plus ``z_j z_l``
+    Surrogate: a function of the size ``α_{|S|}``, plus ``z_j`` (``degree ≥ 1``), plus ``z_j z_l``
     (``degree = 2``), fitted by least squares on the rows (ridge ``ridge × rows`` on the non-intercept
-    terms). ``degree=None`` picks 2 when every training set holds 2 rows per coefficient, except for
+    terms). ``α`` is free at its knots and linear in the size in between, anchored so that
+    ``f(∅) = v(∅)`` and ``f(N) = v(N)``; the knots are every size with training rows when
+    ``size_intercepts``, else the enumerated sizes only. ``size_intercepts=None`` frees every size
+    for an unpaired design without enumerated sizes only: an unpaired row sees the symmetric part of
+    ``α``, which the line through ``v(∅)``, ``v(N)`` misses when no enumerated size pins it; elsewhere
+    the line's fewer coefficients were as accurate or better (up to 2× at 64 evaluations, d = 16). ``degree=None`` picks 2 when every training set holds 2 rows per coefficient, except for
     a paired design and a symmetric semivalue (``p[s] = p[d−1−s]``: Shapley, Banzhaf): a pair's
     correction then sees only ``v(S) − v(N∖S)``, where pairwise terms reduce to linear ones.
     ``folds=None`` uses ``min(n_units, 16)``. Unweighted rows and many folds were the most accurate
@@ -72,12 +77,13 @@ def regression_adjusted_semivalue(
         paired: whether the random rows come in complementary pairs (the pair is the unit).
         folds: number of folds ``K >= 1`` (at most the number of units), or None.
         degree: surrogate degree 0, 1 or 2, or None for the rule above.
+        size_intercepts: free intercepts at every size, or None for the rule above.
         ridge: positive ridge penalty, relative to the number of training rows.
 
     Returns:
         An :class:`~stochamort.results.Estimate` with ``n_evaluations = n_samples + 2``;
         ``extras["fold_values"]`` ``(n_points, K, d, n_outputs)`` holds each fold's ``T_k`` and
-        ``extras["degree"]`` ``(n_points,)`` the degree used.
+        ``extras["degree"]`` and ``extras["size_intercepts"]`` ``(n_points,)`` the settings used.
 
     Raises:
         InvalidArgumentError: a design that breaks the contract above (incomplete or repeated
@@ -90,7 +96,8 @@ def regression_adjusted_semivalue(
     m = as_masks(masks)
     folds = None if folds is None else as_int("folds", folds, minimum=1)
     degree = None if degree is None else as_int("degree", degree, minimum=0, maximum=3)
-    phi, se, fold_values, _, used_degree = _core.regression_adjusted_semivalue(
+    intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
+    phi, se, fold_values, _, used_degree, used_intercepts = _core.regression_adjusted_semivalue(
         m,
         as_float64(values, "values"),
         as_float64(null_values, "null_values"),
@@ -101,7 +108,13 @@ def regression_adjusted_semivalue(
         as_bool("paired", paired),
         folds,
         degree,
+        intercepts,
         check_float("ridge", ridge, positive=True),
     )
-    extras = {"fold_values": fold_values, "degree": np.full(m.shape[0], used_degree, dtype=np.int64)}
+    n_points = m.shape[0]
+    extras = {
+        "fold_values": fold_values,
+        "degree": np.full(n_points, used_degree, dtype=np.int64),
+        "size_intercepts": np.full(n_points, used_intercepts, dtype=np.bool_),
+    }
     return Estimate(phi, se, np.full(m.shape[0], m.shape[1] + 2, dtype=np.int64), extras)

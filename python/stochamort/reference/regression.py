@@ -154,6 +154,7 @@ def regression_adjusted_semivalue(
     paired: bool = True,
     folds: int | None = None,
     degree: int | None = None,
+    size_intercepts: bool | None = None,
     ridge: float = 1e-3,
 ) -> Estimate:
     """Reference of :func:`stochamort.estimators.regression_adjusted_semivalue` (same arguments,
@@ -162,6 +163,7 @@ def regression_adjusted_semivalue(
     degree = None if degree is None else as_int("degree", degree, minimum=0, maximum=3)
     n_enum_checked = as_int("n_enumerated", n_enumerated, minimum=0)
     paired = as_bool("paired", paired)
+    size_intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
     ridge = check_float("ridge", ridge, positive=True)
     m, v, null, grand, w, n_enum, p = _check_inputs(
         masks, values, null_values, grand_values, weights, n_enum_checked, semivalue_weights
@@ -185,6 +187,8 @@ def regression_adjusted_semivalue(
     if degree is None:
         plentiful = train_rows >= ROWS_PER_COEFFICIENT * n_coefficients(d, 2)
         degree = 2 if d >= 2 and not (paired and symmetric) and plentiful else 1
+    if size_intercepts is None:
+        size_intercepts = not paired and n_enum == 0
 
     n_outputs = v.shape[2]
     phi = np.zeros((n_points, d, n_outputs))
@@ -202,12 +206,16 @@ def regression_adjusted_semivalue(
             phi[point] = exact
             fold_values[point] = exact
             continue
-        g, t = _point_units(m[point], v[point], null[point], grand[point], w[point], n_enum, p, paired, k_folds, degree, ridge, point)
+        g, t = _point_units(m[point], v[point], null[point], grand[point], w[point], n_enum, p, paired, k_folds, degree, size_intercepts, ridge, point)
         phi[point] = g.mean(axis=0)
         fold_values[point] = t
         se[point] = np.sqrt(((g - phi[point]) ** 2).sum(axis=0) / (n_units - 1) / n_units) if n_units >= 2 else np.inf
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
-    extras = {"fold_values": fold_values, "degree": np.full(n_points, degree, dtype=np.int64)}
+    extras = {
+        "fold_values": fold_values,
+        "degree": np.full(n_points, degree, dtype=np.int64),
+        "size_intercepts": np.full(n_points, size_intercepts, dtype=np.bool_),
+    }
     return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations, extras=extras)
 
 
@@ -256,6 +264,7 @@ def _point_units(
     paired: bool,
     k_folds: int,
     degree: int,
+    size_intercepts: bool,
     ridge: float,
     point: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -276,7 +285,9 @@ def _point_units(
     t = np.zeros((k_folds, d, v.shape[1]))
     for k in range(k_folds):
         train = interior & (fold != k)
-        alpha, beta, gamma = _fit(x[train], v[train], omega[train], sizes[train], null, grand, d, degree, ridge)
+        trained = [s for s in range(1, d) if omega[train & (sizes == s)].sum() > 0]
+        knots = trained if size_intercepts else [s for s in trained if s in sizes[:n_enum]]
+        alpha, beta, gamma = _fit(x[train], v[train], omega[train], sizes[train], knots, null, grand, d, degree, ridge)
         fitted = alpha[sizes] + x[:, n_alpha : n_alpha + (d if degree >= 1 else 0)] @ beta[: d if degree >= 1 else 0]
         if degree >= 2:
             fitted += x[:, n_alpha + d :] @ gamma[np.triu_indices(d, 1)]
@@ -299,6 +310,7 @@ def _fit(
     y: NDArray[np.float64],
     omega: NDArray[np.float64],
     sizes: NDArray[np.int64],
+    knots: list[int],
     null: NDArray[np.float64],
     grand: NDArray[np.float64],
     d: int,
@@ -306,32 +318,54 @@ def _fit(
     ridge: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Weighted ridge fit on the training rows; returns ``alpha (d + 1, o)``, ``beta (d, o)``,
-    ``gamma (d, d, o)``. Sizes without training weight get intercepts interpolated linearly between
-    their neighbours, with ``alpha[0] = v(∅)`` and ``alpha[d] = v(all) - sum beta - sum gamma`` (the
-    surrogate equals the game on the empty and the full coalition)."""
+    ``gamma (d, d, o)``.
+
+    The size function ``alpha`` is piecewise linear with free values at ``knots`` (sorted sizes in
+    1..d-1, each with a training row) and the anchors ``alpha[0] = v(∅)``, ``alpha[d] = v(all) -
+    sum beta - sum_{j<l} gamma`` (so that the surrogate equals the game on the empty and the full
+    coalition); rows of other sizes enter the regression through that interpolation.
+    """
     o = y.shape[1]
     n_alpha = d - 1
-    present = [s for s in range(1, d) if omega[sizes == s].sum() > 0]
-    keep = [s - 1 for s in present] + list(range(n_alpha, x.shape[1]))
-    xs = x[:, keep]
-    gram = xs.T @ (omega[:, None] * xs)
-    penalised = np.array([0.0] * len(present) + [1.0] * (x.shape[1] - n_alpha))
-    gram += ridge * omega.sum() * np.diag(penalised) if omega.sum() > 0 else ridge * np.diag(penalised)
-    theta = np.linalg.solve(gram, xs.T @ (omega[:, None] * y)) if xs.shape[1] else np.zeros((0, o))
-    beta = theta[len(present) : len(present) + d] if degree >= 1 else np.zeros((d, o))
+    n_knots = len(knots)
+    n_penalised = x.shape[1] - n_alpha
+    known = [0, *knots, d]
+    xk = np.zeros((x.shape[0], n_knots + n_penalised))
+    xk[:, n_knots:] = x[:, n_alpha:]
+    yk = y.copy()
+    for r, s in enumerate(sizes):
+        if s in knots:
+            xk[r, knots.index(s)] = 1.0
+            continue
+        i = next(i for i, k in enumerate(known) if k > s)
+        lo, hi = known[i - 1], known[i]
+        t = (s - lo) / (hi - lo)
+        if lo == 0:
+            yk[r] -= (1 - t) * null
+        else:
+            xk[r, knots.index(lo)] += 1 - t
+        if hi == d:
+            yk[r] -= t * grand
+            xk[r, n_knots:] -= t
+        else:
+            xk[r, knots.index(hi)] += t
+    gram = xk.T @ (omega[:, None] * xk)
+    penalised = np.array([0.0] * n_knots + [1.0] * n_penalised)
+    gram += ridge * (omega.sum() if omega.sum() > 0 else 1.0) * np.diag(penalised)
+    theta = np.linalg.solve(gram, xk.T @ (omega[:, None] * yk)) if xk.shape[1] else np.zeros((0, o))
+    beta = theta[n_knots : n_knots + d] if degree >= 1 else np.zeros((d, o))
     gamma = np.zeros((d, d, o))
     if degree >= 2:
         upper = np.triu_indices(d, 1)
-        gamma[upper] = theta[len(present) + d :]
-        gamma[(upper[1], upper[0])] = theta[len(present) + d :]
+        gamma[upper] = theta[n_knots + d :]
+        gamma[(upper[1], upper[0])] = theta[n_knots + d :]
     alpha = np.zeros((d + 1, o))
     alpha[0] = null
     alpha[d] = grand - beta.sum(axis=0) - gamma.sum(axis=(0, 1)) / 2
-    for i, s in enumerate(present):
+    for i, s in enumerate(knots):
         alpha[s] = theta[i]
-    known = [0, *present, d]
     for s in range(1, d):
-        if s not in present:
+        if s not in knots:
             for out in range(o):
                 alpha[s, out] = np.interp(s, known, alpha[known, out])
     return alpha, beta, gamma

@@ -161,9 +161,13 @@ fn merge_moments<'py>(
     Ok((merged.counts.into_pyarray(py), merged.means.into_pyarray(py), merged.m2.into_pyarray(py)))
 }
 
-/// Regression-adjusted Monte Carlo semivalues: (values, std_errors, fold_values, folds, degree).
+/// `(values, std_errors, fold_values, folds, degree, size_intercepts)` of a regression-adjusted estimate.
+type RegressionArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray4<f64>>, usize, usize, bool);
+
+/// Regression-adjusted Monte Carlo semivalues: (values, std_errors, fold_values, folds, degree,
+/// size_intercepts).
 #[pyfunction]
-#[pyo3(signature = (masks, values, null_values, grand_values, weights, n_enumerated, semivalue_weights, paired, folds, degree, ridge))]
+#[pyo3(signature = (masks, values, null_values, grand_values, weights, n_enumerated, semivalue_weights, paired, folds, degree, size_intercepts, ridge))]
 #[allow(clippy::too_many_arguments)]
 fn regression_adjusted_semivalue<'py>(
     py: Python<'py>,
@@ -177,12 +181,14 @@ fn regression_adjusted_semivalue<'py>(
     paired: bool,
     folds: Option<&Bound<'py, PyAny>>,
     degree: Option<&Bound<'py, PyAny>>,
+    size_intercepts: Option<bool>,
     ridge: f64,
-) -> PyResult<(F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray4<f64>>, usize, usize)> {
+) -> PyResult<RegressionArrays<'py>> {
     let settings = RegressionSettings {
         paired,
         folds: folds.map(|f| count(f, "folds")).transpose()?,
         degree: degree.map(|k| count(k, "degree")).transpose()?,
+        size_intercepts,
         ridge,
     };
     let n_enumerated = count(n_enumerated, "n_enumerated")?;
@@ -194,7 +200,7 @@ fn regression_adjusted_semivalue<'py>(
     let (m, v, n, g, w) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array(), weights.as_array());
     let est = compute(py, || core::regression_adjusted_semivalue(m, v, n, g, w, n_enumerated, &p, settings))?;
     let (values, std_errors) = attribution_arrays(py, est.attribution);
-    Ok((values, std_errors, est.fold_values.into_pyarray(py), est.folds, est.degree))
+    Ok((values, std_errors, est.fold_values.into_pyarray(py), est.folds, est.degree, est.size_intercepts))
 }
 
 /// Exact semivalues from the full game table `(n_points, 2^d, n_outputs)` and weights `(d,)`.

@@ -10,7 +10,7 @@
 
 use ndarray::{Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, Axis};
 
-use super::surrogate::{ClosedForm, Layout, NormalEquations, Surrogate};
+use super::surrogate::{ClosedForm, Layout, NormalEquations, SizeFunction, Surrogate};
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
 use crate::math::ln_binomial;
@@ -37,18 +37,25 @@ pub struct RegressionSettings {
     /// paired and the semivalue symmetric (p_s = p_{d−1−s}): a pair's correction then only sees
     /// v(S) − v(N∖S), in which pairwise terms reduce to linear ones.
     pub degree: Option<usize>,
+    /// Whether every size with training rows gets a free intercept; otherwise only the enumerated
+    /// sizes do, and the size function is linear in between (and towards v(∅), v(all)). `None`:
+    /// free intercepts for an unpaired design without enumerated sizes only (an unpaired row sees
+    /// the size function's symmetric part, which a line through v(∅) and v(all) misses when no
+    /// enumerated size pins it; elsewhere the line's fewer coefficients were more accurate).
+    pub size_intercepts: Option<bool>,
     /// Ridge penalty on the linear and pairwise coefficients, relative to the total row weight.
     pub ridge: f64,
 }
 
-/// The estimate, the per-fold estimates `(n_points, folds, n_players, n_outputs)`, and the folds
-/// and degree used.
+/// The estimate, the per-fold estimates `(n_points, folds, n_players, n_outputs)`, and the folds,
+/// degree and intercepts used.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegressionEstimate {
     pub attribution: Attribution,
     pub fold_values: Array4<f64>,
     pub folds: usize,
     pub degree: usize,
+    pub size_intercepts: bool,
 }
 
 /// What every point shares.
@@ -60,6 +67,7 @@ struct Plan<'a> {
     folds: usize,
     layout: Layout,
     closed: ClosedForm,
+    size_intercepts: bool,
     ridge: f64,
     paired: bool,
 }
@@ -133,6 +141,7 @@ pub fn regression_adjusted_semivalue(
             1
         },
     );
+    let size_intercepts = settings.size_intercepts.unwrap_or(!settings.paired && n_enumerated == 0);
     let plan = Plan {
         p: semivalue_weights,
         n_enumerated,
@@ -141,6 +150,7 @@ pub fn regression_adjusted_semivalue(
         folds,
         layout: Layout { d, degree },
         closed: ClosedForm::new(semivalue_weights),
+        size_intercepts,
         ridge: settings.ridge,
         paired: settings.paired,
     };
@@ -166,6 +176,7 @@ pub fn regression_adjusted_semivalue(
         fold_values,
         folds,
         degree,
+        size_intercepts,
     })
 }
 
@@ -336,18 +347,35 @@ fn estimate_point(
     let unit_of = |r: usize| (r - plan.n_enumerated) / plan.rows_per_unit;
     let row_values: Vec<f64> = values.iter().copied().collect();
     let y = |r: usize| &row_values[r * n_outputs..(r + 1) * n_outputs];
-    // The normal equations of all fitting rows, and of each fold's rows.
+    // Free intercepts at every size (each fold then keeps the sizes it trains on), or at the
+    // enumerated sizes only; either way a row's features are the same in every fold.
+    let enumerated_sizes = {
+        let mut flags = vec![false; d + 1];
+        (0..plan.n_enumerated).for_each(|r| flags[rows.members(r).len()] = true);
+        flags
+    };
+    let row_sizes = SizeFunction::new(if plan.size_intercepts { vec![true; d + 1] } else { enumerated_sizes.clone() });
+    // The normal equations of all fitting rows and of each fold's rows, and their rows per size.
     let mut total = NormalEquations::new(&plan.layout, n_outputs);
     let mut per_fold = vec![NormalEquations::new(&plan.layout, n_outputs); plan.folds];
-    let mut columns = Vec::new();
+    let mut sizes_total = vec![0usize; d + 1];
+    let mut sizes_per_fold = vec![vec![0usize; d + 1]; plan.folds];
+    let mut entries = Vec::new();
+    let mut target = vec![0.0; n_outputs];
     for r in 0..n {
         let members = rows.members(r);
         let omega = fit_weight(members.len(), d);
         if omega > 0.0 {
-            plan.layout.columns(members, &mut columns);
-            total.add(&columns, members.len(), omega, y(r));
+            let shift = plan.layout.features(members, &row_sizes, &mut entries);
+            for ((t, v), (e, g)) in target.iter_mut().zip(y(r)).zip(null.iter().zip(&grand)) {
+                *t = v - shift.null * e - shift.grand * g;
+            }
+            total.add(&entries, shift.grand, omega, &target);
+            sizes_total[members.len()] += 1;
             if r >= plan.n_enumerated {
-                per_fold[unit_of(r) % plan.folds].add(&columns, members.len(), omega, y(r));
+                let k = unit_of(r) % plan.folds;
+                per_fold[k].add(&entries, shift.grand, omega, &target);
+                sizes_per_fold[k][members.len()] += 1;
             }
         }
     }
@@ -359,7 +387,12 @@ fn estimate_point(
     let mut residual = vec![0.0; n_outputs];
     let n_units = plan.n_units as f64;
     for (k, fold) in per_fold.iter().enumerate() {
-        let surrogate = Surrogate::fit(&plan.layout, &total.without(fold), &null, &grand, plan.ridge, point)?;
+        let knots = if plan.size_intercepts {
+            SizeFunction::new(sizes_total.iter().zip(&sizes_per_fold[k]).map(|(t, f)| t > f).collect())
+        } else {
+            row_sizes.clone()
+        };
+        let surrogate = Surrogate::fit(&plan.layout, &total.without(fold), &knots, &null, &grand, plan.ridge, point)?;
         let mut base = vec![0.0; cells];
         surrogate.semivalue(&plan.closed, &mut base);
         let mut residual_of = |r: usize| {
@@ -428,7 +461,7 @@ mod tests {
         for kind in [Semivalue::Shapley, Semivalue::Banzhaf] {
             let p = kind.weights(d).unwrap();
             let exact = crate::exact_semivalue(table.view(), &p).unwrap();
-            let settings = RegressionSettings { paired: false, folds: Some(3), degree: Some(2), ridge: 1e-9 };
+            let settings = RegressionSettings { paired: false, folds: Some(3), degree: Some(2), size_intercepts: None, ridge: 1e-9 };
             let est = regression_adjusted_semivalue(masks.view(), values.view(), null.view(), grand.view(), weights.view(), 0, &p, settings).unwrap();
             for i in 0..d {
                 assert!((est.attribution.values[[0, i, 0]] - exact[[0, i, 0]]).abs() < 1e-6, "{kind:?} {i}");
@@ -444,7 +477,7 @@ mod tests {
         let zero = Array2::zeros((1, 1));
         let weights = Array2::ones((1, 4));
         let p = Semivalue::Shapley.weights(3).unwrap();
-        let settings = RegressionSettings { paired: true, folds: Some(3), degree: None, ridge: 1e-3 };
+        let settings = RegressionSettings { paired: true, folds: Some(3), degree: None, size_intercepts: None, ridge: 1e-3 };
         let err = regression_adjusted_semivalue(masks.view(), values.view(), zero.view(), zero.view(), weights.view(), 0, &p, settings);
         assert!(matches!(err, Err(CoreError::InsufficientSamples { name: "folds", .. })));
     }

@@ -44,32 +44,98 @@ impl Layout {
         self.intercepts() + d + j * d - j * (j + 1) / 2 + (l - j - 1)
     }
 
-    /// The nonzero columns (in increasing order) of the coalition with `members` (sorted) and
-    /// `1 <= members.len() <= d − 1`.
-    pub fn columns(&self, members: &[usize], out: &mut Vec<usize>) {
+    /// The nonzero features of the coalition with `members` (sorted, size 1..d−1), in increasing
+    /// column order, given the size function `sizes`; also returns the row's shift of the target
+    /// (`(1 − t)` times v(∅), `t` times v(all)) and `τ`, the multiple of −1 on every penalised
+    /// column (from the anchor α_d = v(all) − Σβ − Σγ).
+    pub fn features(&self, members: &[usize], sizes: &SizeFunction, out: &mut Vec<(usize, f64)>) -> RowShift {
         out.clear();
-        out.push(members.len() - 1);
+        let s = members.len();
+        let mut shift = RowShift { null: 0.0, grand: 0.0 };
+        if sizes.is_knot[s] {
+            out.push((s - 1, 1.0));
+        } else {
+            let (lo, hi) = sizes.neighbours(s);
+            let t = (s - lo) as f64 / (hi - lo) as f64;
+            if lo == 0 {
+                shift.null = 1.0 - t;
+            } else {
+                out.push((lo - 1, 1.0 - t));
+            }
+            if hi == self.d {
+                shift.grand = t;
+            } else {
+                out.push((hi - 1, t));
+            }
+        }
         if self.degree >= 1 {
-            out.extend(members.iter().map(|&j| self.intercepts() + j));
+            out.extend(members.iter().map(|&j| (self.intercepts() + j, 1.0)));
         }
         if self.degree >= 2 {
             for (a, &j) in members.iter().enumerate() {
-                out.extend(members[a + 1..].iter().map(|&l| self.pair(j, l)));
+                out.extend(members[a + 1..].iter().map(|&l| (self.pair(j, l), 1.0)));
             }
         }
+        shift
+    }
+
+    /// Whether column `i` is penalised (not an intercept).
+    #[inline]
+    fn penalised(&self, i: usize) -> bool {
+        i >= self.intercepts()
     }
 }
 
-/// The weighted sums a least-squares fit needs: Σ ω x xᵀ (upper triangle of a row-major
-/// `p × p` matrix), Σ ω x yᵀ (`p × n_outputs`), Σ ω, and the rows of positive weight per size.
+/// How a row's intercept is tied to the anchors: the target loses `null · v(∅) + grand · v(all)`,
+/// and `grand` is also the τ of [`Layout::features`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowShift {
+    pub null: f64,
+    pub grand: f64,
+}
+
+/// The surrogate's size function α: free at the knots (sizes in 1..d−1), linear in the size between
+/// neighbouring knots, with the anchors α_0 = v(∅) and α_d = v(all) − Σβ − Σγ.
+#[derive(Clone, Debug)]
+pub(crate) struct SizeFunction {
+    is_knot: Vec<bool>,
+}
+
+impl SizeFunction {
+    /// Knots at the sizes flagged in `knots` (length d + 1; flags at 0 and d are ignored).
+    pub fn new(mut knots: Vec<bool>) -> Self {
+        let d = knots.len() - 1;
+        knots[0] = false;
+        knots[d] = false;
+        SizeFunction { is_knot: knots }
+    }
+
+    /// The knots, in increasing order.
+    pub fn knots(&self) -> Vec<usize> {
+        (0..self.is_knot.len()).filter(|&s| self.is_knot[s]).collect()
+    }
+
+    /// The nearest knots or anchors below and above a size that is not a knot.
+    fn neighbours(&self, s: usize) -> (usize, usize) {
+        let d = self.is_knot.len() - 1;
+        let lo = (1..s).rev().find(|&k| self.is_knot[k]).unwrap_or(0);
+        let hi = (s + 1..d).find(|&k| self.is_knot[k]).unwrap_or(d);
+        (lo, hi)
+    }
+}
+
+/// The weighted sums a least-squares fit needs, for rows x = e − τ·1_pen with sparse e: Σ ω e eᵀ
+/// (upper triangle of a row-major `p × p` matrix), Σ ω τ e, Σ ω τ², Σ ω e yᵀ, Σ ω τ y, and Σ ω.
 #[derive(Clone)]
 pub(crate) struct NormalEquations {
     p: usize,
     n_outputs: usize,
     gram: Vec<f64>,
+    tau_e: Vec<f64>,
+    tau_tau: f64,
     rhs: Vec<f64>,
+    tau_y: Vec<f64>,
     weight: f64,
-    rows_of_size: Vec<usize>,
 }
 
 impl NormalEquations {
@@ -79,26 +145,37 @@ impl NormalEquations {
             p,
             n_outputs,
             gram: vec![0.0; p * p],
+            tau_e: vec![0.0; p],
+            tau_tau: 0.0,
             rhs: vec![0.0; p * n_outputs],
+            tau_y: vec![0.0; n_outputs],
             weight: 0.0,
-            rows_of_size: vec![0; layout.d + 1],
         }
     }
 
-    /// Add one row of weight `omega > 0` with nonzero columns `columns` (increasing) and values `y`.
-    pub fn add(&mut self, columns: &[usize], size: usize, omega: f64, y: &[f64]) {
+    /// Add one row of weight `omega > 0`: sparse features `entries` (increasing columns), dense
+    /// part `−tau` on every penalised column, target `y`.
+    pub fn add(&mut self, entries: &[(usize, f64)], tau: f64, omega: f64, y: &[f64]) {
         let p = self.p;
-        for (a, &i) in columns.iter().enumerate() {
+        for (a, &(i, xi)) in entries.iter().enumerate() {
             let row = &mut self.gram[i * p..(i + 1) * p];
-            for &j in &columns[a..] {
-                row[j] += omega;
+            for &(j, xj) in &entries[a..] {
+                row[j] += omega * xi * xj;
             }
             for (r, &v) in self.rhs[i * self.n_outputs..(i + 1) * self.n_outputs].iter_mut().zip(y) {
-                *r += omega * v;
+                *r += omega * xi * v;
+            }
+            if tau != 0.0 {
+                self.tau_e[i] += omega * tau * xi;
+            }
+        }
+        if tau != 0.0 {
+            self.tau_tau += omega * tau * tau;
+            for (t, &v) in self.tau_y.iter_mut().zip(y) {
+                *t += omega * tau * v;
             }
         }
         self.weight += omega;
-        self.rows_of_size[size] += 1;
     }
 
     /// The equations of the rows in `self` but not in `part` (which must be a subset of them).
@@ -108,9 +185,11 @@ impl NormalEquations {
             p: self.p,
             n_outputs: self.n_outputs,
             gram: minus(&self.gram, &part.gram),
+            tau_e: minus(&self.tau_e, &part.tau_e),
+            tau_tau: self.tau_tau - part.tau_tau,
             rhs: minus(&self.rhs, &part.rhs),
+            tau_y: minus(&self.tau_y, &part.tau_y),
             weight: self.weight - part.weight,
-            rows_of_size: self.rows_of_size.iter().zip(&part.rows_of_size).map(|(a, b)| a - b).collect(),
         }
     }
 }
@@ -158,34 +237,42 @@ impl ClosedForm {
 
 impl Surrogate {
     /// Weighted ridge least squares on `eq`: minimise Σ ω (y − xᵀθ)² + ridge · Σω · ‖θ_penalised‖²
-    /// (intercepts unpenalised; `ridge` alone when no row has weight). Sizes with no training row
-    /// get intercepts interpolated linearly in the size between their neighbours, anchored at
-    /// `α_0 = v(∅)` and `α_d = v(all) − Σβ − Σγ`, so that the surrogate equals the game on the
-    /// empty and the full coalition.
-    pub fn fit(layout: &Layout, eq: &NormalEquations, null: &[f64], grand: &[f64], ridge: f64, point: usize) -> CoreResult<Self> {
+    /// (intercepts unpenalised; `ridge` alone when no row has weight), with the size function
+    /// `sizes` (whose knots must all have training rows).
+    pub fn fit(
+        layout: &Layout,
+        eq: &NormalEquations,
+        sizes: &SizeFunction,
+        null: &[f64],
+        grand: &[f64],
+        ridge: f64,
+        point: usize,
+    ) -> CoreResult<Self> {
         let d = layout.d;
         let n_outputs = eq.n_outputs;
-        let present: Vec<usize> = (1..d).filter(|&s| eq.rows_of_size[s] > 0).collect();
-        let kept: Vec<usize> = present.iter().map(|&s| s - 1).chain(layout.intercepts()..layout.len()).collect();
+        let knots = sizes.knots();
+        let kept: Vec<usize> = knots.iter().map(|&s| s - 1).chain(layout.intercepts()..layout.len()).collect();
         let q = kept.len();
         let penalty = ridge * if eq.weight > 0.0 { eq.weight } else { 1.0 };
+        let pen = |i: usize| if layout.penalised(i) { 1.0 } else { 0.0 };
+        // Σ ω x xᵀ with x = e − τ·1_pen.
         let entry = |a: usize, b: usize| {
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            eq.gram[lo * eq.p + hi]
+            eq.gram[lo * eq.p + hi] - pen(a) * eq.tau_e[b] - pen(b) * eq.tau_e[a] + pen(a) * pen(b) * eq.tau_tau
         };
-        // Jacobi scaling: the row weights may span many orders of magnitude between sizes.
+        let n_knots = knots.len();
+        // Jacobi scaling: the equations of different sizes may differ by orders of magnitude.
         let scale: Vec<f64> = kept
             .iter()
             .enumerate()
-            .map(|(a, &i)| {
-                let diagonal = entry(i, i) + if a >= present.len() { penalty } else { 0.0 };
-                1.0 / diagonal.sqrt()
-            })
+            .map(|(a, &i)| 1.0 / (entry(i, i) + if a >= n_knots { penalty } else { 0.0 }).sqrt())
             .collect();
-        let mut theta = Mat::<f64>::from_fn(q, n_outputs, |a, o| scale[a] * eq.rhs[kept[a] * n_outputs + o]);
+        let mut theta = Mat::<f64>::from_fn(q, n_outputs, |a, o| {
+            scale[a] * (eq.rhs[kept[a] * n_outputs + o] - pen(kept[a]) * eq.tau_y[o])
+        });
         if q > 0 {
             let matrix = Mat::<f64>::from_fn(q, q, |a, b| {
-                let ridge_term = if a == b && a >= present.len() { penalty } else { 0.0 };
+                let ridge_term = if a == b && a >= n_knots { penalty } else { 0.0 };
                 scale[a] * (entry(kept[a], kept[b]) + ridge_term) * scale[b]
             });
             let llt = matrix.llt(Side::Lower).map_err(|_| CoreError::Singular {
@@ -196,7 +283,6 @@ impl Surrogate {
             llt.solve_in_place(theta.as_mut());
         }
         let coefficient = |a: usize, o: usize| scale[a] * theta[(a, o)];
-        let n_present = present.len();
         let mut surrogate = Surrogate {
             d,
             alpha: vec![vec![0.0; d + 1]; n_outputs],
@@ -206,7 +292,7 @@ impl Surrogate {
         for o in 0..n_outputs {
             if layout.degree >= 1 {
                 for j in 0..d {
-                    surrogate.beta[o][j] = coefficient(n_present + j, o);
+                    surrogate.beta[o][j] = coefficient(n_knots + j, o);
                 }
             }
             let mut pair_total = 0.0;
@@ -214,7 +300,7 @@ impl Surrogate {
                 let gamma = &mut surrogate.gamma[o];
                 for j in 0..d {
                     for l in j + 1..d {
-                        let value = coefficient(layout.pair(j, l) - layout.intercepts() + n_present, o);
+                        let value = coefficient(layout.pair(j, l) - layout.intercepts() + n_knots, o);
                         gamma[j * d + l] = value;
                         gamma[l * d + j] = value;
                         pair_total += value;
@@ -224,10 +310,10 @@ impl Surrogate {
             let alpha = &mut surrogate.alpha[o];
             alpha[0] = null[o];
             alpha[d] = grand[o] - surrogate.beta[o].iter().sum::<f64>() - pair_total;
-            for (a, &s) in present.iter().enumerate() {
+            for (a, &s) in knots.iter().enumerate() {
                 alpha[s] = coefficient(a, o);
             }
-            interpolate_missing(alpha, &present);
+            interpolate_missing(alpha, &knots);
         }
         Ok(surrogate)
     }
@@ -283,11 +369,25 @@ mod tests {
     #[test]
     fn pair_columns_follow_lexicographic_order() {
         let layout = Layout { d: 4, degree: 2 };
-        let mut cols = Vec::new();
-        layout.columns(&[0, 1, 2, 3][..3], &mut cols);
+        let mut entries = Vec::new();
+        let every_size = SizeFunction::new(vec![true; 5]);
+        layout.features(&[0, 1, 2], &every_size, &mut entries);
         // size 3 → intercept column 2; linear 3 + j; pairs (0,1), (0,2), (1,2) → 7, 8, 10.
-        assert_eq!(cols, vec![2, 3, 4, 5, 7, 8, 10]);
+        let columns: Vec<usize> = entries.iter().map(|e| e.0).collect();
+        assert_eq!(columns, vec![2, 3, 4, 5, 7, 8, 10]);
         assert_eq!(layout.pair(2, 3), layout.len() - 1);
+    }
+
+    #[test]
+    fn sizes_between_knots_are_interpolated() {
+        let layout = Layout { d: 6, degree: 0 };
+        let mut entries = Vec::new();
+        let sizes = SizeFunction::new(vec![false, false, true, false, false, false, false]);
+        // Size 1 lies between the anchor 0 and the knot 2; size 4 between the knot 2 and the anchor 6.
+        let shift = layout.features(&[0], &sizes, &mut entries);
+        assert_eq!((entries.clone(), shift.null, shift.grand), (vec![(1, 0.5)], 0.5, 0.0));
+        let shift = layout.features(&[0, 1, 2, 3], &sizes, &mut entries);
+        assert_eq!((entries, shift.null, shift.grand), (vec![(1, 0.5)], 0.0, 0.5));
     }
 
     #[test]
