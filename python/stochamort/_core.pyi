@@ -9,6 +9,8 @@ __all__ = [
     "sample_coalitions",
     "sample_design",
     "MAX_DESIGN_PLAYERS",
+    "REGRESSION_MAX_FOLDS",
+    "REGRESSION_ROWS_PER_COEFFICIENT",
     "coalition_probabilities",
     "size_probabilities",
     "sample_permutations",
@@ -38,6 +40,8 @@ __all__ = [
 __version__: str
 MAX_EXACT_PLAYERS: int
 MAX_DESIGN_PLAYERS: int
+REGRESSION_MAX_FOLDS: int
+REGRESSION_ROWS_PER_COEFFICIENT: float
 
 def sample_coalitions(
     n_points: int,

@@ -12,7 +12,20 @@ from stochamort import _core
 from stochamort._checks import as_bool, as_float64, as_int, as_masks, check_float
 from stochamort.results import Estimate
 
-__all__ = ["regression_adjusted_semivalue"]
+__all__ = ["regression_adjusted_semivalue", "degree_two_fits"]
+
+
+def degree_two_fits(n_samples: int, n_players: int) -> bool:
+    """Whether ``degree=None`` picks the pairwise surrogate for an unpaired design of ``n_samples``
+    random rows: every fold's training rows (``folds=None``) number at least
+    ``REGRESSION_ROWS_PER_COEFFICIENT`` per coefficient."""
+    if n_samples < 1 or n_players < 2:
+        return False
+    folds = min(n_samples, _core.REGRESSION_MAX_FOLDS)
+    train_rows = n_samples - -(-n_samples // folds)
+    d = n_players
+    coefficients = (d - 1) + d + d * (d - 1) // 2
+    return bool(train_rows >= _core.REGRESSION_ROWS_PER_COEFFICIENT * coefficients)
 
 
 def regression_adjusted_semivalue(

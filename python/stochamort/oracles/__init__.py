@@ -11,6 +11,7 @@ says whether the oracle is unbiased and, if not, how its bias behaves.
 
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
+from stochamort.oracles.regression import RegressionBanzhaf, RegressionSemivalue, RegressionShapley
 from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
 from stochamort.oracles.settings import oracle_from_settings
 
@@ -24,6 +25,9 @@ __all__ = [
     "SGDShapley",
     "Permutation",
     "MSRBanzhaf",
+    "RegressionShapley",
+    "RegressionBanzhaf",
+    "RegressionSemivalue",
     "LIME",
     "oracle_from_settings",
 ]

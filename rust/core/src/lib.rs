@@ -30,7 +30,7 @@ pub use error::{CoreError, CoreResult};
 pub use estimators::{
     exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, regression_adjusted_semivalue, sgd_default_step_size,
     sgd_shapley, Attribution, KernelShapVariant, LimeFit, PermutationMoments, RegressionEstimate, RegressionSettings,
-    SampleWeights,
+    SampleWeights, DEFAULT_MAX_FOLDS, ROWS_PER_COEFFICIENT,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

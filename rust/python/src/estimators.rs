@@ -213,6 +213,8 @@ fn exact_semivalue<'py>(py: Python<'py>, values: &Bound<'py, PyAny>, weights: &B
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("REGRESSION_MAX_FOLDS", core::DEFAULT_MAX_FOLDS)?;
+    m.add("REGRESSION_ROWS_PER_COEFFICIENT", core::ROWS_PER_COEFFICIENT)?;
     add_functions!(
         m,
         kernelshap,
