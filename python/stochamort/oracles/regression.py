@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
+from stochamort._checks import check_float, check_int
 from stochamort._regression import degree_two_fits
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.games.base import Game
@@ -69,6 +70,11 @@ class RegressionOracle(Oracle):
             raise InvalidArgumentError(f"budget: must be a positive integer, got {budget!r}")
         if self.paired is not None and not isinstance(self.paired, (bool, np.bool_)):
             raise InvalidArgumentError(f"paired: must be True, False or None, got {self.paired!r}")
+        if self.folds is not None:
+            check_int("folds", self.folds, 1)
+        if self.degree is not None and check_int("degree", self.degree, 0) > 2:
+            raise InvalidArgumentError(f"degree: must be 0, 1, 2 or None, got {self.degree!r}")
+        check_float("ridge", self.ridge, positive=True)
         if game.n_players < 2:
             raise InvalidArgumentError(f"game: {type(self).__name__} needs at least 2 players, got {game.n_players}")
         self._weights(game.n_players)
@@ -113,7 +119,9 @@ class RegressionOracle(Oracle):
                 weights[:, n_enum:] *= r / (r + 1)
                 weights = np.concatenate([weights, extra.weights[active, n_enum:] / (r + 1)], axis=1)
             est = self._estimate(masks, values, null[active], grand[active], weights, n_enum, paired, points[active], point_offset)
-            for name, array in est.extras.items():
+            # Per-fold estimates are left out: the number of folds grows with the rounds.
+            for name in ("degree", "size_intercepts"):
+                array = est.extras[name]
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
