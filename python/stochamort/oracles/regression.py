@@ -162,8 +162,10 @@ class RegressionShapley(RegressionOracle):
 
     **Unbiased** for any budget: each fold's polynomial surrogate is fitted without that fold's
     samples, and its closed-form Shapley value is corrected by the fold's importance-weighted
-    residuals. Random rows follow the leverage distribution (sizes uniform over 1..d−1; the most
-    accurate of the three on tanh-MLP games at 64 evaluations, on par above). Standard errors from
+    residuals. Random rows follow the leverage distribution (sizes uniform over 1..d−1): on tanh-MLP
+    games it was the most accurate of the three at d = 16 for 64–2048 evaluations, and at d = 12 for
+    64 (the Shapley kernel was up to 1.4× better at d = 12 for 128–512). At 64–2048 evaluations its
+    squared error was 0.7–0.95× KernelSHAP's at 64, 0.3–0.15× at 512–2048 (d = 12, 16). Standard errors from
     the cross-fitting influence terms (see
     :func:`~stochamort.estimators.regression_adjusted_semivalue`). Settings ``paired``, ``folds``,
     ``degree``, ``ridge`` as there (``None``: automatic).
@@ -182,7 +184,9 @@ class RegressionBanzhaf(RegressionOracle):
     """Banzhaf values by regression-adjusted Monte Carlo: **unbiased**, uniform random coalitions.
 
     As :class:`RegressionShapley`, with the Banzhaf weights ``2^{1−d}`` and random rows drawn
-    uniformly (the ``"banzhaf"`` distribution, whose importance weights are then constant).
+    uniformly (the ``"banzhaf"`` distribution, whose importance weights are then constant; 1.2–2×
+    more accurate than the other two on tanh-MLP games, and 8–20× more accurate than
+    :class:`~stochamort.oracles.MSRBanzhaf` at the same budget, d = 12).
     """
 
     target: ClassVar[str] = "banzhaf"
@@ -200,14 +204,16 @@ class RegressionSemivalue(RegressionOracle):
     **Unbiased**, as :class:`RegressionShapley` (whose target this is at ``alpha = beta = 1``), with
     the weights of :func:`~stochamort.weights.semivalue_weights` ``(d, "beta", alpha=, beta=)``.
     ``target`` is ``"beta"``, so an amortizer trained on these labels is not given Shapley's
-    efficiency constraint. Random rows follow the leverage distribution.
+    efficiency constraint. Random rows follow the Shapley kernel, which puts its mass on small and
+    large coalitions as Beta weights with ``alpha > beta`` or ``alpha < beta`` do (for Beta(4, 1) at
+    d = 12 it was 1.1–4× more accurate than the leverage distribution).
     """
 
     alpha: float = 1.0
     beta: float = 1.0
     target: ClassVar[str] = "beta"
     unbiased: ClassVar[bool] = True
-    distribution: ClassVar[CoalitionDistribution] = "leverage"
+    distribution: ClassVar[CoalitionDistribution] = "shapley"
 
     def _weights(self, n_players: int) -> NDArray[np.float64]:
         return semivalue_weights(n_players, "beta", alpha=self.alpha, beta=self.beta)

@@ -251,7 +251,8 @@ fn check_design(point: usize, masks: ArrayView2<bool>, rows: &Coalitions, weight
         }
     }
     for r in plan.n_enumerated..n {
-        if !(weights[r] > 0.0) {
+        // Weights are finite (checked above), so this refuses every weight that is not positive.
+        if weights[r] <= 0.0 {
             return Err(CoreError::invalid_at(
                 "weights",
                 vec![point],
