@@ -139,6 +139,8 @@ TORCH_FREE_SCRIPT = textwrap.dedent(
     call("lime_kernel", d, 0.25)
     call("kernelshap", masks, game(masks), null, grand, paired=True)
     call("unbiased_kernelshap", masks, game(masks), null, grand, paired=True)
+    design = call("sample_design", n_points, 20, d, seed=0)
+    sm.kernelshap(design.masks, game(design.masks), null, grand, paired=True, sample_weights=design.weights, n_enumerated=design.n_enumerated, stratified=True)
     call("sgd_shapley", masks, game(masks), null, grand, paired=True)
     uniform = sm.sample_coalitions(n_points, 64, d, distribution="banzhaf", seed=1)
     call("msr_banzhaf", uniform, game(uniform))
