@@ -14,8 +14,9 @@ streams differ from the Rust samplers (only the distributions agree).
 
 from __future__ import annotations
 
-from stochamort.reference import estimators, sampling, weights
+from stochamort.reference import estimators, polynomial, sampling, weights
 from stochamort.reference.estimators import *
+from stochamort.reference.polynomial import *
 from stochamort.reference.sampling import *
 from stochamort.reference.weights import *
 
@@ -24,3 +25,4 @@ __all__ = []
 __all__ += sampling.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
+__all__ += polynomial.__all__

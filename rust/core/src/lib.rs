@@ -27,7 +27,7 @@ pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
     exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution,
-    KernelShapVariant, LimeFit, PermutationMoments,
+    KernelShapVariant, LimeFit, PermutationMoments, polynomial_shapley, PolynomialBasis, PolynomialFit, PolynomialTerms,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

@@ -1,0 +1,295 @@
+//! PolySHAP and OddSHAP: Shapley values from a Shapley-kernel weighted least-squares fit of the game
+//! on a polynomial with interaction terms, exact at the full coalition (Fumagalli et al. 2025,
+//! "PolySHAP"; kADD-SHAP, Pelegrina et al.; OddSHAP as in shapiq 1.8).
+//!
+//! * PolySHAP fits v(S) − v(∅) ≈ Σ_T β_T Π_{j∈T} z_j over the singletons and some interaction sets;
+//!   φ_i = Σ_{T∋i} β_T / |T| (the Shapley value of the unanimity game of T).
+//! * OddSHAP fits the odd part v_o(S) = (v(S) − v(N∖S))/2 of complementary pairs on the odd
+//!   characters χ_T(S) = Π_{j∈T}(2 z_j − 1), |T| ∈ {1, 3, ...}, subject to Σ_T β_T = v_o(N); the
+//!   even part has Shapley value zero, and χ_T has Shapley value 2/|T| on each member.
+//!
+//! For any set of interaction terms that includes the singletons, the population fit (all
+//! coalitions, kernel weights) gives the exact Shapley values: the residual r of the constrained fit
+//! has r(∅) = r(N) = 0 and the same kernel inner product with every z_i, so φ(r) = 0. Hence the
+//! estimators are consistent whatever terms the budget-adaptive rule picks (see `terms`).
+//!
+//! Rows carry counting-measure weights w_r (Σ_r w_r f(S_r) estimates Σ_S f(S) over the non-trivial
+//! coalitions); the regression weight of an equation is w_r times the Shapley kernel of its size.
+
+mod fit;
+mod terms;
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
+
+use super::{Attribution, PointEstimate};
+use crate::error::{CoreError, CoreResult};
+use crate::moments::variance_of_mean;
+use crate::parallel::{collect_results, map_indices};
+use crate::validate::{check_constrained_inputs, check_finite, check_leading};
+use crate::weights::shapley_kernel;
+use fit::{fit, Equations};
+use terms::{check_interactions, select_interactions};
+
+/// Which polynomial the regression uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolynomialBasis {
+    /// PolySHAP: monomials Π_{j∈T} z_j of v(S) − v(∅), one equation per sample.
+    Monomials,
+    /// OddSHAP: odd characters Π_{j∈T}(2 z_j − 1) of the odd part, one equation per pair.
+    OddCharacters,
+}
+
+/// The interaction terms of the regression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolynomialTerms {
+    /// Largest interaction order of the automatic choice.
+    pub order: usize,
+    /// Number of interaction terms of the automatic choice; `None`: the budget rule (about two
+    /// distinct equations per coefficient).
+    pub max_terms: Option<usize>,
+    /// Fixed interaction sets for every point (no automatic choice), in priority order.
+    pub interactions: Option<Vec<Vec<usize>>>,
+}
+
+/// The estimate and the number of regression terms (singletons included) each point used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolynomialFit {
+    pub attribution: Attribution,
+    pub n_terms: Array1<i64>,
+}
+
+/// Estimate Shapley values of a batch of points by polynomial regression.
+///
+/// `masks` `(n_points, n_samples, d)` hold no empty or full coalition; `weights` `(n_points,
+/// n_samples)` are their counting-measure weights (positive); the first `n_enumerated` rows are
+/// deterministic (they add no variance). With `paired` (always for OddSHAP) rows 2j and 2j+1 are
+/// complements and standard errors treat each pair as one unit.
+#[allow(clippy::too_many_arguments)]
+pub fn polynomial_shapley(
+    masks: ArrayView3<bool>,
+    values: ArrayView3<f64>,
+    null_values: ArrayView2<f64>,
+    grand_values: ArrayView2<f64>,
+    weights: ArrayView2<f64>,
+    basis: PolynomialBasis,
+    terms: &PolynomialTerms,
+    paired: bool,
+    n_enumerated: usize,
+) -> CoreResult<PolynomialFit> {
+    let odd = basis == PolynomialBasis::OddCharacters;
+    let paired = paired || odd;
+    let (n_points, n_samples, d, n_outputs) =
+        check_constrained_inputs(&masks, &values, &null_values, &grand_values, paired)?;
+    check_leading(weights.shape(), &[n_points, n_samples], "weights", "n_points, n_samples of masks")?;
+    check_finite(&weights, "weights")?;
+    let bad: Vec<usize> = (0..n_points).filter(|&p| weights.row(p).iter().any(|&w| w <= 0.0)).collect();
+    if !bad.is_empty() {
+        return Err(CoreError::invalid_at("weights", bad, "must be positive"));
+    }
+    if terms.order == 0 {
+        return Err(CoreError::invalid("order", "must be at least 1"));
+    }
+    if n_enumerated > n_samples || (paired && n_enumerated % 2 != 0) {
+        return Err(CoreError::invalid(
+            "n_enumerated",
+            format!("must be at most the {n_samples} samples per point (and even for pairs), got {n_enumerated}"),
+        ));
+    }
+    let interactions = terms.interactions.as_ref().map(|raw| check_interactions(raw, d, odd)).transpose()?;
+    let per_equation = if odd { 2 } else { 1 };
+    let rows_per_unit = if paired && !odd { 2 } else { 1 };
+    let layout = Layout {
+        fixed: n_enumerated / per_equation,
+        units: (n_samples - n_enumerated) / per_equation / rows_per_unit,
+        rows_per_unit,
+    };
+    let kernel = shapley_kernel(d)?;
+    let points = collect_results(map_indices(n_points, |p| {
+        let eq = equations(
+            p,
+            masks.index_axis(Axis(0), p),
+            values.index_axis(Axis(0), p),
+            null_values.row(p),
+            grand_values.row(p),
+            weights.row(p),
+            &kernel,
+            odd,
+        )?;
+        estimate_point(p, &eq, terms, interactions.as_deref(), &layout)
+    }))?;
+    let n_terms = points.iter().map(|(_, k)| *k as i64).collect();
+    Ok(PolynomialFit {
+        attribution: Attribution::from_points(points.into_iter().map(|(e, _)| e).collect(), d, n_outputs),
+        n_terms,
+    })
+}
+
+/// How the equations split into deterministic ones and random units.
+struct Layout {
+    /// Leading deterministic equations.
+    fixed: usize,
+    /// Random units after them.
+    units: usize,
+    /// Equations per unit.
+    rows_per_unit: usize,
+}
+
+/// Equations and their distinct count (distinct coalitions, or distinct complementary pairs).
+struct PointEquations {
+    eq: Equations,
+    distinct: usize,
+    /// Distinct coalitions the rows cover (a complete census covers 2^d − 2).
+    covered: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn equations(
+    point: usize,
+    masks: ArrayView2<bool>,
+    values: ArrayView2<f64>,
+    null_value: ArrayView1<f64>,
+    grand_value: ArrayView1<f64>,
+    weights: ArrayView1<f64>,
+    kernel: &[f64],
+    odd: bool,
+) -> CoreResult<PointEquations> {
+    let (n_samples, d) = masks.dim();
+    let o = values.ncols();
+    let step = if odd { 2 } else { 1 };
+    let n = n_samples / step;
+    let mut signs = Vec::with_capacity(n * d);
+    let mut sqrt_omega = Vec::with_capacity(n);
+    let mut y = Vec::with_capacity(n * o);
+    let mut keys = Vec::with_capacity(n);
+    for (r, row) in masks.rows().into_iter().enumerate() {
+        let size = row.iter().filter(|&&b| b).count();
+        if size == 0 || size == d {
+            let which = if size == 0 { "empty" } else { "full" };
+            return Err(CoreError::invalid_at(
+                "masks",
+                vec![point],
+                format!(
+                    "point {point}, sample {r} is the {which} coalition, which the regression cannot use; pass v(∅) and v(all) as null_values and grand_values"
+                ),
+            ));
+        }
+        if r % step != 0 {
+            continue;
+        }
+        let (v, w) = (values.row(r), weights[r]);
+        if odd {
+            signs.extend(row.iter().map(|&b| if b { 1.0 } else { -1.0 }));
+            sqrt_omega.push(((w + weights[r + 1]) * kernel[size]).sqrt());
+            let partner = values.row(r + 1);
+            y.extend((0..o).map(|k| 0.5 * (v[k] - partner[k])));
+        } else {
+            signs.extend(row.iter().map(|&b| if b { 1.0 } else { 0.0 }));
+            sqrt_omega.push((w * kernel[size]).sqrt());
+            y.extend((0..o).map(|k| v[k] - null_value[k]));
+        }
+        // A pair is the same equation whichever side comes first: key it by the side without player 0.
+        let flip = odd && row[0];
+        keys.push(pack(row.iter().map(|&b| b != flip)));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let distinct = keys.len();
+    let delta = (0..o)
+        .map(|k| {
+            let total = grand_value[k] - null_value[k];
+            if odd {
+                0.5 * total
+            } else {
+                total
+            }
+        })
+        .collect();
+    Ok(PointEquations {
+        eq: Equations {
+            n_players: d,
+            n_outputs: o,
+            signs,
+            sqrt_omega,
+            y,
+            delta,
+            share: if odd { 2.0 } else { 1.0 },
+        },
+        distinct,
+        covered: distinct * step,
+    })
+}
+
+/// A coalition as bits, 64 players per word.
+fn pack(bits: impl Iterator<Item = bool>) -> Vec<u64> {
+    let mut words = Vec::new();
+    for (j, b) in bits.enumerate() {
+        if j % 64 == 0 {
+            words.push(0);
+        }
+        if b {
+            *words.last_mut().expect("pushed above") |= 1 << (j % 64);
+        }
+    }
+    words
+}
+
+fn estimate_point(
+    point: usize,
+    pe: &PointEquations,
+    terms: &PolynomialTerms,
+    interactions: Option<&[Vec<usize>]>,
+    layout: &Layout,
+) -> CoreResult<(PointEstimate, usize)> {
+    let eq = &pe.eq;
+    let (d, o) = (eq.n_players, eq.n_outputs);
+    let census = d < 63 && pe.covered == (1usize << d) - 2;
+    if layout.units < 2 && !(layout.units == 0 && census) {
+        return Err(CoreError::insufficient_at(
+            "masks",
+            vec![point],
+            format!(
+                "point {point} needs at least 2 random units (pairs or samples after the enumerated rows) for a standard error, got {} (and its rows are not all coalitions)",
+                layout.units
+            ),
+        ));
+    }
+    let chosen = match interactions {
+        Some(given) => given.to_vec(),
+        None => select_interactions(eq, terms.order, terms.max_terms, pe.distinct, point)?,
+    };
+    let all: Vec<Vec<usize>> = (0..d).map(|i| vec![i]).chain(chosen).collect();
+    let fitted = fit(eq, &all, d, point)?;
+    let mut squares = vec![0.0; o * d];
+    if layout.units >= 2 {
+        // Unit u's influence h_u = Σ_{r∈u} e_r K W_r; se² = m/(m−1) Σ_u (h_u − mean h)².
+        let m = layout.units;
+        let mut h = vec![0.0; m * o * d];
+        for (u, h_u) in h.chunks_exact_mut(o * d).enumerate() {
+            for r in layout.fixed + u * layout.rows_per_unit..layout.fixed + (u + 1) * layout.rows_per_unit {
+                for (k, h_uk) in h_u.chunks_exact_mut(d).enumerate() {
+                    let e = fitted.residuals[(r, k)];
+                    for (i, x) in h_uk.iter_mut().enumerate() {
+                        *x += e * fitted.influence[(r, i)];
+                    }
+                }
+            }
+        }
+        let mut mean = vec![0.0; o * d];
+        for h_u in h.chunks_exact(o * d) {
+            mean.iter_mut().zip(h_u).for_each(|(s, x)| *s += x / m as f64);
+        }
+        for h_u in h.chunks_exact(o * d) {
+            squares.iter_mut().zip(h_u.iter().zip(&mean)).for_each(|(s, (x, c))| *s += (x - c) * (x - c));
+        }
+        // variance_of_mean(m2, m) = m2/((m−1)m); the estimate is a sum of m units, so times m².
+        let scale = (m * m) as f64;
+        squares.iter_mut().for_each(|s| *s = scale * variance_of_mean(*s, m));
+    }
+    Ok((
+        PointEstimate {
+            values: Array2::from_shape_fn((d, o), |(i, k)| fitted.phi[k * d + i]),
+            std_errors: Array2::from_shape_fn((d, o), |(i, k)| squares[k * d + i].sqrt()),
+        },
+        fitted.kept.len(),
+    ))
+}
