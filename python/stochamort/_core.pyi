@@ -7,6 +7,8 @@ __all__ = [
     "__version__",
     "MAX_EXACT_PLAYERS",
     "sample_coalitions",
+    "sample_design",
+    "MAX_DESIGN_PLAYERS",
     "coalition_probabilities",
     "size_probabilities",
     "sample_permutations",
@@ -36,6 +38,7 @@ __all__ = [
 
 __version__: str
 MAX_EXACT_PLAYERS: int
+MAX_DESIGN_PLAYERS: int
 
 def sample_coalitions(
     n_points: int,
@@ -47,6 +50,16 @@ def sample_coalitions(
     point_offset: int,
     sample_offset: int,
 ) -> NDArray[np.bool_]: ...
+def sample_design(
+    n_points: int,
+    n_samples: int,
+    n_players: int,
+    distribution: str,
+    paired: bool,
+    replace: bool,
+    seed: int,
+    point_offset: int,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], int]: ...
 def coalition_probabilities(masks: NDArray[np.bool_], distribution: str) -> NDArray[np.float64]: ...
 def size_probabilities(n_players: int, distribution: str) -> NDArray[np.float64]: ...
 def sample_permutations(
@@ -71,6 +84,9 @@ def kernelshap(
     paired: bool,
     distribution: str,
     unbiased: bool,
+    sample_weights: NDArray[np.float64] | None = None,
+    n_enumerated: int | None = None,
+    stratified: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def sgd_shapley(
     masks: NDArray[np.bool_],

@@ -58,9 +58,11 @@ def _kernelshap(
     paired: bool,
     distribution: CoalitionDistribution,
     unbiased: bool,
+    design: tuple[Any, int, bool],
 ) -> Estimate:
     m = as_masks(masks)
     v = as_float64(values, "values")
+    sample_weights, n_enumerated, stratified = design
     phi, se = _core.kernelshap(
         m,
         v,
@@ -69,6 +71,9 @@ def _kernelshap(
         paired,
         distribution,
         unbiased,
+        None if sample_weights is None else as_float64(sample_weights, "sample_weights"),
+        n_enumerated,
+        stratified,
     )
     return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2))
 
@@ -81,6 +86,9 @@ def kernelshap(
     *,
     paired: bool = False,
     distribution: CoalitionDistribution = "shapley",
+    sample_weights: Any = None,
+    n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """KernelSHAP: the efficiency-constrained weighted least-squares estimate of Shapley values.
 
@@ -99,12 +107,21 @@ def kernelshap(
         null_values: v(∅) per point and output.
         grand_values: v(all players) per point and output.
         paired: whether the masks come in complementary pairs.
-        distribution: the distribution the masks were drawn from.
+        distribution: the distribution the masks were drawn from (ignored with ``sample_weights``).
+        sample_weights: the counting-measure weights ``(n_points, n_samples)`` of a design from
+            :func:`stochamort.sampling.sample_design`; they replace the importance weights (a row
+            weighs ``w · P_shapley(S)``). Without replacement and with whole sizes enumerated, no
+            evaluation is wasted on a repeat.
+        n_enumerated: the design's leading enumerated rows (no sampling variance).
+        stratified: whether the design's random units were drawn stratified by size without
+            replacement (``replace=False``); the standard errors then use the variance within
+            strata with the finite-population correction.
 
     Raises:
         SingularSystemError: when the samples of a point do not determine A (too few samples).
     """
-    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, False)
+    design = (sample_weights, n_enumerated, stratified)
+    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, False, design)
 
 
 def unbiased_kernelshap(
@@ -115,15 +132,21 @@ def unbiased_kernelshap(
     *,
     paired: bool = False,
     distribution: CoalitionDistribution = "shapley",
+    sample_weights: Any = None,
+    n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """Unbiased KernelSHAP (Covert & Lee 2021): KernelSHAP with the exact ``A`` of the Shapley kernel.
 
     The estimate is linear in the sample mean ``b``, hence **unbiased** for any number of samples
     (one is enough), with higher variance than :func:`kernelshap`. Standard errors are exact for a
-    mean (sample covariance of the per-sample terms; ``inf`` with a single unit). Arguments as in
-    :func:`kernelshap`.
+    mean (sample covariance of the per-sample terms; ``inf`` with a single unit). With a design's
+    ``sample_weights`` (Horvitz–Thompson weights, see :func:`stochamort.sampling.sample_design`)
+    it stays exactly unbiased, whether the random units are i.i.d. or stratified without
+    replacement. Arguments as in :func:`kernelshap`.
     """
-    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, True)
+    design = (sample_weights, n_enumerated, stratified)
+    return _kernelshap(masks, values, null_values, grand_values, paired, distribution, True, design)
 
 
 def sgd_shapley(

@@ -8,9 +8,10 @@ off its coefficients. KernelSHAP is the special case with singletons only. For *
 interaction terms (with all singletons) the population fit — every coalition, kernel weights — gives
 the exact Shapley values; the sampled fit is therefore **consistent**, not unbiased.
 
-Rows carry counting-measure weights (``weights``): ``Σ_r weights[p, r] f(masks[p, r])`` estimates
+Rows carry counting-measure weights (``sample_weights``): ``Σ_r w[p, r] f(masks[p, r])`` estimates
 ``Σ_S f(S)`` over all coalitions other than ∅ and N, as the coalition designs of
-:mod:`stochamort.sampling` provide (enumerated rows weight 1; i.i.d. rows ``1 / (n_rows · P(S))``).
+:func:`stochamort.sampling.sample_design` gives (enumerated rows weight 1; i.i.d. rows
+``1 / (n_rows · q(S))``).
 """
 
 from __future__ import annotations
@@ -61,16 +62,17 @@ def polyshap(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     order: int = 2,
     max_terms: int | None = None,
     interactions: Sequence[Sequence[int]] | None = None,
     paired: bool = False,
     n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """PolySHAP (Fumagalli et al. 2025; kADD-SHAP, Pelegrina et al.): KernelSHAP with interaction terms.
 
-    Minimises ``Σ_r ω_r (v(S_r) − v(∅) − Σ_T β_T Π_{j∈T} z_j)²`` with ``ω_r = weights[r] · k(|S_r|)``
+    Minimises ``Σ_r ω_r (v(S_r) − v(∅) − Σ_T β_T Π_{j∈T} z_j)²`` with ``ω_r = w_r · k(|S_r|)`` (``w = sample_weights``)
     (``k`` the Shapley kernel ``(d−1)/(C(d,|S|)|S|(d−|S|))``) over the singletons and a set of
     interaction terms T, subject to ``Σ_T β_T = v(N) − v(∅)`` (exact at N); then
     ``φ_i = Σ_{T∋i} β_T / |T|``.
@@ -91,11 +93,12 @@ def polyshap(
 
     Standard errors: the sandwich (delta-method) estimate ``Σ_u (h_u − h̄)² · m/(m−1)`` over the
     ``m`` random units (rows, or pairs when ``paired``) after the ``n_enumerated`` deterministic
-    rows, with ``h_u = M C Σ_{r∈u} ω_r x_r e_r`` (``C`` the constrained inverse, ``e`` the residuals).
-    They treat the random units as i.i.d. (for units drawn without replacement they ignore the
-    finite-population gain, so they err on the high side), ignore the choice of the terms from the
-    same samples and the O(1/n) bias, and, with many terms per unit, understate the spread somewhat
-    (the residuals are shrunk by the fit). Zero when the game is fitted exactly.
+    rows, with ``h_u = M C Σ_{r∈u} ω_r x_r e_r`` (``C`` the constrained inverse, ``e`` the residuals);
+    with ``stratified`` (a design drawn with ``replace=False``) the variance within size strata
+    with the finite-population correction instead (a stratum of one unit borrows the pooled
+    variance). They ignore the choice of the terms from the same samples and the O(1/n) bias, and
+    with many terms per unit they understate the spread (the fit shrinks the residuals).
+    Zero when the game is fitted exactly.
 
     Args:
         masks: bool ``(n_points, n_samples, n_players)``; no empty or full coalition. Rows ``2j`` and
@@ -103,18 +106,20 @@ def polyshap(
         values: the game at those coalitions, ``(n_points, n_samples, n_outputs)``.
         null_values: v(∅) ``(n_points, n_outputs)``.
         grand_values: v(N) ``(n_points, n_outputs)``.
-        weights: counting-measure weights of the rows ``(n_points, n_samples)``, positive.
+        sample_weights: counting-measure weights of the rows ``(n_points, n_samples)``, positive
+            (e.g. :func:`stochamort.sampling.sample_design`'s).
         order: largest interaction order of the automatic choice (at least 1).
         max_terms: number of screened interaction terms, or None for the budget rule.
         interactions: fixed interaction sets (each of 2..d−1 distinct players), or None.
         paired: whether rows come in complementary pairs (one unit each for the standard errors).
         n_enumerated: number of leading deterministic rows (even when ``paired``).
+        stratified: whether the random units were drawn stratified by size without replacement.
 
     Returns:
         :class:`~stochamort.results.Estimate` with ``n_evaluations = n_samples + 2``.
 
     Raises:
-        InvalidArgumentError: non-positive weights, an empty or full coalition, broken pairs, bad
+        InvalidArgumentError: non-positive sample weights, an empty or full coalition, broken pairs, bad
             ``order``, ``max_terms``, ``interactions`` or ``n_enumerated``.
         InsufficientSamplesError: fewer than 2 random units, unless the rows are all coalitions.
         SingularSystemError: the samples of a point do not separate the players.
@@ -125,12 +130,13 @@ def polyshap(
         as_float64(values, "values"),
         as_float64(null_values, "null_values"),
         as_float64(grand_values, "grand_values"),
-        as_float64(weights, "weights"),
+        as_float64(sample_weights, "sample_weights"),
         order,
         max_terms,
         _interactions(interactions),
         bool(paired),
         n_enumerated,
+        bool(stratified),
     )
     return _estimate(result, m.shape[1])
 
@@ -141,11 +147,12 @@ def oddshap(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     order: int = 3,
     max_terms: int | None = None,
     interactions: Sequence[Sequence[int]] | None = None,
     n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """OddSHAP (as in shapiq 1.8): regression of the game's odd part on odd Fourier characters.
 
@@ -153,7 +160,7 @@ def oddshap(
     ``v_o(S) = (v(S) − v(N∖S)) / 2`` of the game; every complementary pair (rows ``2j``, ``2j+1``)
     gives one equation. Minimises ``Σ_j ω_j (v_o(S_j) − Σ_T β_T χ_T(S_j))²`` over the characters
     ``χ_T(S) = Π_{i∈T} (2 z_i − 1)`` of odd order (the singletons and interaction sets of 3, 5, ..
-    ≤ ``order`` players), ``ω_j = (weights[2j] + weights[2j+1]) · k(|S_j|)``, subject to
+    ≤ ``order`` players), ``ω_j = (w_{2j} + w_{2j+1}) · k(|S_j|)``, subject to
     ``Σ_T β_T = v_o(N) = (v(N) − v(∅)) / 2``; ``χ_T`` has Shapley value ``2/|T|`` on each member, so
     ``φ_i = Σ_{T∋i} 2 β_T / |T|``. Half the equations of :func:`polyshap` and no even terms: many more
     interactions per evaluation.
@@ -168,11 +175,12 @@ def oddshap(
         values: the game at those coalitions.
         null_values: v(∅) ``(n_points, n_outputs)``.
         grand_values: v(N) ``(n_points, n_outputs)``.
-        weights: counting-measure weights ``(n_points, n_samples)``, positive.
+        sample_weights: counting-measure weights ``(n_points, n_samples)``, positive.
         order: largest interaction order (odd orders up to it are used; 1 gives paired KernelSHAP).
         max_terms: number of screened interaction terms, or None for the budget rule.
         interactions: fixed interaction sets (odd sizes of at least 3), or None.
         n_enumerated: number of leading deterministic rows (even).
+        stratified: whether the random pairs were drawn stratified by size without replacement.
 
     Returns:
         :class:`~stochamort.results.Estimate` with ``n_evaluations = n_samples + 2``.
@@ -186,10 +194,11 @@ def oddshap(
         as_float64(values, "values"),
         as_float64(null_values, "null_values"),
         as_float64(grand_values, "grand_values"),
-        as_float64(weights, "weights"),
+        as_float64(sample_weights, "sample_weights"),
         order,
         max_terms,
         _interactions(interactions),
         n_enumerated,
+        bool(stratified),
     )
     return _estimate(result, m.shape[1])

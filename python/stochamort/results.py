@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError
 
-__all__ = ["Estimate", "DataValues"]
+__all__ = ["Estimate", "DataValues", "CoalitionDesign"]
 
 
 def normal_interval(
@@ -113,3 +113,22 @@ class DataValues:
     def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Normal-approximation confidence interval ``(lower, upper)`` at the given level."""
         return normal_interval(self.values, self.std_errors, level)
+
+
+class CoalitionDesign(NamedTuple):
+    """Coalitions of a design for a batch of points, with counting-measure weights.
+
+    Attributes:
+        masks: bool ``(n_points, n_rows, n_players)``. Rows ``0 .. n_enumerated`` are the same for
+            every point: every coalition of the sizes the budget covers completely, in complementary
+            pairs ``(S, N∖S)``. The rest are random (pairs in rows ``2j``, ``2j+1`` when paired).
+            Never the empty or the full coalition.
+        weights: float64 ``(n_points, n_rows)``: for any function ``f`` of coalitions,
+            ``Σ_r weights[p, r] · f(masks[p, r])`` is an unbiased estimate of ``Σ_{S ≠ ∅, N} f(S)``.
+            Enumerated rows have weight 1.
+        n_enumerated: the number of leading enumerated rows.
+    """
+
+    masks: NDArray[np.bool_]
+    weights: NDArray[np.float64]
+    n_enumerated: int

@@ -15,10 +15,13 @@ from numpy.typing import NDArray
 
 from stochamort import _core
 from stochamort._checks import as_int64, as_masks
+from stochamort.results import CoalitionDesign
 
 __all__ = [
     "CoalitionDistribution",
     "sample_coalitions",
+    "CoalitionDesign",
+    "sample_design",
     "size_probabilities",
     "coalition_probabilities",
     "sample_permutations",
@@ -63,6 +66,56 @@ def sample_coalitions(
     return _core.sample_coalitions(
         n_points, n_samples, n_players, distribution, paired, seed, point_offset, sample_offset
     )
+
+
+def sample_design(
+    n_points: int,
+    n_samples: int,
+    n_players: int,
+    *,
+    distribution: CoalitionDistribution = "shapley",
+    paired: bool = True,
+    replace: bool = False,
+    seed: int = 0,
+    point_offset: int = 0,
+) -> CoalitionDesign:
+    """Sample coalitions that waste no evaluations: whole sizes enumerated, the rest without repeats.
+
+    The design for a budget of ``n_samples`` rows per point, from the outside in: the sizes ``k`` and
+    ``d − k`` are enumerated (every coalition once, weight 1) while the expected number of draws of
+    those sizes under ``distribution`` reaches their number of coalitions (the "border trick" of
+    shap's KernelExplainer and shapiq; sizes 1 and d − 1 first, as they carry the most kernel weight
+    per coalition). The remaining rows are drawn from ``distribution`` restricted to the other sizes
+    (never ∅ or the full coalition):
+
+    * ``replace=False`` (default): stratified by size (by pair of complementary sizes when
+      ``paired``), each stratum's units distinct; the number of units of a stratum is its expected
+      count rounded up or down by randomised systematic rounding, so the weights are exact
+      Horvitz–Thompson weights (unbiased). No coalition appears twice for a point.
+    * ``replace=True``: i.i.d. units (a pair ``(S, N∖S)`` when paired) with weight
+      ``1 / (n_random_rows · q(S))``, q the restricted distribution. For estimators that need
+      independent units (cross-fitting).
+
+    A budget that covers every coalition returns the census alone: ``2^d − 2`` rows, fewer than asked.
+    Streams come from ``(seed, point_offset + point)``: independent of threads and batching.
+
+    Args:
+        n_points: number of points (each gets its own independent draws).
+        n_samples: rows per point (even when ``paired``).
+        n_players: number of players d (2 to ``MAX_DESIGN_PLAYERS``).
+        distribution: the size distribution to follow (see :data:`CoalitionDistribution`).
+        paired: rows come in complementary pairs.
+        replace: i.i.d. units instead of distinct ones.
+        seed: the random seed, an integer in ``[0, 2**64)``.
+        point_offset: global index of the first point, for sampling a dataset in batches.
+
+    Returns:
+        A :class:`CoalitionDesign`.
+    """
+    masks, weights, n_enumerated = _core.sample_design(
+        n_points, n_samples, n_players, distribution, paired, replace, seed, point_offset
+    )
+    return CoalitionDesign(masks, weights, int(n_enumerated))
 
 
 def size_probabilities(n_players: int, distribution: CoalitionDistribution = "shapley") -> NDArray[np.float64]:

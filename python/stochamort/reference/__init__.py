@@ -14,7 +14,8 @@ streams differ from the Rust samplers (only the distributions agree).
 
 from __future__ import annotations
 
-from stochamort.reference import estimators, polynomial, sampling, weights
+from stochamort.reference import design, estimators, polynomial, sampling, weights
+from stochamort.reference.design import *
 from stochamort.reference.estimators import *
 from stochamort.reference.polynomial import *
 from stochamort.reference.sampling import *
@@ -23,6 +24,7 @@ from stochamort.reference.weights import *
 # The same names as the public modules they mirror, taken from each module's own list.
 __all__ = []
 __all__ += sampling.__all__
+__all__ += design.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
 __all__ += polynomial.__all__

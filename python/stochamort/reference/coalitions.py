@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, ShapeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, as_positive_float, check_distribution, check_finite, check_shape
+from stochamort.reference.design import design_row_weights, design_standard_errors
 from stochamort.reference.sampling import coalition_probabilities, size_probabilities
 from stochamort.reference.weights import lime_kernel
 
@@ -126,6 +127,21 @@ def standard_errors_over_units(terms: NDArray[np.float64], paired: bool) -> NDAr
     return se
 
 
+def _row_weights(masks: NDArray[np.bool_], distribution: str, sample_weights: Any) -> NDArray[np.float64]:
+    """Importance weights of ``distribution``, or a design's weights when given."""
+    if sample_weights is None:
+        return _importance_weights(masks, distribution)
+    return design_row_weights(masks, sample_weights)
+
+
+def _standard_errors(
+    influence: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, sample_weights: Any, n_enumerated: int, stratified: bool
+) -> NDArray[np.float64]:
+    if sample_weights is None:
+        return standard_errors_over_units(influence, paired)
+    return design_standard_errors(influence, masks, paired, n_enumerated, stratified)
+
+
 def _kernelshap_inputs(
     masks: Any, values: Any, null_values: Any, grand_values: Any, paired: Any, distribution: Any
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], bool, str]:
@@ -151,6 +167,9 @@ def kernelshap(
     *,
     paired: bool = False,
     distribution: str = "shapley",
+    sample_weights: NDArray[np.floating[Any]] | None = None,
+    n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """KernelSHAP (constrained weighted least squares) with delta-method standard errors.
 
@@ -169,6 +188,10 @@ def kernelshap(
         grand_values: float ``(P, o)``, ``v(all players)``.
         paired: rows ``2j`` and ``2j + 1`` are complements and form one unit.
         distribution: the distribution the masks were drawn from.
+        sample_weights: a design's counting-measure weights ``(P, n)``; they replace the importance
+            weights (row weight ``n · w · P_shapley(z)``).
+        n_enumerated: leading rows of the design without sampling variance.
+        stratified: the design's random units are stratified by size, without replacement.
 
     Raises:
         InsufficientSamplesError: fewer than 2 units.
@@ -186,7 +209,7 @@ def kernelshap(
     if n_units < 2:
         unit = "pairs" if paired else "samples"
         raise InsufficientSamplesError(f"masks: kernelshap needs at least 2 {unit} per point, got {n_units}")
-    weights = _importance_weights(masks, distribution)
+    weights = _row_weights(masks, distribution, sample_weights)
 
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
@@ -209,7 +232,7 @@ def kernelshap(
             residual = values[point, i] - null[point] - z @ phi[point]  # (o,)
             g = weights[point, i] * np.outer(z, residual)  # (d, o)
             influence[i] = c_matrix @ g
-        se[point] = standard_errors_over_units(influence, paired)
+        se[point] = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
 
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
     return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
@@ -237,6 +260,9 @@ def unbiased_kernelshap(
     *,
     paired: bool = False,
     distribution: str = "shapley",
+    sample_weights: NDArray[np.floating[Any]] | None = None,
+    n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """Unbiased KernelSHAP: :func:`kernelshap` with ``A`` replaced by its exact expectation.
 
@@ -245,7 +271,8 @@ def unbiased_kernelshap(
     A single unit is allowed (the standard errors are then ``+inf``).
 
     Args:
-        masks, values, null_values, grand_values, paired, distribution: as in :func:`kernelshap`.
+        masks, values, null_values, grand_values, paired, distribution, sample_weights,
+            n_enumerated, stratified: as in :func:`kernelshap`.
 
     Raises:
         InsufficientSamplesError: no samples.
@@ -260,7 +287,7 @@ def unbiased_kernelshap(
     n_outputs = values.shape[2]
     if n_samples < 1:
         raise InsufficientSamplesError("masks: unbiased_kernelshap needs at least 1 sample per point, got 0")
-    weights = _importance_weights(masks, distribution)
+    weights = _row_weights(masks, distribution, sample_weights)
     a_inv = np.asarray(np.linalg.inv(_exact_shapley_kernel_matrix(d)), dtype=np.float64)
 
     phi = np.zeros((n_points, d, n_outputs))
@@ -277,7 +304,7 @@ def unbiased_kernelshap(
         for i in range(n_samples):
             z = masks[point, i].astype(np.float64)
             influence[i] = weights[point, i] * np.outer(c_matrix @ z, values[point, i] - null[point])
-        se[point] = standard_errors_over_units(influence, paired)
+        se[point] = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
 
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
     return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)

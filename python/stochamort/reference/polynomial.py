@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, InvalidDTypeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_shape
+from stochamort.reference.design import design_standard_errors
 from stochamort.reference.weights import shapley_kernel
 
 __all__ = ["polyshap", "oddshap", "select_interactions"]
@@ -71,11 +72,12 @@ def _inputs(
         check_shape(name, end, (n_points, v.shape[2]), "values (n_points, n_outputs)")
         check_finite(name, end)
         ends.append(end)
-    w = as_float_array("weights", weights, 2)
-    check_shape("weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
-    if not (np.isfinite(w) & (w > 0)).all():
-        bad = sorted({int(p) for p in np.argwhere(~(np.isfinite(w) & (w > 0)))[:, 0]})
-        raise InvalidArgumentError(f"weights: must be positive and finite; not at points {bad[:10]}")
+    w = as_float_array("sample_weights", weights, 2)
+    check_shape("sample_weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
+    check_finite("sample_weights", w)
+    if not (w > 0).all():
+        bad = sorted({int(p) for p in np.argwhere(w <= 0)[:, 0]})
+        raise InvalidArgumentError(f"sample_weights: must be positive; not at points {bad[:10]}")
     enumerated = as_int("n_enumerated", n_enumerated, minimum=0)
     if enumerated > n_samples:
         raise InvalidArgumentError(f"n_enumerated: {enumerated} exceeds the {n_samples} samples per point")
@@ -316,6 +318,7 @@ def _estimate(
     interactions: list[Term] | None,
     paired: bool,
     odd: bool,
+    stratified: bool,
 ) -> Estimate:
     n_points, n_samples, d = masks.shape
     n_outputs = values.shape[2]
@@ -363,13 +366,16 @@ def _estimate(
         x = x[:, kept]
         n_terms[point] = len(terms)
         phi[point], residuals, k_matrix = _fit(x, omega, y, delta, _shapley_matrix(terms, d, odd))
-        # Sandwich: φ - φ* ≈ K Σ_u g_u with g_u = Σ_{r∈u} ω_r x_r e_r over the random units only.
+        # Sandwich: φ - φ* ≈ K Σ_u g_u with g_u = Σ_{r∈u} ω_r x_r e_r over the random units.
         if n_units >= 2:
-            g = (omega[:, None, None] * x[:, :, None] * residuals[:, None, :])[fixed:]
-            g = g.reshape(n_units, rows_per_unit, len(terms), n_outputs).sum(axis=1)
-            h = np.einsum("dp,upo->udo", k_matrix, g)
-            deviations = h - h.mean(axis=0)
-            se[point] = np.sqrt(n_units / (n_units - 1) * (deviations**2).sum(axis=0))
+            h = np.einsum("dp,rpo->rdo", k_matrix, omega[:, None, None] * x[:, :, None] * residuals[:, None, :])
+            # The design's standard error of a mean over units, from per-row terms; OddSHAP's units
+            # are pairs, so each equation's term stands for both rows of its pair.
+            rows_of_units = np.repeat(h, 2, axis=0) if odd else h
+            unit_masks = m if (odd or paired) else rows
+            mean_se = design_standard_errors(rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
+            # Σ_u h_u = n_all_units × mean; a pair's per-row mean halves its sum in PolySHAP.
+            se[point] = mean_se * (n_equations // rows_per_unit) * (2 if paired and not odd else 1)
     return Estimate(phi, se, np.full(n_points, n_samples + 2, dtype=np.int64), {"n_terms": n_terms})
 
 
@@ -389,33 +395,37 @@ def polyshap(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     order: int = 2,
     max_terms: int | None = None,
     interactions: Sequence[Sequence[int]] | None = None,
     paired: bool = False,
     n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """PolySHAP: Shapley-kernel weighted least squares on a polynomial with interaction terms.
 
-    Minimises ``Σ_r ω_r (v(S_r) - v(∅) - Σ_T β_T Π_{j∈T} z_j)²`` with ``ω_r = weights_r · k(|S_r|)`` (k the
-    Shapley kernel) over the singletons and the interaction sets of :func:`select_interactions` (or
-    ``interactions``), subject to ``Σ_T β_T = v(N) - v(∅)``; ``φ_i = Σ_{T∋i} β_T / |T|``. Terms the samples
-    cannot tell apart from earlier ones are dropped (:data:`REJECTION_TOLERANCE`); ``extras["n_terms"]``
-    counts the terms used. Standard errors: sandwich over the random units (rows, or pairs when
-    ``paired``) after the first ``n_enumerated`` rows, which count as fixed.
+    Minimises ``Σ_r ω_r (v(S_r) - v(∅) - Σ_T β_T Π_{j∈T} z_j)²`` with ``ω_r = w_r · k(|S_r|)`` (``w`` the
+    sample weights, ``k`` the Shapley kernel) over the singletons and the interaction sets of
+    :func:`select_interactions` (or ``interactions``), subject to ``Σ_T β_T = v(N) - v(∅)``;
+    ``φ_i = Σ_{T∋i} β_T / |T|``. Terms the samples cannot tell apart from earlier ones are dropped
+    (:data:`REJECTION_TOLERANCE`); ``extras["n_terms"]`` counts the terms used. Standard errors:
+    sandwich over the random units (rows, or pairs when ``paired``) after the first
+    ``n_enumerated`` rows, which count as fixed; i.i.d., or stratified by size without replacement
+    (:func:`~stochamort.reference.design.design_standard_errors`).
 
     Args:
         masks: bool ``(P, n, d)``, no empty or full coalition.
         values: ``(P, n, o)``.
         null_values: v(∅) ``(P, o)``.
         grand_values: v(N) ``(P, o)``.
-        weights: counting-measure weights ``(P, n)``, positive.
+        sample_weights: counting-measure weights ``(P, n)``, positive.
         order: largest interaction order.
         max_terms: number of interaction terms, or None for the budget rule.
         interactions: explicit interaction sets (no screening), or None.
         paired: rows ``2j`` and ``2j + 1`` are complements and form one unit.
         n_enumerated: leading deterministic rows.
+        stratified: the random units are stratified by size without replacement.
 
     Raises:
         InvalidArgumentError: bad weights, masks with the empty or full set, broken pairs, bad settings.
@@ -426,7 +436,7 @@ def polyshap(
         Estimate with ``n_evaluations = n + 2``.
     """
     paired = as_bool("paired", paired)
-    m, v, null, grand, w, enumerated = _inputs(masks, values, null_values, grand_values, weights, n_enumerated, paired)
+    m, v, null, grand, w, enumerated = _inputs(masks, values, null_values, grand_values, sample_weights, n_enumerated, paired)
     return _estimate(
         m,
         v,
@@ -439,6 +449,7 @@ def polyshap(
         interactions=_check_interactions(interactions, m.shape[2], odd=False),
         paired=paired,
         odd=False,
+        stratified=as_bool("stratified", stratified),
     )
 
 
@@ -448,24 +459,25 @@ def oddshap(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     order: int = 3,
     max_terms: int | None = None,
     interactions: Sequence[Sequence[int]] | None = None,
     n_enumerated: int = 0,
+    stratified: bool = False,
 ) -> Estimate:
     """OddSHAP: regression of the odd part of the game on odd Fourier characters.
 
     From complementary pairs (rows ``2j``, ``2j + 1``): minimises
     ``Σ_j ω_j (v_o(S_j) - Σ_T β_T χ_T(S_j))²`` with ``v_o(S) = (v(S) - v(N∖S)) / 2``,
     ``χ_T(S) = Π_{j∈T} (2 z_j - 1)`` over the singletons and odd interaction sets,
-    ``ω_j = (weights_{2j} + weights_{2j+1}) · k(|S_j|)``, subject to ``Σ_T β_T = (v(N) - v(∅)) / 2``;
+    ``ω_j = (w_{2j} + w_{2j+1}) · k(|S_j|)``, subject to ``Σ_T β_T = (v(N) - v(∅)) / 2``;
     ``φ_i = Σ_{T∋i} 2 β_T / |T|``. Standard errors: sandwich over the random pairs. Otherwise as
     :func:`polyshap`.
 
     Args:
-        masks, values, null_values, grand_values, weights, order, max_terms, interactions,
-            n_enumerated: as in :func:`polyshap`; masks must be paired and ``n_enumerated`` even.
+        masks, values, null_values, grand_values, sample_weights, order, max_terms,
+            interactions, n_enumerated, stratified: as in :func:`polyshap`; masks must be paired and ``n_enumerated`` even.
 
     Raises:
         InvalidArgumentError, InsufficientSamplesError, SingularSystemError: as :func:`polyshap`.
@@ -473,7 +485,7 @@ def oddshap(
     Returns:
         Estimate with ``n_evaluations = n + 2``.
     """
-    m, v, null, grand, w, enumerated = _inputs(masks, values, null_values, grand_values, weights, n_enumerated, True)
+    m, v, null, grand, w, enumerated = _inputs(masks, values, null_values, grand_values, sample_weights, n_enumerated, True)
     return _estimate(
         m,
         v,
@@ -486,4 +498,5 @@ def oddshap(
         interactions=_check_interactions(interactions, m.shape[2], odd=True),
         paired=True,
         odd=True,
+        stratified=as_bool("stratified", stratified),
     )

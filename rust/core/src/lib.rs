@@ -10,6 +10,7 @@
 //! parallel over points with rayon, and every random draw comes from a stream derived from
 //! `(seed, point, index)`, so results never depend on thread count or batching.
 
+pub mod design;
 pub mod distribution;
 pub mod error;
 pub mod estimators;
@@ -23,11 +24,12 @@ mod validate;
 pub mod valuation;
 pub mod weights;
 
+pub use design::{sample_design, CoalitionDesign, MAX_DESIGN_PLAYERS};
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution,
-    KernelShapVariant, LimeFit, PermutationMoments, polynomial_shapley, PolynomialBasis, PolynomialFit, PolynomialTerms,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, polynomial_shapley, sgd_default_step_size, sgd_shapley,
+    Attribution, DesignWeights, KernelShapVariant, LimeFit, PermutationMoments, PolynomialBasis, PolynomialFit, PolynomialTerms, SampleWeights,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

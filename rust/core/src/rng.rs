@@ -61,6 +61,7 @@ pub(crate) enum Purpose {
     Coalitions = 1,
     Permutations = 2,
     Multisets = 3,
+    Design = 4,
 }
 
 /// SplitMix64's finaliser: a bijective, well-mixing map of 64 bits.

@@ -100,18 +100,23 @@ impl CoalitionSampler {
             Distribution::Shapley | Distribution::Leverage => {
                 let u: f64 = rng.random();
                 let k = self.size_cdf.partition_point(|&c| c < u).min(d);
-                // Sample the smaller side with Floyd's algorithm, using the row itself as the set
-                // of chosen players: O(min(k, d−k)) draws and no allocation.
-                let small = k.min(d - k);
-                let mark = k <= d - k;
-                row.fill(!mark);
-                for j in d - small..d {
-                    let t = rng.random_range(0..=j);
-                    let pick = if row[t] == mark { j } else { t };
-                    row[pick] = mark;
-                }
+                fill_random_subset(rng, row, k);
             }
         }
+    }
+}
+
+/// Fill `row` with a uniformly random coalition of `k` players. Floyd's algorithm on the smaller
+/// side, using the row itself as the set of chosen players: O(min(k, d−k)) draws, no allocation.
+pub(crate) fn fill_random_subset(rng: &mut Pcg64, row: &mut [bool], k: usize) {
+    let d = row.len();
+    let small = k.min(d - k);
+    let mark = k <= d - k;
+    row.fill(!mark);
+    for j in d - small..d {
+        let t = rng.random_range(0..=j);
+        let pick = if row[t] == mark { j } else { t };
+        row[pick] = mark;
     }
 }
 

@@ -5,7 +5,9 @@ use numpy::ndarray::{ArrayView2, ArrayView3, Ix1, Ix2, Ix3, Ix4};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray3};
 use pyo3::prelude::*;
 use stochamort_core as core;
-use stochamort_core::{Attribution, CoreResult, KernelShapVariant, PolynomialBasis, PolynomialTerms};
+use stochamort_core::{
+    Attribution, CoreResult, DesignWeights, KernelShapVariant, PolynomialBasis, PolynomialTerms, SampleWeights,
+};
 
 use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
 use crate::errors::compute;
@@ -44,8 +46,12 @@ fn constrained_regression<'py>(
     Ok(attribution_arrays(py, compute(py, || estimate(m, v, n, g))?))
 }
 
-/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors.
+/// KernelSHAP (consistent, or unbiased with the exact A) with standard errors. With
+/// `sample_weights` (a design's counting-measure weights), they replace the importance weights of
+/// `distribution`; `n_enumerated` leading rows carry no sampling variance and `stratified` says
+/// whether the random units were drawn stratified without replacement.
 #[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased, sample_weights=None, n_enumerated=None, stratified=false))]
 #[allow(clippy::too_many_arguments)]
 fn kernelshap<'py>(
     py: Python<'py>,
@@ -56,11 +62,23 @@ fn kernelshap<'py>(
     paired: bool,
     distribution: &str,
     unbiased: bool,
+    sample_weights: Option<&Bound<'py, PyAny>>,
+    n_enumerated: Option<&Bound<'py, PyAny>>,
+    stratified: bool,
 ) -> PyResult<AttributionArrays<'py>> {
     let dist = self::distribution(distribution)?;
     let variant = if unbiased { KernelShapVariant::Unbiased } else { KernelShapVariant::Consistent };
+    let weights = sample_weights
+        .map(|w| readonly::<f64, Ix2>(w, "sample_weights", "(n_points, n_samples)"))
+        .transpose()?;
+    let n_enumerated = n_enumerated.map(|n| count(n, "n_enumerated")).transpose()?.unwrap_or(0);
+    let view = weights.as_ref().map(|w| w.as_array());
     constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
-        core::kernelshap(m, v, n, g, paired, dist, variant)
+        let rows = match view {
+            Some(weights) => SampleWeights::Design { weights, n_enumerated, stratified },
+            None => SampleWeights::Importance(dist),
+        };
+        core::kernelshap(m, v, n, g, paired, rows, variant)
     })
 }
 
@@ -91,16 +109,13 @@ fn sgd_shapley<'py>(
 type PolynomialArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<i64>>);
 
 /// Borrow the inputs of a polynomial regression and run it with the GIL released.
-#[allow(clippy::too_many_arguments)]
 fn polynomial<'py>(
     py: Python<'py>,
-    [masks, values, null_values, grand_values, weights]: [&Bound<'py, PyAny>; 5],
+    [masks, values, null_values, grand_values, sample_weights]: [&Bound<'py, PyAny>; 5],
     basis: PolynomialBasis,
-    order: &Bound<'py, PyAny>,
-    max_terms: Option<&Bound<'py, PyAny>>,
-    interactions: Option<Vec<Vec<usize>>>,
+    (order, max_terms, interactions): (&Bound<'py, PyAny>, Option<&Bound<'py, PyAny>>, Option<Vec<Vec<usize>>>),
     paired: bool,
-    n_enumerated: &Bound<'py, PyAny>,
+    (n_enumerated, stratified): (&Bound<'py, PyAny>, bool),
 ) -> PyResult<PolynomialArrays<'py>> {
     let terms = PolynomialTerms {
         order: count(order, "order")?,
@@ -111,16 +126,17 @@ fn polynomial<'py>(
     let (masks, values) = masks_values(masks, values)?;
     let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
     let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
-    let weights = readonly::<f64, Ix2>(weights, "weights", "(n_points, n_samples)")?;
-    let (m, v, n, g, w) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array(), weights.as_array());
-    let fit = compute(py, || core::polynomial_shapley(m, v, n, g, w, basis, &terms, paired, n_enumerated))?;
+    let weights = readonly::<f64, Ix2>(sample_weights, "sample_weights", "(n_points, n_samples)")?;
+    let design = DesignWeights { weights: weights.as_array(), n_enumerated, stratified };
+    let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
+    let fit = compute(py, || core::polynomial_shapley(m, v, n, g, design, basis, &terms, paired))?;
     let (values, std_errors) = attribution_arrays(py, fit.attribution);
     Ok((values, std_errors, fit.n_terms.into_pyarray(py)))
 }
 
 /// PolySHAP (monomial interaction terms) with sandwich standard errors and the terms used.
 #[pyfunction]
-#[pyo3(signature = (masks, values, null_values, grand_values, weights, order, max_terms, interactions, paired, n_enumerated))]
+#[pyo3(signature = (masks, values, null_values, grand_values, sample_weights, order, max_terms, interactions, paired, n_enumerated, stratified))]
 #[allow(clippy::too_many_arguments)]
 fn polyshap<'py>(
     py: Python<'py>,
@@ -128,21 +144,23 @@ fn polyshap<'py>(
     values: &Bound<'py, PyAny>,
     null_values: &Bound<'py, PyAny>,
     grand_values: &Bound<'py, PyAny>,
-    weights: &Bound<'py, PyAny>,
+    sample_weights: &Bound<'py, PyAny>,
     order: &Bound<'py, PyAny>,
     max_terms: Option<&Bound<'py, PyAny>>,
     interactions: Option<Vec<Vec<usize>>>,
     paired: bool,
     n_enumerated: &Bound<'py, PyAny>,
+    stratified: bool,
 ) -> PyResult<PolynomialArrays<'py>> {
-    let inputs = [masks, values, null_values, grand_values, weights];
-    polynomial(py, inputs, PolynomialBasis::Monomials, order, max_terms, interactions, paired, n_enumerated)
+    let inputs = [masks, values, null_values, grand_values, sample_weights];
+    let terms = (order, max_terms, interactions);
+    polynomial(py, inputs, PolynomialBasis::Monomials, terms, paired, (n_enumerated, stratified))
 }
 
 /// OddSHAP (odd Fourier characters of complementary pairs) with sandwich standard errors and the
 /// terms used.
 #[pyfunction]
-#[pyo3(signature = (masks, values, null_values, grand_values, weights, order, max_terms, interactions, n_enumerated))]
+#[pyo3(signature = (masks, values, null_values, grand_values, sample_weights, order, max_terms, interactions, n_enumerated, stratified))]
 #[allow(clippy::too_many_arguments)]
 fn oddshap<'py>(
     py: Python<'py>,
@@ -150,14 +168,16 @@ fn oddshap<'py>(
     values: &Bound<'py, PyAny>,
     null_values: &Bound<'py, PyAny>,
     grand_values: &Bound<'py, PyAny>,
-    weights: &Bound<'py, PyAny>,
+    sample_weights: &Bound<'py, PyAny>,
     order: &Bound<'py, PyAny>,
     max_terms: Option<&Bound<'py, PyAny>>,
     interactions: Option<Vec<Vec<usize>>>,
     n_enumerated: &Bound<'py, PyAny>,
+    stratified: bool,
 ) -> PyResult<PolynomialArrays<'py>> {
-    let inputs = [masks, values, null_values, grand_values, weights];
-    polynomial(py, inputs, PolynomialBasis::OddCharacters, order, max_terms, interactions, true, n_enumerated)
+    let inputs = [masks, values, null_values, grand_values, sample_weights];
+    let terms = (order, max_terms, interactions);
+    polynomial(py, inputs, PolynomialBasis::OddCharacters, terms, true, (n_enumerated, stratified))
 }
 
 /// MSR Banzhaf values with standard errors.

@@ -44,6 +44,29 @@ fn sample_coalitions<'py>(
     Ok(compute(py, || core::sample_coalitions(draws, n_players, distribution, paired))?.into_pyarray(py))
 }
 
+/// A design without repeats: masks `(n_points, n_rows, n_players)`, counting-measure weights
+/// `(n_points, n_rows)` and the number of leading enumerated rows.
+#[pyfunction]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn sample_design<'py>(
+    py: Python<'py>,
+    n_points: &Bound<'py, PyAny>,
+    n_samples: &Bound<'py, PyAny>,
+    n_players: &Bound<'py, PyAny>,
+    distribution: &str,
+    paired: bool,
+    replace: bool,
+    seed: &Bound<'py, PyAny>,
+    point_offset: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyArray3<bool>>, Bound<'py, PyArray2<f64>>, usize)> {
+    let zero = 0u64.into_pyobject(py)?.into_any();
+    let draws = draws(n_points, (n_samples, "n_samples"), seed, point_offset, &zero)?;
+    let n_players = count(n_players, "n_players")?;
+    let distribution = self::distribution(distribution)?;
+    let design = compute(py, || core::sample_design(draws, n_players, distribution, paired, replace))?;
+    Ok((design.masks.into_pyarray(py), design.weights.into_pyarray(py), design.n_enumerated))
+}
+
 /// Exact probability of each coalition (rows of a 2-d bool array) under a distribution.
 #[pyfunction]
 fn coalition_probabilities<'py>(
@@ -130,9 +153,11 @@ fn sample_multisets<'py>(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_EXACT_PLAYERS", core::MAX_EXACT_PLAYERS)?;
+    m.add("MAX_DESIGN_PLAYERS", core::MAX_DESIGN_PLAYERS)?;
     add_functions!(
         m,
         sample_coalitions,
+        sample_design,
         coalition_probabilities,
         size_probabilities,
         sample_permutations,

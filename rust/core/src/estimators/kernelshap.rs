@@ -10,6 +10,7 @@ use super::{Attribution, PointEstimate};
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
 use crate::linalg::spd_inverse;
+use crate::math::ln_binomial;
 use crate::moments::std_error_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::check_constrained_inputs;
@@ -95,6 +96,17 @@ impl Projection {
     }
 }
 
+/// How the rows of a point are weighted.
+#[derive(Clone, Copy, Debug)]
+pub enum SampleWeights<'a> {
+    /// i.i.d. draws from a distribution, importance-weighted to the Shapley kernel.
+    Importance(Distribution),
+    /// A design (see [`crate::design`]): counting-measure weights `(n_points, n_samples)`, the
+    /// number of leading enumerated rows (no sampling variance), and whether the random units are
+    /// stratified without replacement (else i.i.d.).
+    Design { weights: ArrayView2<'a, f64>, n_enumerated: usize, stratified: bool },
+}
+
 /// Importance weights P_shapley(S)/P_distribution(S) per coalition size (`None`: never drawn).
 fn importance_weights(distribution: Distribution, d: usize) -> Vec<Option<f64>> {
     let target = Distribution::Shapley.coalition_probability_by_size(d);
@@ -124,12 +136,12 @@ pub fn kernelshap(
     null_values: ArrayView2<f64>,
     grand_values: ArrayView2<f64>,
     paired: bool,
-    distribution: Distribution,
+    sample_weights: SampleWeights,
     variant: KernelShapVariant,
 ) -> CoreResult<Attribution> {
     let (n_points, n_samples, d, n_outputs) =
         check_constrained_inputs(&masks, &values, &null_values, &grand_values, paired)?;
-    let weights = importance_weights(distribution, d);
+    let rows = RowWeighting::new(sample_weights, n_points, n_samples, d, paired)?;
     let shared = match variant {
         KernelShapVariant::Unbiased => Some(Projection::exact_shapley(d)?),
         KernelShapVariant::Consistent => None,
@@ -150,8 +162,7 @@ pub fn kernelshap(
             values.index_axis(Axis(0), p),
             null_values.row(p),
             grand_values.row(p),
-            &weights,
-            distribution,
+            &rows,
             shared.as_ref(),
             rows_per_unit,
         )
@@ -168,27 +179,14 @@ fn estimate_point(
     values: ArrayView2<f64>,
     null_value: ArrayView1<f64>,
     grand_value: ArrayView1<f64>,
-    weights: &[Option<f64>],
-    distribution: Distribution,
+    rows: &RowWeighting,
     shared: Option<&Projection>,
     rows_per_unit: usize,
 ) -> CoreResult<PointEstimate> {
     let (n, d) = masks.dim();
     let n_outputs = values.ncols();
     let sides = SmallSides::new(masks);
-    let mut row_weights = Vec::with_capacity(n);
-    for r in 0..n {
-        let size = sides.row(r).2;
-        row_weights.push(weights[size].ok_or_else(|| {
-            CoreError::invalid_at(
-                "masks",
-                vec![point],
-                format!(
-                    "point {point}, sample {r} has {size} of {d} players, a coalition the {distribution:?} distribution never draws"
-                ),
-            )
-        })?);
-    }
+    let row_weights = rows.point_weights(point, &sides)?;
     // Everything per output is stored output-major (index o * len + i) so inner loops run over
     // contiguous slices. Centred values y = v(S) − v(∅):
     let mut y = vec![0.0; n_outputs * n];
@@ -254,37 +252,207 @@ fn estimate_point(
         }
     }
     // h_u = coef_u · C ž_u with ž_u = ±1_T the signed smaller side of the unit's first row
-    // (C z = C ž because C1 = 0). Its mean, C (mean coef ž), is exact, so the sum of squared
-    // deviations below needs no running division and suffers no cancellation.
-    let mut g_mean = vec![0.0; n_outputs * d];
-    for (g_o, coef_o) in g_mean.chunks_exact_mut(d).zip(coefs.chunks_exact(units)) {
-        for (unit, &c) in coef_o.iter().enumerate() {
-            let (idx, comp, _) = sides.row(unit * rows_per_unit);
-            let c = if comp { -c } else { c } / units as f64;
-            idx.iter().for_each(|&t| g_o[t] += c);
+    // (C z = C ž because C1 = 0). Its mean, C (mean coef ž), is exact, so the sums of squared
+    // deviations below need no running division and suffer no cancellation.
+    let std_errors = match &rows.design {
+        None => {
+            let all: Vec<usize> = (0..units).collect();
+            let h_mean = mean_influence(&sides, projection, &coefs, &all, rows_per_unit, d);
+            let squares = squared_deviations(&sides, projection, &coefs, &h_mean, 0..units, rows_per_unit, d);
+            squares.iter().map(|&s| std_error_of_mean(s, units)).collect()
         }
-    }
-    let mut h_mean = vec![0.0; n_outputs * d];
-    for (h_o, g_o) in h_mean.chunks_exact_mut(d).zip(g_mean.chunks_exact(d)) {
-        projection.multiply(g_o, h_o);
-    }
-    let mut squares = vec![0.0; n_outputs * d];
+        Some(design) => design.std_errors(&sides, projection, &coefs, units, rows_per_unit, d),
+    };
+    Ok(PointEstimate {
+        values: Array2::from_shape_fn((d, n_outputs), |(j, o)| phi[o * d + j]),
+        std_errors: Array2::from_shape_fn((d, n_outputs), |(j, o)| std_errors[o * d + j]),
+    })
+}
+
+/// Σ over `units` of (h_u − mean)², h_u = coef_u · C ž_u, per output and player (output-major).
+fn squared_deviations(
+    sides: &SmallSides,
+    projection: &Projection,
+    coefs: &[f64],
+    mean: &[f64],
+    units: std::ops::Range<usize>,
+    rows_per_unit: usize,
+    d: usize,
+) -> Vec<f64> {
+    let n_units = coefs.len() / (mean.len() / d);
+    let mut squares = vec![0.0; mean.len()];
     let mut cz = vec![0.0; d];
-    for unit in 0..units {
+    for unit in units {
         let (idx, comp, _) = sides.row(unit * rows_per_unit);
         projection.times_coalition(idx, comp, &mut cz);
-        for ((acc, mean), coef_o) in squares.chunks_exact_mut(d).zip(h_mean.chunks_exact(d)).zip(coefs.chunks_exact(units)) {
+        for ((acc, mean_o), coef_o) in squares.chunks_exact_mut(d).zip(mean.chunks_exact(d)).zip(coefs.chunks_exact(n_units)) {
             let c = coef_o[unit];
-            for ((s, &z), &m) in acc.iter_mut().zip(&cz).zip(mean) {
+            for ((s, &z), &m) in acc.iter_mut().zip(&cz).zip(mean_o) {
                 let deviation = c * z - m;
                 *s += deviation * deviation;
             }
         }
     }
-    Ok(PointEstimate {
-        values: Array2::from_shape_fn((d, n_outputs), |(j, o)| phi[o * d + j]),
-        std_errors: Array2::from_shape_fn((d, n_outputs), |(j, o)| std_error_of_mean(squares[o * d + j], units)),
-    })
+    squares
+}
+
+/// C (mean over `units` of coef_u ž_u), per output (output-major): the mean of the h_u.
+fn mean_influence(
+    sides: &SmallSides,
+    projection: &Projection,
+    coefs: &[f64],
+    units: &[usize],
+    rows_per_unit: usize,
+    d: usize,
+) -> Vec<f64> {
+    let n_outputs = coefs.len() / (sides.len() / rows_per_unit);
+    let n_units = coefs.len() / n_outputs;
+    let mut g = vec![0.0; n_outputs * d];
+    for (g_o, coef_o) in g.chunks_exact_mut(d).zip(coefs.chunks_exact(n_units)) {
+        for &unit in units {
+            let (idx, comp, _) = sides.row(unit * rows_per_unit);
+            let c = if comp { -coef_o[unit] } else { coef_o[unit] } / units.len() as f64;
+            idx.iter().for_each(|&t| g_o[t] += c);
+        }
+    }
+    let mut h = vec![0.0; n_outputs * d];
+    for (h_o, g_o) in h.chunks_exact_mut(d).zip(g.chunks_exact(d)) {
+        projection.multiply(g_o, h_o);
+    }
+    h
+}
+
+/// The row weights of every point: importance weights by coalition size, or a design's weights.
+struct RowWeighting<'a> {
+    /// Importance weight per coalition size (`None`: never drawn), for i.i.d. draws.
+    importance: Option<(Distribution, Vec<Option<f64>>)>,
+    design: Option<DesignVariance<'a>>,
+}
+
+impl<'a> RowWeighting<'a> {
+    fn new(weights: SampleWeights<'a>, n_points: usize, n_samples: usize, d: usize, paired: bool) -> CoreResult<Self> {
+        match weights {
+            SampleWeights::Importance(distribution) => Ok(RowWeighting {
+                importance: Some((distribution, importance_weights(distribution, d))),
+                design: None,
+            }),
+            SampleWeights::Design { weights, n_enumerated, stratified } => {
+                if weights.dim() != (n_points, n_samples) {
+                    return Err(CoreError::invalid(
+                        "sample_weights",
+                        format!("must have shape (n_points, n_samples) = ({n_points}, {n_samples}), got {:?}", weights.dim()),
+                    ));
+                }
+                if let Some(bad) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+                    return Err(CoreError::invalid("sample_weights", format!("must be positive and finite, got {bad}")));
+                }
+                let rows_per_unit = if paired { 2 } else { 1 };
+                if n_enumerated > n_samples || n_enumerated % rows_per_unit != 0 {
+                    return Err(CoreError::invalid(
+                        "n_enumerated",
+                        format!("must be at most n_samples ({n_samples}) and a whole number of units, got {n_enumerated}"),
+                    ));
+                }
+                let shapley = Distribution::Shapley.coalition_probability_by_size(d);
+                Ok(RowWeighting {
+                    importance: None,
+                    design: Some(DesignVariance { weights, shapley, n_enumerated, stratified }),
+                })
+            }
+        }
+    }
+
+    /// Weights w with (1/n) Σ_r w_r f(S_r) estimating E_shapley[f], for one point's rows.
+    fn point_weights(&self, point: usize, sides: &SmallSides) -> CoreResult<Vec<f64>> {
+        let n = sides.len();
+        if let Some(design) = &self.design {
+            return Ok((0..n).map(|r| n as f64 * design.weights[[point, r]] * design.shapley[sides.row(r).2]).collect());
+        }
+        let (distribution, weights) = self.importance.as_ref().expect("importance or design");
+        (0..n)
+            .map(|r| {
+                let size = sides.row(r).2;
+                weights[size].ok_or_else(|| {
+                    CoreError::invalid_at(
+                        "masks",
+                        vec![point],
+                        format!(
+                            "point {point}, sample {r} has {size} of {} players, a coalition the {distribution:?} distribution never draws",
+                            weights.len() - 1
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The sampling variance of a design: enumerated units have none; random units are i.i.d., or
+/// stratified by size without replacement (variance within strata, finite-population corrected).
+struct DesignVariance<'a> {
+    weights: ArrayView2<'a, f64>,
+    shapley: Vec<f64>,
+    n_enumerated: usize,
+    stratified: bool,
+}
+
+impl DesignVariance<'_> {
+    /// Standard errors of C b = mean over all units of h_u, output-major.
+    fn std_errors(&self, sides: &SmallSides, projection: &Projection, coefs: &[f64], units: usize, rows_per_unit: usize, d: usize) -> Vec<f64> {
+        let n_outputs = coefs.len() / units;
+        let first_random = self.n_enumerated / rows_per_unit;
+        let random: Vec<usize> = (first_random..units).collect();
+        if random.is_empty() {
+            return vec![0.0; n_outputs * d];
+        }
+        // Strata: the unit's (smaller) size; one stratum for everything when i.i.d.
+        let stratum_of = |u: usize| {
+            let k = sides.row(u * rows_per_unit).2;
+            if !self.stratified { 0 } else if rows_per_unit == 2 { k.min(d - k) } else { k }
+        };
+        let mut strata: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+        random.iter().for_each(|&u| strata.entry(stratum_of(u)).or_default().push(u));
+        let scale = 1.0 / (units as f64 * units as f64);
+        let mut variance = vec![0.0; n_outputs * d];
+        let mut pooled = vec![0.0; n_outputs * d];
+        let (mut pooled_dof, mut single_units) = (0usize, 0usize);
+        for (&size, members) in &strata {
+            let m = members.len();
+            if m < 2 {
+                single_units += 1;
+                continue;
+            }
+            let mean = mean_influence(sides, projection, coefs, members, rows_per_unit, d);
+            let mut squares = vec![0.0; n_outputs * d];
+            for &u in members {
+                let part = squared_deviations(sides, projection, coefs, &mean, u..u + 1, rows_per_unit, d);
+                squares.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+            }
+            // Var(Σ_{u ∈ stratum} h_u) = m (1 − m/N) s² for m of N units drawn without replacement.
+            let fpc = if self.stratified { 1.0 - m as f64 / self.stratum_units(size, d, rows_per_unit) } else { 1.0 };
+            for ((v, p), s) in variance.iter_mut().zip(pooled.iter_mut()).zip(&squares) {
+                *v += m as f64 * fpc.max(0.0) * s / (m - 1) as f64;
+                *p += s;
+            }
+            pooled_dof += m - 1;
+        }
+        if single_units > 0 {
+            // A stratum with one unit has no variance estimate of its own: the pooled one stands in.
+            if pooled_dof == 0 {
+                return vec![f64::INFINITY; n_outputs * d];
+            }
+            for (v, p) in variance.iter_mut().zip(&pooled) {
+                *v += single_units as f64 * p / pooled_dof as f64;
+            }
+        }
+        variance.iter().map(|v| (v * scale).sqrt()).collect()
+    }
+
+    /// Units in the stratum of smaller size `size`: pairs (paired) or coalitions of that size.
+    fn stratum_units(&self, size: usize, d: usize, rows_per_unit: usize) -> f64 {
+        let coalitions = ln_binomial(d, size).exp();
+        if rows_per_unit == 2 && 2 * size == d { coalitions / 2.0 } else { coalitions }
+    }
 }
 
 /// A = (1/n) Σ w z zᵀ from the smaller sides: a complemented side T contributes
@@ -347,7 +515,7 @@ mod tests {
         let values = game(&masks, &a, 0.0);
         let zero = Array2::zeros((2, 1));
         let grand = Array2::from_elem((2, 1), a.iter().sum());
-        let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, Distribution::Shapley, KernelShapVariant::Consistent).unwrap();
+        let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, SampleWeights::Importance(Distribution::Shapley), KernelShapVariant::Consistent).unwrap();
         for p in 0..2 {
             for i in 0..6 {
                 assert!((est.values[[p, i, 0]] - a[i]).abs() < 1e-9);
@@ -366,7 +534,7 @@ mod tests {
         let zero = Array2::zeros((1, 1));
         let grand = Array2::from_elem((1, 1), a.iter().sum::<f64>() + c);
         for variant in [KernelShapVariant::Consistent, KernelShapVariant::Unbiased] {
-            let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, Distribution::Shapley, variant).unwrap();
+            let est = kernelshap(masks.view(), values.view(), zero.view(), grand.view(), true, SampleWeights::Importance(Distribution::Shapley), variant).unwrap();
             let exact = [a[0] + c / 2.0, a[1] + c / 2.0, a[2], a[3]];
             for i in 0..4 {
                 let err = (est.values[[0, i, 0]] - exact[i]).abs();
@@ -380,7 +548,7 @@ mod tests {
         let masks = sample_coalitions(Draws::new(1, 2, 0), 8, Distribution::Shapley, false).unwrap();
         let values = Array3::zeros((1, 2, 1));
         let zero = Array2::zeros((1, 1));
-        let err = kernelshap(masks.view(), values.view(), zero.view(), zero.view(), false, Distribution::Shapley, KernelShapVariant::Consistent);
+        let err = kernelshap(masks.view(), values.view(), zero.view(), zero.view(), false, SampleWeights::Importance(Distribution::Shapley), KernelShapVariant::Consistent);
         assert!(matches!(err, Err(CoreError::Singular { .. })));
     }
 }

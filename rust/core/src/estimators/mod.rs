@@ -11,11 +11,11 @@ mod sgd;
 mod sparse;
 
 pub use exact::exact_semivalue;
-pub use kernelshap::{kernelshap, KernelShapVariant};
+pub use kernelshap::{kernelshap, KernelShapVariant, SampleWeights};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
-pub use polynomial::{polynomial_shapley, PolynomialBasis, PolynomialFit, PolynomialTerms};
+pub use polynomial::{polynomial_shapley, DesignWeights, PolynomialBasis, PolynomialFit, PolynomialTerms};
 pub use sgd::{sgd_default_step_size, sgd_shapley};
 
 use ndarray::{Array2, Array3};

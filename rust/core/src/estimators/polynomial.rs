@@ -23,6 +23,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
+use crate::math::ln_binomial;
 use crate::moments::variance_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::{check_constrained_inputs, check_finite, check_leading};
@@ -51,6 +52,16 @@ pub struct PolynomialTerms {
     pub interactions: Option<Vec<Vec<usize>>>,
 }
 
+/// The rows' weights: counting-measure weights `(n_points, n_samples)` (Σ_r w_r f(S_r) estimates
+/// Σ_S f(S) over the non-trivial coalitions), the number of leading deterministic rows, and whether
+/// the random units are stratified by size without replacement (else i.i.d.).
+#[derive(Clone, Copy, Debug)]
+pub struct DesignWeights<'a> {
+    pub weights: ArrayView2<'a, f64>,
+    pub n_enumerated: usize,
+    pub stratified: bool,
+}
+
 /// The estimate and the number of regression terms (singletons included) each point used.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolynomialFit {
@@ -60,31 +71,31 @@ pub struct PolynomialFit {
 
 /// Estimate Shapley values of a batch of points by polynomial regression.
 ///
-/// `masks` `(n_points, n_samples, d)` hold no empty or full coalition; `weights` `(n_points,
-/// n_samples)` are their counting-measure weights (positive); the first `n_enumerated` rows are
-/// deterministic (they add no variance). With `paired` (always for OddSHAP) rows 2j and 2j+1 are
-/// complements and standard errors treat each pair as one unit.
+/// `masks` `(n_points, n_samples, d)` hold no empty or full coalition; `design` gives their
+/// weights (see [`DesignWeights`]). With `paired` (always for OddSHAP) rows 2j and 2j+1 are
+/// complements and standard errors treat each pair as one unit. Standard errors: the sandwich
+/// over the random units (see `sum_variance`).
 #[allow(clippy::too_many_arguments)]
 pub fn polynomial_shapley(
     masks: ArrayView3<bool>,
     values: ArrayView3<f64>,
     null_values: ArrayView2<f64>,
     grand_values: ArrayView2<f64>,
-    weights: ArrayView2<f64>,
+    design: DesignWeights,
     basis: PolynomialBasis,
     terms: &PolynomialTerms,
     paired: bool,
-    n_enumerated: usize,
 ) -> CoreResult<PolynomialFit> {
+    let DesignWeights { weights, n_enumerated, stratified } = design;
     let odd = basis == PolynomialBasis::OddCharacters;
     let paired = paired || odd;
     let (n_points, n_samples, d, n_outputs) =
         check_constrained_inputs(&masks, &values, &null_values, &grand_values, paired)?;
-    check_leading(weights.shape(), &[n_points, n_samples], "weights", "n_points, n_samples of masks")?;
-    check_finite(&weights, "weights")?;
+    check_leading(weights.shape(), &[n_points, n_samples], "sample_weights", "n_points, n_samples of masks")?;
+    check_finite(&weights, "sample_weights")?;
     let bad: Vec<usize> = (0..n_points).filter(|&p| weights.row(p).iter().any(|&w| w <= 0.0)).collect();
     if !bad.is_empty() {
-        return Err(CoreError::invalid_at("weights", bad, "must be positive"));
+        return Err(CoreError::invalid_at("sample_weights", bad, "must be positive"));
     }
     if terms.order == 0 {
         return Err(CoreError::invalid("order", "must be at least 1"));
@@ -102,6 +113,8 @@ pub fn polynomial_shapley(
         fixed: n_enumerated / per_equation,
         units: (n_samples - n_enumerated) / per_equation / rows_per_unit,
         rows_per_unit,
+        stratified,
+        paired_units: paired,
     };
     let kernel = shapley_kernel(d)?;
     let points = collect_results(map_indices(n_points, |p| {
@@ -132,6 +145,10 @@ struct Layout {
     units: usize,
     /// Equations per unit.
     rows_per_unit: usize,
+    /// Random units are stratified by size without replacement (else i.i.d.).
+    stratified: bool,
+    /// Units are complementary pairs (their stratum is the smaller size).
+    paired_units: bool,
 }
 
 /// Equations and their distinct count (distinct coalitions, or distinct complementary pairs).
@@ -140,6 +157,8 @@ struct PointEquations {
     distinct: usize,
     /// Distinct coalitions the rows cover (a complete census covers 2^d − 2).
     covered: usize,
+    /// Size of each equation's coalition.
+    sizes: Vec<usize>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -161,6 +180,7 @@ fn equations(
     let mut sqrt_omega = Vec::with_capacity(n);
     let mut y = Vec::with_capacity(n * o);
     let mut keys = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
     for (r, row) in masks.rows().into_iter().enumerate() {
         let size = row.iter().filter(|&&b| b).count();
         if size == 0 || size == d {
@@ -176,6 +196,7 @@ fn equations(
         if r % step != 0 {
             continue;
         }
+        sizes.push(size);
         let (v, w) = (values.row(r), weights[r]);
         if odd {
             signs.extend(row.iter().map(|&b| if b { 1.0 } else { -1.0 }));
@@ -216,6 +237,7 @@ fn equations(
         },
         distinct,
         covered: distinct * step,
+        sizes,
     })
 }
 
@@ -259,13 +281,14 @@ fn estimate_point(
     };
     let all: Vec<Vec<usize>> = (0..d).map(|i| vec![i]).chain(chosen).collect();
     let fitted = fit(eq, &all, d, point)?;
-    let mut squares = vec![0.0; o * d];
+    let mut variance = vec![0.0; o * d];
     if layout.units >= 2 {
-        // Unit u's influence h_u = Σ_{r∈u} e_r K W_r; se² = m/(m−1) Σ_u (h_u − mean h)².
-        let m = layout.units;
-        let mut h = vec![0.0; m * o * d];
-        for (u, h_u) in h.chunks_exact_mut(o * d).enumerate() {
-            for r in layout.fixed + u * layout.rows_per_unit..layout.fixed + (u + 1) * layout.rows_per_unit {
+        // Unit u's influence h_u = Σ_{r∈u} e_r K W_r: the estimate moves by Σ_u h_u.
+        let cells = o * d;
+        let mut h = vec![0.0; layout.units * cells];
+        for (u, h_u) in h.chunks_exact_mut(cells).enumerate() {
+            let first = layout.fixed + u * layout.rows_per_unit;
+            for r in first..first + layout.rows_per_unit {
                 for (k, h_uk) in h_u.chunks_exact_mut(d).enumerate() {
                     let e = fitted.residuals[(r, k)];
                     for (i, x) in h_uk.iter_mut().enumerate() {
@@ -274,22 +297,76 @@ fn estimate_point(
                 }
             }
         }
-        let mut mean = vec![0.0; o * d];
-        for h_u in h.chunks_exact(o * d) {
-            mean.iter_mut().zip(h_u).for_each(|(s, x)| *s += x / m as f64);
-        }
-        for h_u in h.chunks_exact(o * d) {
-            squares.iter_mut().zip(h_u.iter().zip(&mean)).for_each(|(s, (x, c))| *s += (x - c) * (x - c));
-        }
-        // variance_of_mean(m2, m) = m2/((m−1)m); the estimate is a sum of m units, so times m².
-        let scale = (m * m) as f64;
-        squares.iter_mut().for_each(|s| *s = scale * variance_of_mean(*s, m));
+        let strata: Vec<usize> = (0..layout.units)
+            .map(|u| {
+                let k = pe.sizes[layout.fixed + u * layout.rows_per_unit];
+                match (layout.stratified, layout.paired_units) {
+                    (false, _) => 0,
+                    (true, true) => k.min(d - k),
+                    (true, false) => k,
+                }
+            })
+            .collect();
+        variance = sum_variance(&h, cells, &strata, |k| stratum_units(k, d, layout), layout.stratified);
     }
     Ok((
         PointEstimate {
             values: Array2::from_shape_fn((d, o), |(i, k)| fitted.phi[k * d + i]),
-            std_errors: Array2::from_shape_fn((d, o), |(i, k)| squares[k * d + i].sqrt()),
+            std_errors: Array2::from_shape_fn((d, o), |(i, k)| variance[k * d + i].sqrt()),
         },
         fitted.kept.len(),
     ))
+}
+
+/// Units in the stratum `key` (a size; the smaller size of a pair): pairs or coalitions of it.
+fn stratum_units(key: usize, d: usize, layout: &Layout) -> f64 {
+    let coalitions = ln_binomial(d, key).exp();
+    if layout.paired_units && 2 * key == d {
+        coalitions / 2.0
+    } else {
+        coalitions
+    }
+}
+
+/// The variance of Σ_u h_u per cell, from the units' `h` (`cells` values each). i.i.d. units:
+/// m/(m−1) Σ_u (h_u − h̄)². Stratified without replacement: Σ_strata m (1 − m/N) s² with s² the
+/// within-stratum variance; a stratum of one unit borrows the pooled within-stratum variance
+/// (+inf when there is none).
+fn sum_variance(h: &[f64], cells: usize, strata: &[usize], population: impl Fn(usize) -> f64, stratified: bool) -> Vec<f64> {
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    strata.iter().enumerate().for_each(|(u, &key)| groups.entry(key).or_default().push(u));
+    let mut variance = vec![0.0; cells];
+    let mut pooled = vec![0.0; cells];
+    let (mut dof, mut singles) = (0usize, 0usize);
+    for (&key, members) in &groups {
+        let m = members.len();
+        if m < 2 {
+            singles += 1;
+            continue;
+        }
+        let mut mean = vec![0.0; cells];
+        for &u in members {
+            mean.iter_mut().zip(&h[u * cells..(u + 1) * cells]).for_each(|(s, x)| *s += x / m as f64);
+        }
+        let mut squares = vec![0.0; cells];
+        for &u in members {
+            let h_u = &h[u * cells..(u + 1) * cells];
+            squares.iter_mut().zip(h_u.iter().zip(&mean)).for_each(|(s, (x, c))| *s += (x - c) * (x - c));
+        }
+        let fpc = if stratified { (1.0 - m as f64 / population(key)).max(0.0) } else { 1.0 };
+        // m (m s²) (1/(m−1))·fpc = m·fpc·Σ(h − h̄)²/(m−1), i.e. m²·variance_of_mean.
+        let factor = (m * m) as f64 * fpc;
+        for ((v, p), s) in variance.iter_mut().zip(pooled.iter_mut()).zip(&squares) {
+            *v += factor * variance_of_mean(*s, m);
+            *p += s;
+        }
+        dof += m - 1;
+    }
+    if singles > 0 {
+        if dof == 0 {
+            return vec![f64::INFINITY; cells];
+        }
+        variance.iter_mut().zip(&pooled).for_each(|(v, p)| *v += singles as f64 * p / dof as f64);
+    }
+    variance
 }
