@@ -32,9 +32,13 @@ from stochamort.reference.weights import shapley_kernel
 
 __all__ = ["polyshap", "oddshap", "select_interactions"]
 
-#: Distinct equations (coalitions, or complementary pairs for OddSHAP) per regression term when the
-#: interaction terms are chosen automatically.
+#: Distinct equations (coalitions, or complementary pairs for OddSHAP) per term of the full model of
+#: the requested orders below which the automatic choice screens the candidates instead.
+FULL_MODEL_EQUATIONS_PER_TERM = 1.5
+#: Distinct equations per term of the largest screened model (automatic choice).
 EQUATIONS_PER_TERM = 2
+#: The screened models compared by generalised cross-validation: these fractions of the largest.
+SCREENED_FRACTIONS = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0)
 #: Most candidate interaction sets screened per point; beyond it, only sets of the players with the
 #: largest first-order estimates are candidates.
 MAX_CANDIDATES = 4096
@@ -229,21 +233,26 @@ def select_interactions(
     n_distinct: int,
     odd: bool,
     point: int = 0,
-) -> list[Term]:
-    """The interaction sets of one point's regression, most important first.
+) -> tuple[list[Term], list[int]]:
+    """The interaction sets one point's regression may use, most important first, and the numbers of
+    them (prefixes) whose fits are compared by generalised cross-validation (:func:`_gcv`).
 
-    With ``d`` players and ``c`` candidate sets (:func:`_candidates` over all players), the number of
-    interaction terms is ``m = min(c, max_terms)`` or, with ``max_terms=None``,
-    ``m = min(c, max(0, n_distinct // EQUATIONS_PER_TERM - d))``: about two distinct equations per
-    coefficient. If ``m == c`` every candidate is used (the full model of that order, in candidate
-    order); if ``m == 0`` none. Otherwise the candidates are screened on a pilot fit with the
-    singletons only (KernelSHAP): its residuals ``e`` per output give each candidate the score
-    ``Σ_o (Σ ω x_T e_o)² / (Σ ω x_T² · Σ ω e_o²)`` (outputs the pilot fits exactly, to
-    :data:`EXACT_FIT`, count 0), and the
-    ``m`` best (compared on :data:`SCORE_DIGITS` parts of the best score, ties to the earlier
-    candidate) are kept, best first. With more than
-    ``MAX_CANDIDATES`` candidates, only the sets of the ``t`` players with the largest pilot
-    attributions (``Σ_o |φ_io| / Σ_j |φ_jo|``) are candidates, ``t`` as large as that limit allows.
+    With ``d`` players and ``c`` candidate sets (:func:`_candidates` over all players):
+
+    * ``max_terms`` given: ``m = min(c, max_terms)`` sets, one prefix.
+    * automatic, when the full model has at least :data:`FULL_MODEL_EQUATIONS_PER_TERM` distinct
+      equations per term (``(d + c) · 1.5 <= n_distinct``): every candidate, one prefix.
+    * automatic otherwise: ``m = min(c, max(0, n_distinct // EQUATIONS_PER_TERM - d))`` screened sets
+      and the prefixes ``floor(f m + 1/2)`` for ``f`` in :data:`SCREENED_FRACTIONS`.
+
+    If ``m == c`` the candidates come in candidate order; if ``m == 0`` there are none. Otherwise
+    they are screened on a pilot fit with the singletons only (KernelSHAP): its residuals ``e`` per
+    output give each candidate the score ``Σ_o (Σ ω x_T e_o)² / (Σ ω x_T² · Σ ω e_o²)`` (outputs the
+    pilot fits exactly, to :data:`EXACT_FIT`, count 0), and the ``m`` best (compared on
+    :data:`SCORE_DIGITS` parts of the best score, ties to the earlier candidate) are kept, best
+    first. With more than :data:`MAX_CANDIDATES` candidates, only the sets of the ``t`` players with
+    the largest pilot attributions (``Σ_o |φ_io| / Σ_j |φ_jo|``) are candidates, ``t`` as large as
+    that limit allows.
 
     Args:
         x_rows: the coalitions of the equations ``(n, d)``.
@@ -257,18 +266,23 @@ def select_interactions(
         point: index of the point, for error messages.
 
     Returns:
-        The chosen sets as sorted tuples.
+        The sets as sorted tuples, and the prefix lengths to compare.
 
     Raises:
         SingularSystemError: the pilot fit (needed for screening) is singular.
     """
     d = x_rows.shape[1]
     total = _candidate_count(d, order, d, odd)
-    wanted = min(total, max_terms if max_terms is not None else max(0, n_distinct // EQUATIONS_PER_TERM - d))
-    if wanted == total:
-        return _candidates(range(d), order, d, odd)
-    if wanted == 0:
-        return []
+    full_fits = (d + total) * FULL_MODEL_EQUATIONS_PER_TERM <= n_distinct
+    if max_terms is not None:
+        wanted = min(total, max_terms)
+    elif full_fits:
+        wanted = total
+    else:
+        wanted = min(total, max(0, n_distinct // EQUATIONS_PER_TERM - d))
+    if wanted == total or wanted == 0:
+        return (_candidates(range(d), order, d, odd) if wanted else []), [wanted]
+    prefixes = [wanted] if max_terms is not None else list(dict.fromkeys(math.floor(f * wanted + 0.5) for f in SCREENED_FRACTIONS))
     singletons: list[Term] = [(i,) for i in range(d)]
     x = _features(x_rows, singletons, odd)
     if len(_accepted_columns(x, omega)) < d:
@@ -298,7 +312,18 @@ def select_interactions(
     best = max(0.0, float(scores.max()))
     keys = [math.floor(s / best * SCORE_DIGITS + 0.5) if np.isfinite(s) and best > 0 else min(s, 0.0) for s in scores]
     ranked_terms = sorted(range(len(candidates)), key=lambda c: (-keys[c], c))
-    return [candidates[c] for c in ranked_terms[:wanted]]
+    return [candidates[c] for c in ranked_terms[:wanted]], prefixes
+
+
+def _gcv(residuals: NDArray[np.float64], omega: NDArray[np.float64], y: NDArray[np.float64], free: int, n_distinct: int) -> float:
+    """Generalised cross-validation error ``Σ_o (RSS_o / Σ ω y_o²) / (1 - p/n)²`` with ``p`` free
+    coefficients and ``n`` distinct equations; outputs fitted exactly (to :data:`EXACT_FIT`) count 0."""
+    if free >= n_distinct:
+        return math.inf
+    rss = omega @ residuals**2
+    scale = omega @ y**2
+    relative = sum(0.0 if rss[o] <= EXACT_FIT * scale[o] else rss[o] / scale[o] for o in range(y.shape[1]))
+    return float(relative) / (1 - free / n_distinct) ** 2
 
 
 def _distinct(rows: NDArray[np.bool_]) -> int:
@@ -329,18 +354,18 @@ def _estimate(
     n_equations = n_samples // per_equation
     fixed = n_enumerated // per_equation
     n_units = (n_equations - fixed) // rows_per_unit
-    census = n_units == 0 and fixed == n_equations and _census(masks, odd)
-    if n_units < 2 and not census:
-        raise InsufficientSamplesError(
-            f"masks: needs at least 2 random units (pairs or samples after the {n_enumerated} enumerated rows) "
-            f"per point for a standard error, got {n_units}"
-        )
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
     n_terms = np.zeros(n_points, dtype=np.int64)
     for point in range(n_points):
         m, v, w = masks[point], values[point], weights[point]
         sizes = m.sum(axis=1)
+        census = _distinct(m) == 2**d - 2  # the rows hold every coalition but ∅ and N
+        if n_units < 2 and not (n_units == 0 and census):
+            raise InsufficientSamplesError(
+                f"masks: point {point} needs at least 2 random units (pairs or samples after the {n_enumerated} "
+                f"enumerated rows) for a standard error, got {n_units} (and its rows are not all coalitions)"
+            )
         if odd:
             rows = m[0::2]
             y = 0.5 * (v[0::2] - v[1::2])
@@ -352,20 +377,35 @@ def _estimate(
             rows, y, omega = m, v - null[point], w * kernel[sizes]
             delta = grand[point] - null[point]
             n_distinct = _distinct(rows)
-        chosen = interactions
-        if chosen is None:
-            chosen = select_interactions(
+        singletons: list[Term] = [(i,) for i in range(d)]
+        if interactions is not None:
+            candidates, prefixes = list(interactions), [len(interactions)]
+        else:
+            candidates, prefixes = select_interactions(
                 rows, omega, y, delta, order=order, max_terms=max_terms, n_distinct=n_distinct, odd=odd, point=point
             )
-        terms: list[Term] = [(i,) for i in range(d)] + list(chosen)
-        x = _features(rows, terms, odd)
-        kept = _accepted_columns(x, omega)
-        if kept[:d] != list(range(d)):
-            raise _singular(point, "the samples do not separate the players")
-        terms = [terms[k] for k in kept]
-        x = x[:, kept]
+        best: tuple[float, list[Term], Any] | None = None
+        for size in prefixes:
+            terms = singletons + candidates[:size]
+            x = _features(rows, terms, odd)
+            kept = _accepted_columns(x, omega)
+            if kept[:d] != list(range(d)):
+                raise _singular(point, "the samples do not separate the players")
+            terms, x = [terms[k] for k in kept], x[:, kept]
+            fitted = _fit(x, omega, y, delta, _shapley_matrix(terms, d, odd))
+            score = _gcv(fitted[1], omega, y, len(terms) - 1, n_distinct) if len(prefixes) > 1 else 0.0
+            # A larger model must improve the criterion beyond rounding to be preferred.
+            if best is None or score < best[0] * (1 - 1e-9):
+                best = (score, terms, (x, fitted))
+        assert best is not None
+        _, terms, (x, (phi[point], residuals, k_matrix)) = best
         n_terms[point] = len(terms)
-        phi[point], residuals, k_matrix = _fit(x, omega, y, delta, _shapley_matrix(terms, d, odd))
+        free = len(terms) - 1
+        if not census and free >= n_distinct:
+            raise InsufficientSamplesError(
+                f"masks: point {point} has {n_distinct} distinct equations for {free} free coefficients; "
+                "lower max_terms or order, or raise the budget"
+            )
         # Sandwich: φ - φ* ≈ K Σ_u g_u with g_u = Σ_{r∈u} ω_r x_r e_r over the random units.
         if n_units >= 2:
             h = np.einsum("dp,rpo->rdo", k_matrix, omega[:, None, None] * x[:, :, None] * residuals[:, None, :])
@@ -376,13 +416,10 @@ def _estimate(
             mean_se = design_standard_errors(rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
             # Σ_u h_u = n_all_units × mean; a pair's per-row mean halves its sum in PolySHAP.
             se[point] = mean_se * (n_equations // rows_per_unit) * (2 if paired and not odd else 1)
+            # The fit shrinks the residuals by about (n - p)/n: HC1's degrees-of-freedom correction.
+            if free < n_distinct:  # (a census may interpolate: its residuals are then zero)
+                se[point] *= math.sqrt(n_distinct / (n_distinct - free))
     return Estimate(phi, se, np.full(n_points, n_samples + 2, dtype=np.int64), {"n_terms": n_terms})
-
-
-def _census(masks: NDArray[np.bool_], odd: bool) -> bool:
-    """Whether every point's rows hold every non-trivial coalition (a complete enumeration)."""
-    d = masks.shape[2]
-    return all(_distinct(point) == 2**d - 2 for point in masks)
 
 
 # ----------------------------------------------------------------------------------------------

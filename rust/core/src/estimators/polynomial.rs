@@ -28,8 +28,8 @@ use crate::moments::variance_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::{check_constrained_inputs, check_finite, check_leading};
 use crate::weights::shapley_kernel;
-use fit::{fit, Equations};
-use terms::{check_interactions, select_interactions};
+use fit::{fit, Equations, Fit};
+use terms::{check_interactions, select_interactions, EXACT_FIT};
 
 /// Which polynomial the regression uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,12 +275,37 @@ fn estimate_point(
             ),
         ));
     }
-    let chosen = match interactions {
-        Some(given) => given.to_vec(),
-        None => select_interactions(eq, terms.order, terms.max_terms, pe.distinct, point)?,
+    let singletons = (0..d).map(|i| vec![i]);
+    let fitted = match interactions {
+        Some(given) => fit(eq, &singletons.chain(given.iter().cloned()).collect::<Vec<_>>(), d, point)?,
+        None => {
+            let selection = select_interactions(eq, terms.order, terms.max_terms, pe.distinct, point)?;
+            let mut best: Option<(f64, Fit)> = None;
+            for &m in &selection.prefixes {
+                let all: Vec<Vec<usize>> = singletons.clone().chain(selection.terms[..m].iter().cloned()).collect();
+                let candidate = fit(eq, &all, d, point)?;
+                let score = if selection.prefixes.len() > 1 { gcv(eq, &candidate, pe.distinct) } else { 0.0 };
+                // A larger model must improve the criterion beyond rounding to be preferred.
+                if best.as_ref().is_none_or(|(b, _)| score < b * (1.0 - 1e-9)) {
+                    best = Some((score, candidate));
+                }
+            }
+            best.expect("at least one prefix").1
+        }
     };
-    let all: Vec<Vec<usize>> = (0..d).map(|i| vec![i]).chain(chosen).collect();
-    let fitted = fit(eq, &all, d, point)?;
+    // Coefficients beyond the constraint; with as many as distinct equations the fit interpolates
+    // and its residuals say nothing about the error.
+    let free = fitted.kept.len() - 1;
+    if !census && free >= pe.distinct {
+        return Err(CoreError::insufficient_at(
+            "masks",
+            vec![point],
+            format!(
+                "point {point} has {} distinct equations for {} free coefficients; lower max_terms or order, or raise the budget",
+                pe.distinct, free
+            ),
+        ));
+    }
     let mut variance = vec![0.0; o * d];
     if layout.units >= 2 {
         // Unit u's influence h_u = Σ_{r∈u} e_r K W_r: the estimate moves by Σ_u h_u.
@@ -308,6 +333,12 @@ fn estimate_point(
             })
             .collect();
         variance = sum_variance(&h, cells, &strata, |k| stratum_units(k, d, layout), layout.stratified);
+        // The fit shrinks the residuals by about (n − p)/n (HC1's degrees-of-freedom correction).
+        // (A census may interpolate: its residuals are then zero.)
+        if free < pe.distinct {
+            let dof = pe.distinct as f64 / (pe.distinct - free) as f64;
+            variance.iter_mut().for_each(|v| *v *= dof);
+        }
     }
     Ok((
         PointEstimate {
@@ -369,4 +400,26 @@ fn sum_variance(h: &[f64], cells: usize, strata: &[usize], population: impl Fn(u
         variance.iter_mut().zip(&pooled).for_each(|(v, p)| *v += singles as f64 * p / dof as f64);
     }
     variance
+}
+
+/// Generalised cross-validation error of a fit, Σ_o (RSS_o / Σ ω y_o²) / (1 − p/n)² with p its free
+/// coefficients and n the distinct equations; outputs fitted exactly (to `EXACT_FIT`) count 0.
+fn gcv(eq: &Equations, fitted: &Fit, n_distinct: usize) -> f64 {
+    let free = fitted.kept.len() - 1;
+    if free >= n_distinct {
+        return f64::INFINITY;
+    }
+    let (n, o) = (eq.len(), eq.n_outputs);
+    let relative: f64 = (0..o)
+        .map(|k| {
+            let rss: f64 = (0..n).map(|r| fitted.residuals[(r, k)].powi(2)).sum();
+            let scale: f64 = (0..n).map(|r| (eq.sqrt_omega[r] * eq.y[r * o + k]).powi(2)).sum();
+            if rss <= EXACT_FIT * scale {
+                0.0
+            } else {
+                rss / scale
+            }
+        })
+        .sum();
+    relative / (1.0 - free as f64 / n_distinct as f64).powi(2)
 }

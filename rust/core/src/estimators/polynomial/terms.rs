@@ -1,19 +1,25 @@
 //! Which interaction terms a point's regression uses: given ones (checked), or the budget-adaptive
 //! choice — every term of the requested orders when the budget allows it, else the candidates that
-//! best explain the residuals of a first-order (KernelSHAP) pilot fit.
+//! best explain the residuals of a first-order (KernelSHAP) pilot fit, ranked, of which the caller
+//! keeps the prefix with the smallest generalised cross-validation error.
 
 use std::collections::HashSet;
 
 use super::fit::{fit, Equations};
 use crate::error::{CoreError, CoreResult};
 
-/// Distinct equations per regression term when the terms are chosen automatically.
+/// Distinct equations per regression term below which the full model of the requested orders is
+/// not used (automatic choice).
+pub(super) const FULL_MODEL_EQUATIONS_PER_TERM: f64 = 1.5;
+/// Distinct equations per regression term of the largest screened model (automatic choice).
 pub(super) const EQUATIONS_PER_TERM: usize = 2;
+/// The screened models compared by generalised cross-validation: these fractions of the largest.
+pub(super) const SCREENED_FRACTIONS: [f64; 6] = [0.0, 0.125, 0.25, 0.5, 0.75, 1.0];
 /// Most candidate terms screened per point; beyond it, only terms of the players with the largest
 /// pilot attributions are candidates.
 pub(super) const MAX_CANDIDATES: usize = 4096;
 /// An output whose pilot residuals keep less than this fraction of Σ ω y² counts as fitted exactly.
-const EXACT_FIT: f64 = 1e-20;
+pub(super) const EXACT_FIT: f64 = 1e-20;
 /// Scores are compared on this many parts of the best one (rounding noise must not break ties).
 const SCORE_DIGITS: f64 = 1e9;
 
@@ -101,26 +107,47 @@ pub(super) fn check_interactions(raw: &[Vec<usize>], n_players: usize, odd: bool
     Ok(terms)
 }
 
-/// The interaction terms of one point, most important first (see the module docs and
-/// `stochamort.reference.polynomial.select_interactions`, which makes the same choice).
+/// The interaction terms a point may use, most important first, and the numbers of them (prefixes)
+/// to compare.
+pub(super) struct Selection {
+    pub terms: Vec<Vec<usize>>,
+    pub prefixes: Vec<usize>,
+}
+
+/// The interaction terms of one point (see `stochamort.reference.polynomial.select_interactions`,
+/// which makes the same choice): with `max_terms`, that many (all candidates, or the best screened
+/// ones); automatically, all candidates when there are at least `FULL_MODEL_EQUATIONS_PER_TERM`
+/// distinct equations per term of the full model, else the screened ranking of
+/// n_distinct / `EQUATIONS_PER_TERM` − d terms with the prefixes `SCREENED_FRACTIONS` of it.
 pub(super) fn select_interactions(
     eq: &Equations,
     order: usize,
     max_terms: Option<usize>,
     n_distinct: usize,
     point: usize,
-) -> CoreResult<Vec<Vec<usize>>> {
+) -> CoreResult<Selection> {
     let d = eq.n_players;
     let odd = eq.share == 2.0;
     let total = candidate_count(d, order, d, odd);
-    let wanted = total.min(max_terms.unwrap_or_else(|| (n_distinct / EQUATIONS_PER_TERM).saturating_sub(d)));
     let all: Vec<usize> = (0..d).collect();
-    if wanted == total {
-        return Ok(candidates(&all, order, d, odd));
+    let full_fits = (d.saturating_add(total) as f64) * FULL_MODEL_EQUATIONS_PER_TERM <= n_distinct as f64;
+    let wanted = match max_terms {
+        Some(m) => total.min(m),
+        None if full_fits => total,
+        None => total.min((n_distinct / EQUATIONS_PER_TERM).saturating_sub(d)),
+    };
+    if wanted == total || wanted == 0 {
+        let terms = if wanted == 0 { Vec::new() } else { candidates(&all, order, d, odd) };
+        return Ok(Selection { terms, prefixes: vec![wanted] });
     }
-    if wanted == 0 {
-        return Ok(Vec::new());
-    }
+    let prefixes = match max_terms {
+        Some(_) => vec![wanted],
+        None => {
+            let mut p: Vec<usize> = SCREENED_FRACTIONS.iter().map(|f| (f * wanted as f64 + 0.5).floor() as usize).collect();
+            p.dedup();
+            p
+        }
+    };
     let singletons: Vec<Vec<usize>> = (0..d).map(|i| vec![i]).collect();
     let pilot = fit(eq, &singletons, d, point).map_err(|err| match err {
         CoreError::Singular { name, point, .. } => CoreError::Singular {
@@ -185,7 +212,8 @@ pub(super) fn select_interactions(
         scores.iter().map(|&s| if s.is_finite() && best > 0.0 { (s / best * SCORE_DIGITS + 0.5).floor() } else { s.min(0.0) }).collect();
     let mut ranked: Vec<usize> = (0..candidates.len()).collect();
     ranked.sort_by(|&a, &b| keys[b].total_cmp(&keys[a]).then(a.cmp(&b)));
-    Ok(ranked.into_iter().take(wanted).map(|c| candidates[c].clone()).collect())
+    let terms = ranked.into_iter().take(wanted).map(|c| candidates[c].clone()).collect();
+    Ok(Selection { terms, prefixes })
 }
 
 #[cfg(test)]
