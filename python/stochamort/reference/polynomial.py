@@ -261,7 +261,7 @@ def select_interactions(
         delta: the constraint ``Σ_T β_T`` per output ``(o,)``.
         order: largest interaction order.
         max_terms: explicit number of interaction terms, or None for the budget rule.
-        n_distinct: distinct equations.
+        n_distinct: distinct equations (distinct complementary pairs when the rows are paired).
         odd: OddSHAP's characters instead of PolySHAP's monomials.
         point: index of the point, for error messages.
 
@@ -376,7 +376,9 @@ def _estimate(
         else:
             rows, y, omega = m, v - null[point], w * kernel[sizes]
             delta = grand[point] - null[point]
-            n_distinct = _distinct(rows)
+            # With pairs, the odd part (all the Shapley value depends on) has one equation per pair.
+            firsts = m[0::2]
+            n_distinct = _distinct(np.where(firsts[:, :1], ~firsts, firsts)) if paired else _distinct(rows)
         singletons: list[Term] = [(i,) for i in range(d)]
         if interactions is not None:
             candidates, prefixes = list(interactions), [len(interactions)]

@@ -127,6 +127,7 @@ pub fn polynomial_shapley(
             weights.row(p),
             &kernel,
             odd,
+            paired,
         )?;
         estimate_point(p, &eq, terms, interactions.as_deref(), &layout)
     }))?;
@@ -151,7 +152,8 @@ struct Layout {
     paired_units: bool,
 }
 
-/// Equations and their distinct count (distinct coalitions, or distinct complementary pairs).
+/// Equations and their distinct count: distinct coalitions, or with pairs (PolySHAP `paired`,
+/// OddSHAP) distinct complementary pairs, which bound what the odd part can identify.
 struct PointEquations {
     eq: Equations,
     distinct: usize,
@@ -171,6 +173,7 @@ fn equations(
     weights: ArrayView1<f64>,
     kernel: &[f64],
     odd: bool,
+    paired: bool,
 ) -> CoreResult<PointEquations> {
     let (n_samples, d) = masks.dim();
     let o = values.ncols();
@@ -208,9 +211,12 @@ fn equations(
             sqrt_omega.push((w * kernel[size]).sqrt());
             y.extend((0..o).map(|k| v[k] - null_value[k]));
         }
-        // A pair is the same equation whichever side comes first: key it by the side without player 0.
-        let flip = odd && row[0];
-        keys.push(pack(row.iter().map(|&b| b != flip)));
+        // With pairs, the odd part of the game (all the Shapley value depends on) has one equation
+        // per distinct pair, whichever side comes first: key a pair by its side without player 0.
+        if !paired || r % 2 == 0 {
+            let flip = paired && row[0];
+            keys.push(pack(row.iter().map(|&b| b != flip)));
+        }
     }
     keys.sort_unstable();
     keys.dedup();
@@ -236,7 +242,7 @@ fn equations(
             share: if odd { 2.0 } else { 1.0 },
         },
         distinct,
-        covered: distinct * step,
+        covered: distinct * if paired { 2 } else { 1 },
         sizes,
     })
 }
