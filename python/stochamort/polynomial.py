@@ -170,8 +170,8 @@ def oddshap(
     the fitted span (e.g. games with interactions of at most 2 players, with any terms).
 
     Args:
-        masks: bool ``(n_points, n_samples, n_players)`` in complementary pairs (also any enumerated
-            block); no empty or full coalition.
+        masks: bool ``(n_points, n_samples, n_players)``, at least 3 players, in complementary pairs
+            (also any enumerated block); no empty or full coalition.
         values: the game at those coalitions.
         null_values: v(∅) ``(n_points, n_outputs)``.
         grand_values: v(N) ``(n_points, n_outputs)``.

@@ -525,6 +525,8 @@ def oddshap(
         Estimate with ``n_evaluations = n + 2``.
     """
     m, v, null, grand, w, enumerated = _inputs(masks, values, null_values, grand_values, sample_weights, n_enumerated, True)
+    if m.shape[2] < 3:
+        raise InvalidArgumentError(f"masks: OddSHAP needs at least 3 players, got {m.shape[2]}")
     return _estimate(
         m,
         v,

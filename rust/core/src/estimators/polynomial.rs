@@ -97,6 +97,11 @@ pub fn polynomial_shapley(
     if !bad.is_empty() {
         return Err(CoreError::invalid_at("sample_weights", bad, "must be positive"));
     }
+    if odd && d < 3 {
+        // One pair of two players leaves the characters' normal equations singular; with two
+        // players the Shapley values are (v(i) − v(j) + v(N) − v(∅))/2 anyway.
+        return Err(CoreError::invalid("masks", format!("OddSHAP needs at least 3 players, got {d}")));
+    }
     if terms.order == 0 {
         return Err(CoreError::invalid("order", "must be at least 1"));
     }
