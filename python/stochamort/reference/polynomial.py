@@ -403,10 +403,11 @@ def _estimate(
         _, terms, (x, (phi[point], residuals, k_matrix)) = best
         n_terms[point] = len(terms)
         free = len(terms) - 1
-        if not census and free >= n_distinct:
+        # Fewer than 2 residual degrees of freedom: the residuals say nothing about the error.
+        if not census and free + 2 > n_distinct:
             raise InsufficientSamplesError(
-                f"masks: point {point} has {n_distinct} distinct equations for {free} free coefficients; "
-                "lower max_terms or order, or raise the budget"
+                f"masks: point {point} has {n_distinct} distinct equations for {free} free coefficients, too few to "
+                "estimate the error; lower max_terms or order, or raise the budget"
             )
         # Sandwich: φ - φ* ≈ K Σ_u g_u with g_u = Σ_{r∈u} ω_r x_r e_r over the random units.
         if n_units >= 2:

@@ -108,12 +108,15 @@ fn sgd_shapley<'py>(
 /// `(values, std_errors, n_terms)` of a polynomial regression.
 type PolynomialArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<i64>>);
 
+/// `(order, max_terms, interactions)` of a polynomial regression.
+type TermArgs<'a, 'py> = (&'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, Option<Vec<Vec<usize>>>);
+
 /// Borrow the inputs of a polynomial regression and run it with the GIL released.
 fn polynomial<'py>(
     py: Python<'py>,
     [masks, values, null_values, grand_values, sample_weights]: [&Bound<'py, PyAny>; 5],
     basis: PolynomialBasis,
-    (order, max_terms, interactions): (&Bound<'py, PyAny>, Option<&Bound<'py, PyAny>>, Option<Vec<Vec<usize>>>),
+    (order, max_terms, interactions): TermArgs<'_, 'py>,
     paired: bool,
     (n_enumerated, stratified): (&Bound<'py, PyAny>, bool),
 ) -> PyResult<PolynomialArrays<'py>> {

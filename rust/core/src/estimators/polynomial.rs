@@ -304,15 +304,15 @@ fn estimate_point(
             best.expect("at least one prefix").1
         }
     };
-    // Coefficients beyond the constraint; with as many as distinct equations the fit interpolates
-    // and its residuals say nothing about the error.
+    // Coefficients beyond the constraint; with fewer than 2 residual degrees of freedom the fit
+    // (all but) interpolates and its residuals say nothing about the error.
     let free = fitted.kept.len() - 1;
-    if !census && free >= pe.distinct {
+    if !census && free + 2 > pe.distinct {
         return Err(CoreError::insufficient_at(
             "masks",
             vec![point],
             format!(
-                "point {point} has {} distinct equations for {} free coefficients; lower max_terms or order, or raise the budget",
+                "point {point} has {} distinct equations for {} free coefficients, too few to estimate the error; lower max_terms or order, or raise the budget",
                 pe.distinct, free
             ),
         ));
@@ -433,4 +433,154 @@ fn gcv(eq: &Equations, fitted: &Fit, n_distinct: usize) -> f64 {
         })
         .sum();
     relative / (1.0 - free as f64 / n_distinct as f64).powi(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::design::sample_design;
+    use crate::distribution::Distribution;
+    use crate::estimators::exact_semivalue;
+    use crate::rng::Draws;
+    use crate::weights::Semivalue;
+    use ndarray::{Array2, Array3};
+
+    /// A game table `(1, 2^d, 1)` with interactions of at most `k` players (Möbius coefficients).
+    fn k_additive(d: usize, k: usize) -> Array3<f64> {
+        let coef = |s: usize| ((s * 7919) % 23) as f64 / 7.0 - 1.5;
+        Array3::from_shape_fn((1, 1 << d, 1), |(_, s, _)| {
+            // v(S) = Σ_{T ⊆ S, 1 ≤ |T| ≤ k} c_T, over the submasks of s.
+            let mut total = 0.0;
+            let mut t = s;
+            while t > 0 {
+                if (t.count_ones() as usize) <= k {
+                    total += coef(t);
+                }
+                t = (t - 1) & s;
+            }
+            total
+        })
+    }
+
+    /// Masks, values and ones as weights for the rows `coalitions` of `table`.
+    fn rows(table: &Array3<f64>, d: usize, coalitions: &[usize]) -> (Array3<bool>, Array3<f64>, Array2<f64>) {
+        let n = coalitions.len();
+        let masks = Array3::from_shape_fn((1, n, d), |(_, r, j)| (coalitions[r] >> j) & 1 == 1);
+        let values = Array3::from_shape_fn((1, n, 1), |(_, r, _)| table[[0, coalitions[r], 0]]);
+        (masks, values, Array2::ones((1, n)))
+    }
+
+    fn exact(table: &Array3<f64>, d: usize) -> Array3<f64> {
+        exact_semivalue(table.view(), &Semivalue::Shapley.weights(d).unwrap()).unwrap()
+    }
+
+    fn ends(table: &Array3<f64>, d: usize) -> (Array2<f64>, Array2<f64>) {
+        (Array2::from_elem((1, 1), table[[0, 0, 0]]), Array2::from_elem((1, 1), table[[0, (1 << d) - 1, 0]]))
+    }
+
+    fn automatic(order: usize) -> PolynomialTerms {
+        PolynomialTerms { order, max_terms: None, interactions: None }
+    }
+
+    #[test]
+    fn a_census_is_exact_for_any_terms() {
+        let d = 6;
+        let table = k_additive(d, 6);
+        let full = (1 << d) - 1;
+        let paired: Vec<usize> = (1..full).filter(|s| s & 1 == 0).flat_map(|s| [s, full ^ s]).collect();
+        let (masks, values, ones) = rows(&table, d, &paired);
+        let (null, grand) = ends(&table, d);
+        let design = DesignWeights { weights: ones.view(), n_enumerated: paired.len(), stratified: false };
+        let terms = [
+            automatic(1),
+            automatic(3),
+            PolynomialTerms { order: 1, max_terms: None, interactions: Some(vec![vec![0, 1], vec![2, 3, 5], vec![0, 1, 2, 3, 4]]) },
+        ];
+        for basis in [PolynomialBasis::Monomials, PolynomialBasis::OddCharacters] {
+            for t in &terms {
+                if basis == PolynomialBasis::OddCharacters && t.interactions.is_some() {
+                    continue;
+                }
+                let fit = polynomial_shapley(masks.view(), values.view(), null.view(), grand.view(), design, basis, t, true).unwrap();
+                let want = exact(&table, d);
+                for i in 0..d {
+                    assert!((fit.attribution.values[[0, i, 0]] - want[[0, i, 0]]).abs() < 1e-10, "{basis:?} {t:?}");
+                    assert_eq!(fit.attribution.std_errors[[0, i, 0]], 0.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn three_additive_games_are_recovered_from_a_design() {
+        let d = 8;
+        let table = k_additive(d, 3);
+        let design = sample_design(Draws::new(1, 2 * 97, 4), d, Distribution::Shapley, true, false).unwrap();
+        let values = Array3::from_shape_fn((1, design.masks.shape()[1], 1), |(_, r, _)| {
+            let s: usize = (0..d).filter(|&j| design.masks[[0, r, j]]).map(|j| 1 << j).sum();
+            table[[0, s, 0]]
+        });
+        let (null, grand) = ends(&table, d);
+        let weights = DesignWeights { weights: design.weights.view(), n_enumerated: design.n_enumerated, stratified: true };
+        let fit = polynomial_shapley(
+            design.masks.view(), values.view(), null.view(), grand.view(), weights, PolynomialBasis::OddCharacters, &automatic(3), true,
+        )
+        .unwrap();
+        assert_eq!(fit.n_terms[0], (d + 56) as i64);
+        let want = exact(&table, d);
+        for i in 0..d {
+            assert!((fit.attribution.values[[0, i, 0]] - want[[0, i, 0]]).abs() < 1e-9);
+            assert!(fit.attribution.std_errors[[0, i, 0]] < 1e-9);
+        }
+    }
+
+    #[test]
+    fn bad_inputs_name_their_argument() {
+        let d = 5;
+        let table = k_additive(d, 2);
+        let (masks, values, ones) = rows(&table, d, &[1, 30, 2, 29, 4, 27, 8, 23, 3, 28, 6, 25]);
+        let (null, grand) = ends(&table, d);
+        let run = |weights: ArrayView2<f64>, n_enumerated: usize, terms: &PolynomialTerms, masks: ArrayView3<bool>| {
+            let design = DesignWeights { weights, n_enumerated, stratified: false };
+            polynomial_shapley(masks, values.view(), null.view(), grand.view(), design, PolynomialBasis::OddCharacters, terms, true)
+        };
+        let name = |r: CoreResult<PolynomialFit>| match r {
+            Err(CoreError::InvalidArgument { name, .. } | CoreError::InsufficientSamples { name, .. } | CoreError::Shape { name, .. }) => name,
+            other => panic!("unexpected {other:?}"),
+        };
+        let negative = Array2::from_shape_fn((1, 12), |(_, r)| if r == 3 { -1.0 } else { 1.0 });
+        assert_eq!(name(run(negative.view(), 0, &automatic(3), masks.view())), "sample_weights");
+        assert_eq!(name(run(ones.slice(ndarray::s![.., ..10]), 0, &automatic(3), masks.view())), "sample_weights");
+        assert_eq!(name(run(ones.view(), 3, &automatic(3), masks.view())), "n_enumerated");
+        assert_eq!(name(run(ones.view(), 10, &automatic(3), masks.view())), "masks");
+        assert_eq!(name(run(ones.view(), 0, &automatic(0), masks.view())), "order");
+        let bad = PolynomialTerms { order: 3, max_terms: None, interactions: Some(vec![vec![0, 1]]) };
+        assert_eq!(name(run(ones.view(), 0, &bad, masks.view())), "interactions");
+        let mut trivial = masks.clone();
+        trivial.slice_mut(ndarray::s![0, 0, ..]).fill(false);
+        trivial.slice_mut(ndarray::s![0, 1, ..]).fill(true);
+        assert_eq!(name(run(ones.view(), 0, &automatic(3), trivial.view())), "masks");
+        // Every odd term of order <= 5 on 6 pairs: no residual degrees of freedom.
+        let all = PolynomialTerms { order: 5, max_terms: Some(100), interactions: None };
+        assert!(matches!(run(ones.view(), 0, &all, masks.view()), Err(CoreError::InsufficientSamples { name: "masks", .. })));
+    }
+
+    #[test]
+    fn terms_the_samples_cannot_tell_apart_are_dropped() {
+        // On these 8 pairs χ_{0,3,4} is a combination of the singletons' characters: the triple adds
+        // nothing the samples can see and is dropped (n_terms counts it out).
+        let d = 5;
+        let table = k_additive(d, 1);
+        let (masks, values, ones) = rows(&table, d, &[1, 30, 2, 29, 4, 27, 24, 7, 3, 28, 5, 26, 25, 6, 9, 22]);
+        let (null, grand) = ends(&table, d);
+        let design = DesignWeights { weights: ones.view(), n_enumerated: 0, stratified: false };
+        let terms = PolynomialTerms { order: 3, max_terms: None, interactions: Some(vec![vec![0, 3, 4]]) };
+        let fit = polynomial_shapley(masks.view(), values.view(), null.view(), grand.view(), design, PolynomialBasis::OddCharacters, &terms, true)
+            .unwrap();
+        assert_eq!(fit.n_terms[0], d as i64);
+        let want = exact(&table, d);
+        for i in 0..d {
+            assert!((fit.attribution.values[[0, i, 0]] - want[[0, i, 0]]).abs() < 1e-10);
+        }
+    }
 }
