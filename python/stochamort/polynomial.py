@@ -96,9 +96,11 @@ def polyshap(
     rows, with ``h_u = M C Σ_{r∈u} ω_r x_r e_r`` (``C`` the constrained inverse, ``e`` the residuals);
     with ``stratified`` (a design drawn with ``replace=False``) the variance within size strata
     with the finite-population correction instead (a stratum of one unit borrows the pooled
-    variance). They ignore the choice of the terms from the same samples and the O(1/n) bias, and
-    with many terms per unit they understate the spread (the fit shrinks the residuals).
-    Zero when the game is fitted exactly.
+    variance), the variance times HC1's ``n / (n − p)`` (``n`` distinct equations, ``p`` free coefficients). They
+    ignore the choice of the terms from the same samples and the O(1/n) bias, so they run somewhat
+    small: on tanh-network games (12–16 players, 64–2048 evaluations) the 90% quantile of
+    ``|error| / std_error`` was 1.9–2.6 (1.64 if calibrated; paired KernelSHAP: 1.4–2.7). Zero when
+    the game is fitted exactly. A fit with fewer than 2 residual degrees of freedom is refused.
 
     Args:
         masks: bool ``(n_points, n_samples, n_players)``; no empty or full coalition. Rows ``2j`` and
