@@ -81,7 +81,8 @@ def test_bad_settings_are_refused() -> None:
         (OddSHAP(budget=100, order=0), "order"),
         (PolySHAP(budget=100, max_terms=-1), "max_terms"),
         (OddSHAP(budget=0), "budget"),
-        (OddSHAP(budget=100, stopping=StoppingRule(target_std_error=0.1)), "stopping"),
+        (OddSHAP(budget=100, stopping=StoppingRule(target_std_error=0.1)), "sampling"),
+        (OddSHAP(budget=100, sampling="grid"), "sampling"),  # type: ignore[arg-type]
     ]:
         with pytest.raises(InvalidArgumentError, match=f"^{name}:"):
             oracle(game, progress=False)
@@ -99,4 +100,19 @@ def test_same_seed_same_estimate_for_any_batching() -> None:
     part = oracle(tail, seed=11, point_offset=2, progress=False)
     np.testing.assert_array_equal(part.values, whole.values[2:])
     np.testing.assert_array_equal(part.std_errors, whole.std_errors[2:])
-    assert oracle.settings() == {"oracle": "OddSHAP", "budget": 200, "order": 3, "max_terms": None, "stopping": None}
+    assert oracle.settings() == {
+        "oracle": "OddSHAP", "budget": 200, "order": 3, "max_terms": None, "sampling": "design", "stopping": None
+    }
+
+
+def test_iid_draws_serve_a_stopping_target() -> None:
+    """With ``sampling="iid"`` the budget is spent in rounds (weights 1/(n·P(S)) over all rounds so
+    far) until every standard error meets the target."""
+    game = mlp(4, 8, seed=7)
+    exact = Exact()(game, progress=False).values
+    rule = StoppingRule(target_std_error=2e-3, max_evaluations=20_000)
+    est = OddSHAP(budget=150, sampling="iid", stopping=rule)(game, seed=1, progress=False)
+    assert (est.std_errors.reshape(4, -1).max(axis=1) <= 2e-3).all()
+    assert (est.n_evaluations > 150).all() and ((est.n_evaluations - 2) % 148 == 0).all()
+    assert len(set(est.n_evaluations)) > 1  # points stop in different rounds
+    assert (np.abs(est.values - exact) <= 6 * est.std_errors + 1e-9).all()
