@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from stochamort import _core
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
 from stochamort._checks import as_float64, as_int64, as_masks
+from stochamort.polynomial import oddshap, polyshap
 from stochamort.results import DataValues, Estimate
 from stochamort.sampling import CoalitionDistribution
 from stochamort.weights import lime_kernel, semivalue_weights
@@ -28,6 +29,8 @@ __all__ = [
     "kernelshap",
     "unbiased_kernelshap",
     "sgd_shapley",
+    "polyshap",
+    "oddshap",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",

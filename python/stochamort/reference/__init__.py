@@ -14,9 +14,10 @@ streams differ from the Rust samplers (only the distributions agree).
 
 from __future__ import annotations
 
-from stochamort.reference import design, estimators, sampling, weights
+from stochamort.reference import design, estimators, polynomial, sampling, weights
 from stochamort.reference.design import *
 from stochamort.reference.estimators import *
+from stochamort.reference.polynomial import *
 from stochamort.reference.sampling import *
 from stochamort.reference.weights import *
 
@@ -26,3 +27,4 @@ __all__ += sampling.__all__
 __all__ += design.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
+__all__ += polynomial.__all__

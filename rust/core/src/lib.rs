@@ -28,8 +28,8 @@ pub use design::{sample_design, CoalitionDesign, MAX_DESIGN_PLAYERS};
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, sgd_default_step_size, sgd_shapley, Attribution, SampleWeights,
-    KernelShapVariant, LimeFit, PermutationMoments,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, polynomial_shapley, sgd_default_step_size, sgd_shapley,
+    Attribution, DesignWeights, KernelShapVariant, LimeFit, PermutationMoments, PolynomialBasis, PolynomialFit, PolynomialTerms, SampleWeights,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

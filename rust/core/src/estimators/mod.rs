@@ -6,6 +6,7 @@ mod kernelshap;
 mod lime;
 mod msr;
 mod permutation;
+mod polynomial;
 mod sgd;
 mod sparse;
 
@@ -14,6 +15,7 @@ pub use kernelshap::{kernelshap, KernelShapVariant, SampleWeights};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
+pub use polynomial::{polynomial_shapley, DesignWeights, PolynomialBasis, PolynomialFit, PolynomialTerms};
 pub use sgd::{sgd_default_step_size, sgd_shapley};
 
 use ndarray::{Array2, Array3};
