@@ -111,7 +111,13 @@ def test_modules_are_small(path: Path) -> None:
     assert n_lines <= MAX_MODULE_LINES, f"{path.relative_to(PACKAGE)} has {n_lines} lines: split it by job"
 
 
-RUST_BACKED = ("stochamort.sampling", "stochamort.weights", "stochamort.estimators", "stochamort.parallelism")
+RUST_BACKED = (
+    "stochamort.sampling",
+    "stochamort.weights",
+    "stochamort.estimators",
+    "stochamort.polynomial",
+    "stochamort.parallelism",
+)
 
 TORCH_FREE_SCRIPT = textwrap.dedent(
     """
@@ -139,7 +145,12 @@ TORCH_FREE_SCRIPT = textwrap.dedent(
     call("lime_kernel", d, 0.25)
     call("kernelshap", masks, game(masks), null, grand, paired=True)
     call("unbiased_kernelshap", masks, game(masks), null, grand, paired=True)
+    design = call("sample_design", n_points, 20, d, seed=0)
+    sm.kernelshap(design.masks, game(design.masks), null, grand, paired=True, sample_weights=design.weights, n_enumerated=design.n_enumerated, stratified=True)
     call("sgd_shapley", masks, game(masks), null, grand, paired=True)
+    ones = np.ones(masks.shape[:2])
+    call("polyshap", masks, game(masks), null, grand, sample_weights=ones, paired=True)
+    call("oddshap", masks, game(masks), null, grand, sample_weights=ones)
     uniform = sm.sample_coalitions(n_points, 64, d, distribution="banzhaf", seed=1)
     call("msr_banzhaf", uniform, game(uniform))
     call("lime", uniform, game(uniform))

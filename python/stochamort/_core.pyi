@@ -21,6 +21,8 @@ __all__ = [
     "lime_kernel",
     "kernelshap",
     "sgd_shapley",
+    "polyshap",
+    "oddshap",
     "msr_banzhaf",
     "lime",
     "permutation_shapley",
@@ -104,6 +106,31 @@ def sgd_shapley(
 def msr_banzhaf(
     masks: NDArray[np.bool_], values: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def polyshap(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    null_values: NDArray[np.float64],
+    grand_values: NDArray[np.float64],
+    sample_weights: NDArray[np.float64],
+    order: int,
+    max_terms: int | None,
+    interactions: list[list[int]] | None,
+    paired: bool,
+    n_enumerated: int,
+    stratified: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]: ...
+def oddshap(
+    masks: NDArray[np.bool_],
+    values: NDArray[np.float64],
+    null_values: NDArray[np.float64],
+    grand_values: NDArray[np.float64],
+    sample_weights: NDArray[np.float64],
+    order: int,
+    max_terms: int | None,
+    interactions: list[list[int]] | None,
+    n_enumerated: int,
+    stratified: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]: ...
 def lime(
     masks: NDArray[np.bool_], values: NDArray[np.float64], kernel: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...

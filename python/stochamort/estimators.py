@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 from stochamort import _core
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
 from stochamort._checks import as_float64, as_int64, as_masks
-from stochamort._regression import regression_adjusted_semivalue
+from stochamort.regression import regression_adjusted_semivalue
+from stochamort.polynomial import oddshap, polyshap
 from stochamort.results import DataValues, Estimate
 from stochamort.sampling import CoalitionDistribution
 from stochamort.weights import lime_kernel, semivalue_weights
@@ -29,6 +30,8 @@ __all__ = [
     "kernelshap",
     "unbiased_kernelshap",
     "sgd_shapley",
+    "polyshap",
+    "oddshap",
     "msr_banzhaf",
     "lime",
     "regression_adjusted_semivalue",

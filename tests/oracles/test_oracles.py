@@ -55,10 +55,12 @@ Factory = Callable[[int], Oracle]
 
 #: Every sampling oracle, by name: a factory taking the budget.
 SAMPLERS: dict[str, Factory] = {
-    "KernelSHAP": lambda b: KernelSHAP(budget=b),
-    "KernelSHAP-unpaired": lambda b: KernelSHAP(budget=b, paired=False),
-    "UnbiasedKernelSHAP": lambda b: UnbiasedKernelSHAP(budget=b),
-    "LeverageSHAP": lambda b: LeverageSHAP(budget=b),
+    # i.i.d. draws here: at D = 6 most budgets below cover all 64 coalitions, which a design spends
+    # on the census (exact). The designs are tested in test_design_oracles.py.
+    "KernelSHAP": lambda b: KernelSHAP(budget=b, sampling="iid"),
+    "KernelSHAP-unpaired": lambda b: KernelSHAP(budget=b, paired=False, sampling="iid"),
+    "UnbiasedKernelSHAP": lambda b: UnbiasedKernelSHAP(budget=b, sampling="iid"),
+    "LeverageSHAP": lambda b: LeverageSHAP(budget=b, sampling="iid"),
     "Permutation": lambda b: Permutation(budget=b),
     "Permutation-plain": lambda b: Permutation(budget=b, antithetic=False),
     "MSRBanzhaf": lambda b: MSRBanzhaf(budget=b),
@@ -572,9 +574,9 @@ def test_budget_must_be_a_positive_integer(name: str, budget: Any) -> None:
 def test_unlucky_draws_that_do_not_identify_the_estimator_are_typed_errors() -> None:
     """Budgets large enough in principle whose drawn samples leave the estimator undefined."""
     game = mlp_game(d=D, n_points=1, seed=53)
-    run(KernelSHAP(budget=2 * D), game, seed=5)  # D − 1 pairs: enough for this draw ...
+    run(KernelSHAP(budget=2 * D, sampling="iid"), game, seed=5)  # D − 1 pairs: enough for this draw ...
     with pytest.raises(SingularSystemError) as singular:
-        run(KernelSHAP(budget=2 * D), game, seed=0)  # ... not for this one
+        run(KernelSHAP(budget=2 * D, sampling="iid"), game, seed=0)  # ... not for this one
     assert isinstance(singular.value, InsufficientSamplesError) and isinstance(singular.value, ValueError)
     run(LIME(budget=D + 3), game, seed=0)
     with pytest.raises(SingularSystemError):

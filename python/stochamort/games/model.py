@@ -395,7 +395,8 @@ class ModelGame(Game):
     def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
         n, n_coalitions, _ = masks.shape
         device = self.family.device
-        player_masks = torch.from_numpy(np.ascontiguousarray(masks)).to(device).reshape(n * n_coalitions, -1)
+        # np.require copies read-only inputs (e.g. a broadcast census): torch refuses to wrap them.
+        player_masks = torch.from_numpy(np.require(masks, requirements=["C", "W"])).to(device).reshape(n * n_coalitions, -1)
         feature_masks = player_masks if self._owner is None else player_masks[:, self._owner]
         rows = torch.from_numpy(points).to(device).repeat_interleave(n_coalitions)
         values = self._values(rows, feature_masks)

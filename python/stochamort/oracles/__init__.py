@@ -11,6 +11,7 @@ says whether the oracle is unbiased and, if not, how its bias behaves.
 
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
+from stochamort.oracles.polynomial import OddSHAP, PolySHAP
 from stochamort.oracles.regression import RegressionBanzhaf, RegressionSemivalue, RegressionShapley
 from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
 from stochamort.oracles.settings import oracle_from_settings
@@ -23,6 +24,8 @@ __all__ = [
     "UnbiasedKernelSHAP",
     "LeverageSHAP",
     "SGDShapley",
+    "PolySHAP",
+    "OddSHAP",
     "Permutation",
     "MSRBanzhaf",
     "RegressionShapley",

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from stochamort import estimators
 from stochamort._checks import check_float, check_int
-from stochamort._regression import degree_two_fits
+from stochamort.regression import degree_two_fits
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule, global_points, retold

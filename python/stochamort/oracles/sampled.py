@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 import math
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,18 +15,28 @@ from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule, global_points, retold
-from stochamort.sampling import CoalitionDistribution, sample_coalitions
+from stochamort.sampling import CoalitionDistribution, sample_coalitions, sample_design
 
 __all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "SGDShapley", "MSRBanzhaf", "LIME"]
 
 
+class Design(NamedTuple):
+    """How a design's rows are weighted (see :func:`stochamort.sampling.sample_design`)."""
+
+    weights: NDArray[np.float64]
+    n_enumerated: int
+    stratified: bool
+
+
 class Samples(NamedTuple):
-    """The samples gathered so far for some points: coalitions, values there, v(∅) and v(all)."""
+    """The samples gathered so far for some points: coalitions, values there, v(∅) and v(all),
+    and the design they come from (None for i.i.d. draws from the oracle's distribution)."""
 
     masks: NDArray[np.bool_]
     values: NDArray[np.float64]
     null: NDArray[np.float64]
     grand: NDArray[np.float64]
+    design: Design | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,22 @@ class CoalitionOracle(Oracle):
     def _estimate(self, s: Samples) -> Estimate:
         """Apply the estimator to all samples gathered so far for some points."""
 
+    def _draw(
+        self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
+    ) -> tuple[NDArray[np.bool_], Design | None]:
+        """The coalitions of one round for ``n`` points from global point ``first_point`` on."""
+        masks = sample_coalitions(
+            n,
+            samples,
+            d,
+            distribution=self.distribution,
+            paired=self.grouped,
+            seed=seed,
+            point_offset=first_point,
+            sample_offset=round_index * samples,
+        )
+        return masks, None
+
     def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
         n, d, o = len(points), game.n_players, game.n_outputs
         samples = self._samples_per_round()
@@ -82,17 +108,13 @@ class CoalitionOracle(Oracle):
         # Samples gathered so far for the active points only (rows aligned with `active`).
         masks: NDArray[np.bool_] | None = None
         values: NDArray[np.float64] | None = None
+        design: Design | None = None
+        spent = fixed
         for r in range(rounds):
-            new_masks = sample_coalitions(
-                n,
-                samples,
-                d,
-                distribution=self.distribution,
-                paired=self.grouped,
-                seed=seed,
-                point_offset=point_offset + int(points[0]),
-                sample_offset=r * samples,
-            )
+            new_masks, design = self._draw(n, samples, d, seed, point_offset + int(points[0]), r)
+            spent += new_masks.shape[1]
+            if design is not None and active.size < n:
+                design = design._replace(weights=design.weights[active])
             if active.size < n:
                 new_masks = new_masks[active]
             new_values = game.evaluate(new_masks, points[active])
@@ -103,7 +125,7 @@ class CoalitionOracle(Oracle):
                 values = np.concatenate([values, new_values], axis=1)
             try:
                 with global_points(point_offset + points[active]):
-                    est = self._estimate(Samples(masks, values, null[active], grand[active]))
+                    est = self._estimate(Samples(masks, values, null[active], grand[active], design))
             except InsufficientSamplesError as err:
                 # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
                 first, last = point_offset + int(points[0]), point_offset + int(points[-1])
@@ -112,7 +134,7 @@ class CoalitionOracle(Oracle):
                 raise retold(err, message, argument="budget") from err
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
-            result.n_evaluations[active] = fixed + (r + 1) * samples
+            result.n_evaluations[active] = spent
             for name, array in est.extras.items():
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
             going_on = ~rule.done(est.std_errors)
@@ -123,6 +145,23 @@ class CoalitionOracle(Oracle):
         return result
 
 
+def _kernelshap_estimate(s: Samples, oracle: KernelSHAP, *, unbiased: bool) -> Estimate:
+    """KernelSHAP (consistent or unbiased) on samples, with the weights of their design if any."""
+    estimator = estimators.unbiased_kernelshap if unbiased else estimators.kernelshap
+    design = s.design or Design(None, 0, False)  # type: ignore[arg-type]
+    return estimator(
+        s.masks,
+        s.values,
+        s.null,
+        s.grand,
+        paired=oracle.paired,
+        distribution=oracle.distribution,
+        sample_weights=design.weights,
+        n_enumerated=design.n_enumerated,
+        stratified=design.stratified,
+    )
+
+
 @dataclass(frozen=True)
 class KernelSHAP(CoalitionOracle):
     """KernelSHAP (Lundberg & Lee 2017) in the constrained least-squares form of Covert & Lee (2021).
@@ -131,9 +170,17 @@ class KernelSHAP(CoalitionOracle):
     sampling by default. **Not unbiased**: consistent, with an O(1/n) bias that is small next to its
     variance once the budget exceeds a few times the number of players; paired sampling makes it
     exact for additive games. Standard errors: delta method (Covert & Lee 2021).
+
+    ``sampling="design"`` (default) wastes no evaluation: the coalition sizes the budget covers
+    are enumerated whole and the others drawn stratified by size without repeats
+    (:func:`stochamort.sampling.sample_design`); a budget of ``2^d`` or more is spent on the census
+    (the exact values). ``sampling="iid"`` draws coalitions independently, repeats included (the
+    classic estimator; needed for a :class:`~stochamort.oracles.StoppingRule` target, since a
+    design is drawn whole and cannot be extended by rounds).
     """
 
     paired: bool = True
+    sampling: Literal["design", "iid"] = "design"
     target: ClassVar[str] = "shapley"
     unbiased: ClassVar[bool] = False
     distribution: ClassVar[CoalitionDistribution] = "shapley"
@@ -143,6 +190,13 @@ class KernelSHAP(CoalitionOracle):
         return self.paired
 
     def _validate(self, game: Game) -> None:
+        if self.sampling not in ("design", "iid"):
+            raise InvalidArgumentError(f"sampling: must be 'design' or 'iid', got {self.sampling!r}")
+        if self.sampling == "design" and self.stopping is not None and self.stopping.target_std_error is not None:
+            raise InvalidArgumentError(
+                "sampling: a StoppingRule target spends the budget in rounds, which a design (drawn whole) "
+                "cannot do; use sampling='iid' with a target"
+            )
         super()._validate(game)
         d, samples = game.n_players, self._samples_per_round()
         # A = mean(z zᵀ) is d × d; a pair (z, 1 − z) spans only z and 1, so pairs add one direction each.
@@ -157,8 +211,18 @@ class KernelSHAP(CoalitionOracle):
     #: Whether the estimator solves with the sampled A (which must then have full rank).
     _needs_full_rank: ClassVar[bool] = True
 
+    def _draw(
+        self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
+    ) -> tuple[NDArray[np.bool_], Design | None]:
+        if self.sampling == "iid":
+            return super()._draw(n, samples, d, seed, first_point, round_index)
+        design = sample_design(
+            n, samples, d, distribution=self.distribution, paired=self.paired, seed=seed, point_offset=first_point
+        )
+        return design.masks, Design(design.weights, design.n_enumerated, stratified=True)
+
     def _estimate(self, s: Samples) -> Estimate:
-        return estimators.kernelshap(*s, paired=self.paired, distribution=self.distribution)
+        return _kernelshap_estimate(s, self, unbiased=False)
 
 
 @dataclass(frozen=True)
@@ -173,7 +237,7 @@ class UnbiasedKernelSHAP(KernelSHAP):
     _needs_full_rank: ClassVar[bool] = False
 
     def _estimate(self, s: Samples) -> Estimate:
-        return estimators.unbiased_kernelshap(*s, paired=self.paired)
+        return _kernelshap_estimate(s, self, unbiased=True)
 
 
 @dataclass(frozen=True)
@@ -200,6 +264,7 @@ class SGDShapley(KernelSHAP):
     step_size: float | None = None
     batch_size: int = 2
     replicates: int = 4
+    sampling: Literal["design", "iid"] = "iid"
     _needs_full_rank: ClassVar[bool] = False
 
     def _samples_per_round(self) -> int:
@@ -207,6 +272,10 @@ class SGDShapley(KernelSHAP):
         return ((self.budget - 2) // unit) * unit
 
     def _validate(self, game: Game) -> None:
+        if self.sampling != "iid":
+            raise InvalidArgumentError(
+                f"sampling: SGDShapley runs SGD over i.i.d. samples and needs sampling='iid', got {self.sampling!r}"
+            )
         for name in ("batch_size", "replicates"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -220,7 +289,10 @@ class SGDShapley(KernelSHAP):
 
     def _estimate(self, s: Samples) -> Estimate:
         return estimators.sgd_shapley(
-            *s,
+            s.masks,
+            s.values,
+            s.null,
+            s.grand,
             paired=self.paired,
             step_size=self.step_size,
             batch_size=self.batch_size,

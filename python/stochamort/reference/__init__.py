@@ -14,9 +14,10 @@ streams differ from the Rust samplers (only the distributions agree).
 
 from __future__ import annotations
 
-from stochamort.reference import design, estimators, regression, sampling, weights
+from stochamort.reference import design, estimators, polynomial, regression, sampling, weights
 from stochamort.reference.design import *
 from stochamort.reference.estimators import *
+from stochamort.reference.polynomial import *
 from stochamort.reference.regression import *
 from stochamort.reference.sampling import *
 from stochamort.reference.weights import *
@@ -27,4 +28,5 @@ __all__ += sampling.__all__
 __all__ += design.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
+__all__ += polynomial.__all__
 __all__ += regression.__all__

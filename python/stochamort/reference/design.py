@@ -184,7 +184,8 @@ def design_row_weights(masks: NDArray[np.bool_], sample_weights: Any) -> NDArray
         raise InvalidArgumentError("sample_weights: must be positive and finite")
     p_size = size_probabilities(d, "shapley")
     per_coalition = np.array([p_size[k] / math.comb(d, k) for k in range(d + 1)])
-    return n_samples * weights * per_coalition[masks.sum(axis=2)]
+    row_weights: NDArray[np.float64] = n_samples * weights * per_coalition[masks.sum(axis=2)]
+    return row_weights
 
 
 def design_standard_errors(

@@ -28,9 +28,10 @@ pub use design::{sample_design, CoalitionDesign, MAX_DESIGN_PLAYERS};
 pub use distribution::Distribution;
 pub use error::{CoreError, CoreResult};
 pub use estimators::{
-    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, regression_adjusted_semivalue, sgd_default_step_size,
-    sgd_shapley, Attribution, KernelShapVariant, LimeFit, PermutationMoments, RegressionEstimate, RegressionSettings,
-    SampleWeights, DEFAULT_MAX_FOLDS, ROWS_PER_COEFFICIENT,
+    exact_semivalue, kernelshap, lime, msr_banzhaf, permutation_shapley, polynomial_shapley, regression_adjusted_semivalue,
+    sgd_default_step_size, sgd_shapley, Attribution, DesignWeights, KernelShapVariant, LimeFit, PermutationMoments,
+    PolynomialBasis, PolynomialFit, PolynomialTerms, RegressionEstimate, RegressionSettings, SampleWeights, DEFAULT_MAX_FOLDS,
+    ROWS_PER_COEFFICIENT,
 };
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};

@@ -1,11 +1,14 @@
-//! Estimators of attributions: KernelSHAP, SGD-Shapley, MSR Banzhaf, LIME, permutation sampling
+//! Estimators of attributions: KernelSHAP, SGD-Shapley, PolySHAP, OddSHAP, MSR Banzhaf, LIME, permutation sampling
 //! (with the merge of its running moments), regression-adjusted Monte Carlo and exact enumeration.
 
 use numpy::ndarray::{ArrayView2, ArrayView3, Ix1, Ix2, Ix3, Ix4};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArray4, PyReadonlyArray3};
 use pyo3::prelude::*;
 use stochamort_core as core;
-use stochamort_core::{Attribution, CoreResult, KernelShapVariant, RegressionSettings, SampleWeights};
+use stochamort_core::{
+    Attribution, CoreResult, DesignWeights, KernelShapVariant, PolynomialBasis, PolynomialTerms, RegressionSettings,
+    SampleWeights,
+};
 
 use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
 use crate::errors::compute;
@@ -101,6 +104,84 @@ fn sgd_shapley<'py>(
     constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
         core::sgd_shapley(m, v, n, g, paired, step_size, batch_size, replicates)
     })
+}
+
+/// `(values, std_errors, n_terms)` of a polynomial regression.
+type PolynomialArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<i64>>);
+
+/// `(order, max_terms, interactions)` of a polynomial regression.
+type TermArgs<'a, 'py> = (&'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, Option<Vec<Vec<usize>>>);
+
+/// Borrow the inputs of a polynomial regression and run it with the GIL released.
+fn polynomial<'py>(
+    py: Python<'py>,
+    [masks, values, null_values, grand_values, sample_weights]: [&Bound<'py, PyAny>; 5],
+    basis: PolynomialBasis,
+    (order, max_terms, interactions): TermArgs<'_, 'py>,
+    paired: bool,
+    (n_enumerated, stratified): (&Bound<'py, PyAny>, bool),
+) -> PyResult<PolynomialArrays<'py>> {
+    let terms = PolynomialTerms {
+        order: count(order, "order")?,
+        max_terms: max_terms.map(|m| count(m, "max_terms")).transpose()?,
+        interactions,
+    };
+    let n_enumerated = count(n_enumerated, "n_enumerated")?;
+    let (masks, values) = masks_values(masks, values)?;
+    let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
+    let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
+    let weights = readonly::<f64, Ix2>(sample_weights, "sample_weights", "(n_points, n_samples)")?;
+    let design = DesignWeights { weights: weights.as_array(), n_enumerated, stratified };
+    let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
+    let fit = compute(py, || core::polynomial_shapley(m, v, n, g, design, basis, &terms, paired))?;
+    let (values, std_errors) = attribution_arrays(py, fit.attribution);
+    Ok((values, std_errors, fit.n_terms.into_pyarray(py)))
+}
+
+/// PolySHAP (monomial interaction terms) with sandwich standard errors and the terms used.
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, sample_weights, order, max_terms, interactions, paired, n_enumerated, stratified))]
+#[allow(clippy::too_many_arguments)]
+fn polyshap<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    sample_weights: &Bound<'py, PyAny>,
+    order: &Bound<'py, PyAny>,
+    max_terms: Option<&Bound<'py, PyAny>>,
+    interactions: Option<Vec<Vec<usize>>>,
+    paired: bool,
+    n_enumerated: &Bound<'py, PyAny>,
+    stratified: bool,
+) -> PyResult<PolynomialArrays<'py>> {
+    let inputs = [masks, values, null_values, grand_values, sample_weights];
+    let terms = (order, max_terms, interactions);
+    polynomial(py, inputs, PolynomialBasis::Monomials, terms, paired, (n_enumerated, stratified))
+}
+
+/// OddSHAP (odd Fourier characters of complementary pairs) with sandwich standard errors and the
+/// terms used.
+#[pyfunction]
+#[pyo3(signature = (masks, values, null_values, grand_values, sample_weights, order, max_terms, interactions, n_enumerated, stratified))]
+#[allow(clippy::too_many_arguments)]
+fn oddshap<'py>(
+    py: Python<'py>,
+    masks: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    null_values: &Bound<'py, PyAny>,
+    grand_values: &Bound<'py, PyAny>,
+    sample_weights: &Bound<'py, PyAny>,
+    order: &Bound<'py, PyAny>,
+    max_terms: Option<&Bound<'py, PyAny>>,
+    interactions: Option<Vec<Vec<usize>>>,
+    n_enumerated: &Bound<'py, PyAny>,
+    stratified: bool,
+) -> PyResult<PolynomialArrays<'py>> {
+    let inputs = [masks, values, null_values, grand_values, sample_weights];
+    let terms = (order, max_terms, interactions);
+    polynomial(py, inputs, PolynomialBasis::OddCharacters, terms, true, (n_enumerated, stratified))
 }
 
 /// MSR Banzhaf values with standard errors.
@@ -219,6 +300,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m,
         kernelshap,
         sgd_shapley,
+        polyshap,
+        oddshap,
         msr_banzhaf,
         lime,
         permutation_shapley,

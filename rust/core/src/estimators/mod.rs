@@ -6,6 +6,7 @@ mod kernelshap;
 mod lime;
 mod msr;
 mod permutation;
+mod polynomial;
 mod regression_mc;
 mod sgd;
 mod sparse;
@@ -16,6 +17,7 @@ pub use kernelshap::{kernelshap, KernelShapVariant, SampleWeights};
 pub use lime::{lime, LimeFit};
 pub use msr::msr_banzhaf;
 pub use permutation::{permutation_shapley, PermutationMoments};
+pub use polynomial::{polynomial_shapley, DesignWeights, PolynomialBasis, PolynomialFit, PolynomialTerms};
 pub use regression_mc::{
     regression_adjusted_semivalue, RegressionEstimate, RegressionSettings, DEFAULT_MAX_FOLDS, ROWS_PER_COEFFICIENT,
 };
