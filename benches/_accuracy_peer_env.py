@@ -3,7 +3,7 @@
 ``ensure_peer_python`` creates ``bench-results/peer-venv`` once (from pyenv's 3.12.1, else the first
 Python >= 3.12 on PATH) and installs ``shapiq==1.8.*``, then, each optional, ``shap``, ``lightgbm``
 and ``xgboost-cpu`` (the proxies of OddSHAP, ProxySPEX and RegressionMSR; without them shapiq falls
-back to a decision tree) and ``sparse-transform galois`` (SPEX). A marker file records what
+back to a decision tree). A marker file records what
 installed, so later runs reuse it. :class:`PeerWorkers` writes the games to an ``.npz`` and starts
 a few long-lived worker processes in that venv (one thread each: ``OMP_NUM_THREADS=1``) that take
 one peer's jobs at a time from a queue (protocol: ``_accuracy_peers.py``).
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from _accuracy_game import MLPGame
-from _accuracy_peers import PROTOCOL
+from _accuracy_peers import PROGRESS, PROTOCOL
 
 __all__ = ["ensure_peer_python", "PeerWorkers"]
 
@@ -33,7 +33,7 @@ PEER_SCRIPT = HERE / "_accuracy_peers.py"
 PYENV_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python")
 #: Installed in order; the first is required, the others are tried one by one.
 REQUIRED = ["shapiq==1.8.*"]
-OPTIONAL = [["shap"], ["lightgbm"], ["xgboost-cpu"], ["sparse-transform", "galois"]]
+OPTIONAL = [["shap"], ["lightgbm"], ["xgboost-cpu"]]
 MARKER = ".stochamort-peers.json"
 #: Peers known to be slow per call, scheduled first.
 SLOW_FIRST = ("ProxySPEX", "SPEX", "RegressionMSR", "OddSHAP", "SVARM", "UnbiasedKernelSHAP", "OwenSamplingSV")
@@ -81,7 +81,7 @@ def ensure_peer_python(venv: Path, log: Any = print) -> tuple[str | None, str]:
         if subprocess.run([*pip, *extra], timeout=900).returncode != 0:
             failed.append(" ".join(extra))
     frozen = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, timeout=120).stdout
-    wanted = ("shapiq", "shap", "lightgbm", "xgboost", "sparse", "galois", "numpy")
+    wanted = ("shapiq", "shap", "lightgbm", "xgboost", "numpy")
     held = [line for line in frozen.splitlines() if line.lower().startswith(wanted)]
     summary = f"{base} -> {venv}: " + ", ".join(held) + (f"; failed to install: {', '.join(failed)}" if failed else "")
     marker.write_text(summary + "\n")
@@ -117,7 +117,8 @@ class PeerWorkers:
         for line in stdout:
             if line.startswith(PROTOCOL + word):
                 return line[len(PROTOCOL + word) :].strip()
-            print(line, end="", flush=True)
+            if line.startswith(PROGRESS):  # not the chatter of native libraries (LightGBM's [Info] ...)
+                print(line, end="", flush=True)
         self.procs[i].wait()
         tail = (self.dir / f"err{i}.txt").read_text().strip()[-600:]
         self.notes.append(f"peer worker {i} stopped (status {self.procs[i].returncode}): {tail}")

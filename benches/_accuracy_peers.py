@@ -27,7 +27,8 @@ Peers (shapiq 1.8.0's ``shapiq.approximator.SV_APPROXIMATORS``, each called as
   adjusts in-sample, so it is marked unbiased with that caveat;
 * ``PolySHAP()`` (2-additive frontier), ``OddSHAP()`` (lightgbm screening), ``ProxySPEX(index="SV",
   max_order=1, hpo=False)`` (lightgbm proxy; its default grid search costs minutes per point),
-  ``SPEX(index="SV", max_order=1)`` (sparse extra) — all biased (consistent regressions);
+  all biased (consistent regressions); ``SPEX`` is not run (it refuses B ≤ 256 at these d and its
+  first call compiles numba code for minutes);
 * ``ShaplEIG`` needs torch and gpytorch (not installed: reported as skipped);
 * any other class in ``SV_APPROXIMATORS`` is tried as ``cls(n=d, random_state=...)`` with a note.
 
@@ -36,9 +37,11 @@ l1_reg=False`` (its masked inputs are then exactly the coalition vectors).
 
 Budgets: every call goes through a counter in the game. On the first point the budget argument
 ``b`` starts at B; if the call spent more than B evaluations, ``b`` is lowered in proportion (at
-most 4 tries) and the last ``b`` is used for every point. Points: the first point runs every
-budget; then as many points as fit in ``seconds`` (between ``min_points`` and ``max_points``)
-run. A call over ``call_timeout`` seconds is interrupted (SIGALRM) and larger budgets are skipped.
+most 4 tries) and the last ``b`` is used for every point. Time: the first point runs the budgets
+in increasing order while the job has spent less than ``seconds``; then as many points as fit in
+``seconds`` at the first point's cost (between ``min_points`` and ``max_points``) run, and the job
+stops once it has taken ``min_points × seconds``. A call over ``call_timeout`` seconds is
+interrupted (SIGALRM) and larger budgets are skipped.
 Threads: set ``OMP_NUM_THREADS=1`` (the caller does) so each worker uses one core.
 """
 
@@ -61,10 +64,12 @@ from numpy.typing import NDArray
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _accuracy_game import MLPGame  # noqa: E402
 
-__all__ = ["peer_specs", "run_job", "main", "PROTOCOL"]
+__all__ = ["peer_specs", "run_job", "main", "PROTOCOL", "PROGRESS"]
 
 #: Prefix of the lines of the worker protocol (other output lines are progress).
 PROTOCOL = "@@"
+#: Prefix of the worker's progress lines.
+PROGRESS = "  peer "
 
 #: shapiq class name -> [(label, constructor settings)] ; an empty list: not run (reason in _SKIPPED).
 _SHAPIQ_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
@@ -83,8 +88,14 @@ _SHAPIQ_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "PolySHAP": [("PolySHAP", {})],
     "OddSHAP": [("OddSHAP", {})],
     "ProxySPEX": [("ProxySPEX(hpo=False)", {"index": "SV", "max_order": 1, "hpo": False})],
-    "SPEX": [("SPEX", {"index": "SV", "max_order": 1})],
+    "SPEX": [],
     "ShaplEIG": [("ShaplEIG", {})],
+}
+
+#: Why a class with no settings above is not run.
+_SKIPPED = {
+    "SPEX": "refuses B <= 256 at d <= 24 ('Insufficient budget') and its first call spent ~2 min compiling "
+    "numba code (measured); ProxySPEX is run instead",
 }
 
 #: Unbiased per the method's paper (see the module docstring); everything else is biased.
@@ -148,6 +159,8 @@ def peer_specs() -> tuple[list[PeerSpec], list[str]]:
             if import_error is not None:  # shapiq's placeholder for a missing optional extra
                 notes.append(f"shapiq {name}: skipped, its optional dependencies are missing ({import_error})")
                 continue
+            if not variants:
+                notes.append(f"shapiq {name}: not run ({_SKIPPED.get(name, 'no settings')})")
             for label, settings in variants:
                 specs.append(PeerSpec(label, f"shapiq {version}", name in _UNBIASED, note, _shapiq_explain(cls, settings)))
     except ImportError as error:
@@ -178,8 +191,8 @@ class _CountedGame:
         return values
 
 
-class CallTimeout(Exception):
-    """A peer call ran past its time limit."""
+class CallTimeout(BaseException):
+    """A peer call ran past its time limit (a BaseException: a peer's ``except Exception`` cannot swallow it)."""
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -223,31 +236,39 @@ def run_job(spec: PeerSpec, game: MLPGame, job: dict[str, Any]) -> dict[str, Any
     """One peer on one game at every budget; see the module docstring for the sizing rules."""
     rows: dict[str, dict[str, Any]] = {}
     arguments: dict[int, int] = {}
-    first_seconds = 0.0
-    timed_out = False
-    seed, timeout = int(job["seed"]), float(job["call_timeout"])
+    seed, timeout, allowance = int(job["seed"]), float(job["call_timeout"]), float(job["seconds"])
+    began = time.perf_counter()
+    stop = ""
     for budget in job["budgets"]:
         row: dict[str, Any] = {"status": "ok", "budget_argument": None, "points": [], "results": [], "warnings": []}
         rows[str(budget)] = row
-        if timed_out:
-            row["status"] = "skipped: a smaller budget ran past the call time limit"
+        if stop:
+            row["status"] = stop
+            continue
+        if time.perf_counter() - began > allowance:
+            row["status"] = stop = f"skipped: the smaller budgets took the job's {allowance:g} s"
             continue
         try:
-            arguments[budget], out, spent = _calibrated(spec, game, budget, seed, timeout)
+            arguments[budget], out, _ = _calibrated(spec, game, budget, seed, timeout)
         except CallTimeout:
             row["status"] = f"timed out: one call took more than {timeout:g} s"
-            timed_out = True
+            stop = "skipped: a smaller budget ran past the call time limit"
             continue
         except Exception as error:  # a peer refusing a budget (e.g. too small) is a result, not a crash
             row["status"] = f"failed: {type(error).__name__}: {str(error)[:200]}"
             continue
-        first_seconds += spent
         row["budget_argument"] = arguments[budget]
         row["points"].append(0)
         row["results"].append(out)
-    n_points = int(np.clip(job["seconds"] / max(first_seconds, 1e-9), job["min_points"], job["max_points"]))
-    n_points = min(n_points, game.n_points)
-    for point in range(1, n_points):
+    first = sum(r["results"][0]["seconds"] for r in rows.values() if r["results"])
+    n_points = int(np.clip(allowance / max(first, 1e-9), job["min_points"], job["max_points"]))
+    limit = allowance * int(job["min_points"])  # what a job may take, whatever its first point cost
+    for point in range(1, min(n_points, game.n_points)):
+        if time.perf_counter() - began > limit:
+            for row in rows.values():
+                if row["status"] == "ok":
+                    row["status"] = f"stopped at point {point}: the job took its {limit:g} s"
+            break
         for budget, b in arguments.items():
             row = rows[str(budget)]
             if row["status"] != "ok":
@@ -294,7 +315,7 @@ def main(argv: list[str]) -> int:
         for job in request["jobs"]:
             began = time.perf_counter()
             results.append(run_job(by_label[job["peer"]], games[int(job["d"])], job))
-            print(f"  peer {job['peer']} d={job['d']}: {time.perf_counter() - began:.1f} s", flush=True)
+            print(f"{PROGRESS}{job['peer']} d={job['d']}: {time.perf_counter() - began:.1f} s", flush=True)
         Path(request["out"]).write_text(json.dumps(results))
         print(PROTOCOL + "DONE", flush=True)
     return 0
