@@ -152,7 +152,7 @@ def test_comparison_uses_common_points_and_excludes_overspending_peers() -> None
 def test_comparison_verdicts_judge_the_log_ratio_against_its_noise() -> None:
     peer = _run("Peer", "shapiq", [1.0, 2.0, 1.0, 2.0], 64)
     worse = _run("Ours", "ours", [3.0, 6.0, 3.1, 5.9], 64)  # three times worse on every point
-    noisy = _run("Ours", "ours", [0.1, 5.0, 0.2, 0.3], 64)  # worse on average, but by chance
+    noisy = _run("Ours", "ours", [0.1, 6.0, 0.2, 0.3], 64)  # worse on average, but by chance
     [row] = comparisons([worse, peer])
     assert row["error_ratio_common_points"] == pytest.approx(3.0) and row["target_error"] == "missed"
     [row] = comparisons([noisy, peer])
