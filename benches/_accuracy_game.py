@@ -147,7 +147,8 @@ class MLPGame:
     def rows(self, coalitions: NDArray[np.generic], point: int) -> NDArray[np.float64]:
         """``v_point`` on rows ``(m, d)`` (or one row ``(d,)``) of 0/1: the callable handed to peers."""
         masks = np.atleast_2d(np.asarray(coalitions) != 0)
-        return self.values(masks[None], np.array([point]))[0]
+        values: NDArray[np.float64] = self.values(masks[None], np.array([point]))[0]
+        return values
 
 
 def all_coalitions(d: int) -> NDArray[np.bool_]:
@@ -167,7 +168,8 @@ def shapley_coefficients(coalitions: NDArray[np.bool_]) -> NDArray[np.float64]:
     weight = np.exp(np.array(log_w))  # index s = 0 .. d−1
     inside = weight[np.clip(sizes - 1, 0, d - 1)][:, None]
     outside = weight[np.clip(sizes, 0, d - 1)][:, None]
-    return np.where(coalitions, inside, -outside)
+    coef: NDArray[np.float64] = np.where(coalitions, inside, -outside)
+    return coef
 
 
 def exact_shapley(game: MLPGame, points: NDArray[np.int64] | None = None) -> NDArray[np.float64]:

@@ -98,7 +98,8 @@ class PeerWorkers:
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-accuracy-")
         self.dir = Path(self._tmp.name)
         games_path = self.dir / "games.npz"
-        np.savez(games_path, **{f"d{d}/{k}": v for d, g in games.items() for k, v in g.arrays().items()})
+        arrays: dict[str, Any] = {f"d{d}/{k}": v for d, g in games.items() for k, v in g.arrays().items()}
+        np.savez(games_path, **arrays)
         env = {**os.environ, **SINGLE_THREAD}
         self.procs: list[subprocess.Popen[str]] = []
         self.notes: list[str] = []

@@ -155,12 +155,13 @@ def peer_specs() -> tuple[list[PeerSpec], list[str]]:
                 variants = [(name, {})]
                 note = "not in the settings table: default settings"
                 notes.append(f"shapiq {name}: not in the settings table, run with default settings")
+            if not variants:
+                notes.append(f"shapiq {name}: not run ({_SKIPPED.get(name, 'no settings')})")
+                continue
             import_error = getattr(cls, "_import_error", None)
             if import_error is not None:  # shapiq's placeholder for a missing optional extra
                 notes.append(f"shapiq {name}: skipped, its optional dependencies are missing ({import_error})")
                 continue
-            if not variants:
-                notes.append(f"shapiq {name}: not run ({_SKIPPED.get(name, 'no settings')})")
             for label, settings in variants:
                 specs.append(PeerSpec(label, f"shapiq {version}", name in _UNBIASED, note, _shapiq_explain(cls, settings)))
     except ImportError as error:

@@ -151,7 +151,9 @@ def _run(args: argparse.Namespace) -> int:
         if d <= EXACT_MAX_PLAYERS:
             ref = exact_reference(game, args.cache_dir)
             info["enumeration_vs_stochamort"] = diff = check_enumeration(game, ref.values)
-            if diff > 1e-9 * max(1.0, float(np.abs(ref.values).max())):
+            # The game runs in float32: BLAS kernels may round its values differently (~1e-8) from the
+            # run that filled the cache; anything larger is a real disagreement.
+            if diff > 1e-6 * max(1.0, float(np.abs(ref.values).max())):
                 failures.append(f"d={d}: our enumeration differs from stochamort.estimators.exact_shapley by {diff:.2e}")
             info["order2_residual"] = order2_residual(game, np.arange(min(8, game.n_points)))
         else:
