@@ -38,6 +38,9 @@ SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "UnbiasedKernelSHAP": [("", {"paired": True})],
     "LeverageSHAP": [("", {})],
     "SGDShapley": [("", {})],
+    # Paired order-2 PolySHAP is paired KernelSHAP (even terms add nothing with pairs): also unpaired and order 3.
+    "PolySHAP": [("", {}), ("(paired=False)", {"paired": False}), ("(order=3)", {"order": 3})],
+    "OddSHAP": [("", {})],
 }
 #: Shapley oracles that are not estimators to benchmark.
 NOT_BENCHMARKED = {"Exact": "exact enumeration is the reference, not an estimator"}
