@@ -14,13 +14,14 @@ from typing import Any
 from stochamort.errors import InvalidArgumentError
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
+from stochamort.oracles.polynomial import OddSHAP, PolySHAP
 from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
 
 __all__ = ["oracle_from_settings"]
 
 _ORACLES: dict[str, type[Oracle]] = {
     cls.__name__: cls
-    for cls in (Exact, Permutation, KernelSHAP, UnbiasedKernelSHAP, LeverageSHAP, SGDShapley, MSRBanzhaf, LIME)
+    for cls in (Exact, Permutation, KernelSHAP, UnbiasedKernelSHAP, LeverageSHAP, SGDShapley, MSRBanzhaf, LIME, PolySHAP, OddSHAP)
 }
 
 
