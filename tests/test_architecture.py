@@ -116,6 +116,7 @@ RUST_BACKED = (
     "stochamort.weights",
     "stochamort.estimators",
     "stochamort.polynomial",
+    "stochamort.regression",
     "stochamort.parallelism",
 )
 
@@ -151,6 +152,8 @@ TORCH_FREE_SCRIPT = textwrap.dedent(
     ones = np.ones(masks.shape[:2])
     call("polyshap", masks, game(masks), null, grand, sample_weights=ones, paired=True)
     call("oddshap", masks, game(masks), null, grand, sample_weights=ones)
+    iid = sm.sample_design(n_points, 20, d, replace=True, seed=0)
+    call("regression_adjusted_semivalue", iid.masks, game(iid.masks), null, grand, weights=iid.weights, n_enumerated=iid.n_enumerated, semivalue_weights=sm.semivalue_weights(d))
     uniform = sm.sample_coalitions(n_points, 64, d, distribution="banzhaf", seed=1)
     call("msr_banzhaf", uniform, game(uniform))
     call("lime", uniform, game(uniform))

@@ -15,13 +15,15 @@ from stochamort.errors import InvalidArgumentError
 from stochamort.oracles.base import Oracle, StoppingRule
 from stochamort.oracles.permutation import Exact, Permutation
 from stochamort.oracles.polynomial import OddSHAP, PolySHAP
+from stochamort.oracles.regression import RegressionBanzhaf, RegressionSemivalue, RegressionShapley
 from stochamort.oracles.sampled import LIME, KernelSHAP, LeverageSHAP, MSRBanzhaf, SGDShapley, UnbiasedKernelSHAP
 
 __all__ = ["oracle_from_settings"]
 
 _ORACLES: dict[str, type[Oracle]] = {
     cls.__name__: cls
-    for cls in (Exact, Permutation, KernelSHAP, UnbiasedKernelSHAP, LeverageSHAP, SGDShapley, MSRBanzhaf, LIME, PolySHAP, OddSHAP)
+    for cls in (Exact, Permutation, KernelSHAP, UnbiasedKernelSHAP, LeverageSHAP, SGDShapley, MSRBanzhaf, LIME, PolySHAP, OddSHAP,
+                RegressionShapley, RegressionBanzhaf, RegressionSemivalue)
 }
 
 
