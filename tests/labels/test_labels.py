@@ -33,7 +33,7 @@ from tests.helpers.torch_models import mlp, randn, torch_single_thread  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[2]  # where the ``tests`` package lives
 N, D, SEED = 40, 6, 5
-ORACLE = KernelSHAP(budget=64)
+ORACLE = KernelSHAP(budget=40)  # below 2^D = 64, which a design would spend on the (seed-free) census
 
 
 class Slow(nn.Module):
@@ -103,7 +103,7 @@ def test_round_trip_equals_one_oracle_call(x: Tensor, direct: Estimate, tmp_path
 def test_files_read_with_numpy_and_json_alone(reference_store: Path, direct: Estimate, x: Tensor) -> None:
     manifest = json.loads((reference_store / "manifest.json").read_text())
     assert manifest["format"] == "stochamort-labels" and manifest["format_version"] == 1
-    assert manifest["oracle"] == {"oracle": "KernelSHAP", "budget": 64, "paired": True, "stopping": None}
+    assert manifest["oracle"] == {"oracle": "KernelSHAP", "budget": 40, "paired": True, "sampling": "design", "stopping": None}
     assert (manifest["seed"], manifest["n_points"], manifest["n_players"], manifest["n_outputs"]) == (SEED, N, D, 2)
     assert (manifest["chunk_size"], manifest["n_chunks"]) == (8, 5)
     assert manifest["x_shape"] == [N, D] and manifest["x_dtype"] == "float64" and len(manifest["x_sha256"]) == 64
@@ -333,7 +333,7 @@ def test_refuses_a_corrupt_chunk(
     "change, field",
     [
         ({"seed": SEED + 1}, "seed: stored 5, requested 6"),
-        ({"oracle": KernelSHAP(budget=66)}, "oracle:.*budget.: 64.*budget.: 66"),
+        ({"oracle": KernelSHAP(budget=66)}, "oracle:.*budget.: 40.*budget.: 66"),
         ({"oracle": LIME(budget=64)}, "oracle:.*KernelSHAP.*LIME"),
         ({"x": "shifted"}, "x_sha256"),
         ({"x": "fewer"}, "n_points: stored 40, requested 39"),
