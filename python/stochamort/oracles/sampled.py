@@ -148,7 +148,7 @@ class CoalitionOracle(Oracle):
 def _kernelshap_estimate(s: Samples, oracle: KernelSHAP, *, unbiased: bool) -> Estimate:
     """KernelSHAP (consistent or unbiased) on samples, with the weights of their design if any."""
     estimator = estimators.unbiased_kernelshap if unbiased else estimators.kernelshap
-    design = s.design or Design(None, 0, False)  # type: ignore[arg-type]
+    weights, n_enumerated, stratified = (None, 0, False) if s.design is None else s.design
     return estimator(
         s.masks,
         s.values,
@@ -156,9 +156,9 @@ def _kernelshap_estimate(s: Samples, oracle: KernelSHAP, *, unbiased: bool) -> E
         s.grand,
         paired=oracle.paired,
         distribution=oracle.distribution,
-        sample_weights=design.weights,
-        n_enumerated=design.n_enumerated,
-        stratified=design.stratified,
+        sample_weights=weights,
+        n_enumerated=n_enumerated,
+        stratified=stratified,
     )
 
 
