@@ -7,20 +7,19 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from stochamort import estimators
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
 from stochamort.games.base import Game
-from stochamort.oracles.sampled import CoalitionOracle, Design, Samples
+from stochamort.oracles.sampled import Design, DesignSampling, Samples
 from stochamort.results import Estimate
-from stochamort.sampling import CoalitionDistribution, coalition_probabilities, sample_design
+from stochamort.sampling import CoalitionDistribution, coalition_probabilities
 
 __all__ = ["PolySHAP", "OddSHAP"]
 
 
 @dataclass(frozen=True)
-class _PolynomialOracle(CoalitionOracle):
+class _PolynomialOracle(DesignSampling):
     """Shapley-kernel coalitions, ``budget − 2`` per point plus v(∅) and v(all), then a polynomial
     regression: on a design (default; whole sizes enumerated, the rest distinct) or on i.i.d. draws
     (``sampling="iid"``, which can be spent in rounds for a stopping rule's target)."""
@@ -44,13 +43,6 @@ class _PolynomialOracle(CoalitionOracle):
                 continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise InvalidArgumentError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-        if self.sampling not in ("design", "iid"):
-            raise InvalidArgumentError(f"sampling: must be 'design' or 'iid', got {self.sampling!r}")
-        if self.sampling == "design" and self.stopping is not None and self.stopping.target_std_error is not None:
-            raise InvalidArgumentError(
-                "sampling: a StoppingRule target spends the budget in rounds, which a design (drawn whole) "
-                "cannot do; use sampling='iid' with a target"
-            )
         super()._validate(game)
         # Each player needs a free coefficient, and the fit needs distinct pairs beyond them (2
         # residual degrees of freedom, 2 random units): below this no draw can work.
@@ -60,14 +52,6 @@ class _PolynomialOracle(CoalitionOracle):
                 f"budget: {type(self).__name__} needs at least {2 + 2 * (d + 2)} evaluations per point for "
                 f"{d} players, got {self.budget}"
             )
-
-    def _draw(
-        self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
-    ) -> tuple[NDArray[np.bool_], Design | None]:
-        if self.sampling == "iid":
-            return super()._draw(n, samples, d, seed, first_point, round_index)
-        design = sample_design(n, samples, d, paired=self.grouped, seed=seed, point_offset=first_point)
-        return design.masks, Design(design.weights, design.n_enumerated, stratified=True)
 
     @staticmethod
     def _design(s: Samples) -> Design:

@@ -145,6 +145,35 @@ class CoalitionOracle(Oracle):
         return result
 
 
+class DesignSampling(CoalitionOracle):
+    """Coalition oracles that draw a design without repeats (``sampling="design"``, see
+    :func:`stochamort.sampling.sample_design`) or i.i.d. coalitions (``sampling="iid"``, the only
+    choice that can be spent in rounds for a :class:`~stochamort.oracles.StoppingRule` target).
+    Subclasses declare the ``sampling`` field."""
+
+    sampling: Literal["design", "iid"]
+
+    def _validate(self, game: Game) -> None:
+        if self.sampling not in ("design", "iid"):
+            raise InvalidArgumentError(f"sampling: must be 'design' or 'iid', got {self.sampling!r}")
+        if self.sampling == "design" and self.stopping is not None and self.stopping.target_std_error is not None:
+            raise InvalidArgumentError(
+                "sampling: a StoppingRule target spends the budget in rounds, which a design (drawn whole) "
+                "cannot do; use sampling='iid' with a target"
+            )
+        super()._validate(game)
+
+    def _draw(
+        self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
+    ) -> tuple[NDArray[np.bool_], Design | None]:
+        if self.sampling == "iid":
+            return super()._draw(n, samples, d, seed, first_point, round_index)
+        design = sample_design(
+            n, samples, d, distribution=self.distribution, paired=self.grouped, seed=seed, point_offset=first_point
+        )
+        return design.masks, Design(design.weights, design.n_enumerated, stratified=True)
+
+
 def _kernelshap_estimate(s: Samples, oracle: KernelSHAP, *, unbiased: bool) -> Estimate:
     """KernelSHAP (consistent or unbiased) on samples, with the weights of their design if any."""
     estimator = estimators.unbiased_kernelshap if unbiased else estimators.kernelshap
@@ -163,7 +192,7 @@ def _kernelshap_estimate(s: Samples, oracle: KernelSHAP, *, unbiased: bool) -> E
 
 
 @dataclass(frozen=True)
-class KernelSHAP(CoalitionOracle):
+class KernelSHAP(DesignSampling):
     """KernelSHAP (Lundberg & Lee 2017) in the constrained least-squares form of Covert & Lee (2021).
 
     Coalitions from the Shapley kernel, ``budget − 2`` per point (plus v(∅) and v(all)); paired
@@ -190,13 +219,6 @@ class KernelSHAP(CoalitionOracle):
         return self.paired
 
     def _validate(self, game: Game) -> None:
-        if self.sampling not in ("design", "iid"):
-            raise InvalidArgumentError(f"sampling: must be 'design' or 'iid', got {self.sampling!r}")
-        if self.sampling == "design" and self.stopping is not None and self.stopping.target_std_error is not None:
-            raise InvalidArgumentError(
-                "sampling: a StoppingRule target spends the budget in rounds, which a design (drawn whole) "
-                "cannot do; use sampling='iid' with a target"
-            )
         super()._validate(game)
         d, samples = game.n_players, self._samples_per_round()
         # A = mean(z zᵀ) is d × d; a pair (z, 1 − z) spans only z and 1, so pairs add one direction each.
@@ -210,16 +232,6 @@ class KernelSHAP(CoalitionOracle):
 
     #: Whether the estimator solves with the sampled A (which must then have full rank).
     _needs_full_rank: ClassVar[bool] = True
-
-    def _draw(
-        self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
-    ) -> tuple[NDArray[np.bool_], Design | None]:
-        if self.sampling == "iid":
-            return super()._draw(n, samples, d, seed, first_point, round_index)
-        design = sample_design(
-            n, samples, d, distribution=self.distribution, paired=self.paired, seed=seed, point_offset=first_point
-        )
-        return design.masks, Design(design.weights, design.n_enumerated, stratified=True)
 
     def _estimate(self, s: Samples) -> Estimate:
         return _kernelshap_estimate(s, self, unbiased=False)
