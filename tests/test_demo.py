@@ -16,7 +16,7 @@ from stochamort.errors import InvalidArgumentError
 METRICS = {"squared_error", "normalized_error", "pearson", "spearman", "sign_agreement"}
 
 
-@pytest.mark.parametrize("oracle", ["permutation", "permutation-single", "kernelshap"])
+@pytest.mark.parametrize("oracle", ["permutation", "permutation-single", "kernelshap", "regression-shapley"])
 def test_quick_demo_writes_figures_and_every_metric(tmp_path: Path, oracle: str) -> None:
     output = tmp_path / "out"
     run = subprocess.run(
@@ -40,7 +40,7 @@ def test_quick_demo_writes_figures_and_every_metric(tmp_path: Path, oracle: str)
     for record in metrics["amortized"]:
         assert METRICS <= record["amortizer"].keys() and METRICS <= record["label_noise"].keys()
         assert record["flops_per_point"] > record["training_flops_per_point"] > 0
-    assert set(metrics["speedup_at_equal_error"]) == {"KernelSHAP", "Permutation"}
+    assert set(metrics["speedup_at_equal_error"]) == {"KernelSHAP", "Permutation", "RegressionShapley"}
     assert metrics["inference_ms_per_unseen_point"] > 0
     assert not list(output.glob(".*.tmp")), "a temporary file was left behind"
 
@@ -61,7 +61,10 @@ def test_default_label_budgets_are_one_complete_round() -> None:
     assert default_label_budget("permutation-single", 12) == 13  # one order: (d - 1) + 2
     assert default_label_budget("unbiased-kernelshap", 10) == 20
     assert default_label_budget("kernelshap", 8) == 64 and default_label_budget("leverage", 12) == 96
-    assert set(LABEL_ORACLES) == {"permutation", "permutation-single", "kernelshap", "unbiased-kernelshap", "leverage"}
+    assert default_label_budget("regression-shapley", 12) == 60  # 5d: where its surrogate pays for itself
+    assert set(LABEL_ORACLES) == {
+        "permutation", "permutation-single", "kernelshap", "unbiased-kernelshap", "leverage", "regression-shapley"
+    }
     assert set(DEMO_ORACLES) == set(LABEL_ORACLES)  # the CLI's copy, kept so that --help does not load torch
     with pytest.raises(InvalidArgumentError, match="oracle"):
         default_label_budget("shap", 10)

@@ -142,7 +142,7 @@ def regression_adjusted_semivalue(
     values: NDArray[np.float64],
     null_values: NDArray[np.float64],
     grand_values: NDArray[np.float64],
-    weights: NDArray[np.float64],
+    sample_weights: NDArray[np.float64],
     n_enumerated: int,
     semivalue_weights: NDArray[np.float64],
     paired: bool,

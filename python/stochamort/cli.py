@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 #: Label oracles of the demo (kept in sync with stochamort.demo.LABEL_ORACLES; not imported here so
 #: that ``--help`` does not load torch).
-DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "permutation-single", "unbiased-kernelshap")
+DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "permutation-single", "regression-shapley", "unbiased-kernelshap")
 
 
 def _parser() -> argparse.ArgumentParser:

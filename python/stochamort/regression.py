@@ -34,7 +34,7 @@ def regression_adjusted_semivalue(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     n_enumerated: int,
     semivalue_weights: Any,
     paired: bool = True,
@@ -70,7 +70,7 @@ def regression_adjusted_semivalue(
     ``w² Σ_i c_i²`` were up to 2.4× worse in squared error.
 
     Bias: **unbiased** for every budget when the random units are i.i.d. (a design drawn with
-    replacement) with counting-measure ``weights`` (E Σ_r w_r f(S_r) = Σ_S f(S) over the sizes not
+    replacement) with counting-measure ``sample_weights`` (E Σ_r w_r f(S_r) = Σ_S f(S) over the sizes not
     enumerated). Units drawn without replacement are not independent, which makes it slightly biased.
     Standard errors: ``sd(g_u)/√n_units`` (the cross-fitting influence form); they ignore that the
     units of a fold share a surrogate fitted on the other folds (the fitting noise and the
@@ -83,7 +83,7 @@ def regression_adjusted_semivalue(
         values: the game at those coalitions, ``(n_points, n_samples, n_outputs)``.
         null_values: v(∅) per point and output.
         grand_values: v(all players) per point and output.
-        weights: ``(n_points, n_samples)`` counting-measure weights: 1 on enumerated rows, e.g.
+        sample_weights: ``(n_points, n_samples)`` counting-measure weights: 1 on enumerated rows, e.g.
             ``1 / (n_random_rows · q(S))`` on random rows drawn from ``q``.
         n_enumerated: number of leading enumerated rows.
         semivalue_weights: ``(d,)``, e.g. from :func:`~stochamort.weights.semivalue_weights`.
@@ -115,7 +115,7 @@ def regression_adjusted_semivalue(
         as_float64(values, "values"),
         as_float64(null_values, "null_values"),
         as_float64(grand_values, "grand_values"),
-        as_float64(weights, "weights"),
+        as_float64(sample_weights, "sample_weights"),
         as_int("n_enumerated", n_enumerated, minimum=0),
         as_float64(semivalue_weights, "semivalue_weights"),
         as_bool("paired", paired),

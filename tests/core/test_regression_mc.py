@@ -118,7 +118,7 @@ def test_one_fold_is_exactly_unbiased_given_the_others(
 ) -> None:
     case = fold_expectation_case(5, semivalue, paired, enumerated, seed=len(enumerated) + 7 * degree + paired)
     est = impl.regression_adjusted_semivalue(
-        case["masks"], case["values"], case["null"], case["grand"], weights=case["weights"],
+        case["masks"], case["values"], case["null"], case["grand"], sample_weights=case["weights"],
         n_enumerated=case["n_enumerated"], semivalue_weights=case["p"], paired=paired, folds=3,
         degree=degree, size_intercepts=size_intercepts,
     )
@@ -149,7 +149,7 @@ def test_mean_over_independent_designs_is_the_semivalue(semivalue: str, paired: 
     p = weights_of(d, semivalue)
     est = sm.regression_adjusted_semivalue(
         design.masks, values, np.repeat(table[None, 0], n, 0), np.repeat(table[None, -1], n, 0),
-        weights=design.weights, n_enumerated=design.n_enumerated, semivalue_weights=p, paired=paired,
+        sample_weights=design.weights, n_enumerated=design.n_enumerated, semivalue_weights=p, paired=paired,
     )
     exact = sm.exact_semivalue(table[None], p).values[0]
     spread = est.values.std(axis=0, ddof=1)
@@ -185,7 +185,7 @@ def test_games_the_surrogate_fits_exactly_have_exact_estimates(impl: Any, paired
     for semivalue in ("shapley", "banzhaf"):
         p = weights_of(d, semivalue)
         est = impl.regression_adjusted_semivalue(
-            data["masks"], data["values"], data["null"], data["grand"], weights=data["weights"],
+            data["masks"], data["values"], data["null"], data["grand"], sample_weights=data["weights"],
             n_enumerated=data["n_enumerated"], semivalue_weights=p, paired=paired, degree=degree, ridge=1e-12,
         )
         exact = sm.exact_semivalue(table[None], p).values
@@ -200,7 +200,7 @@ def test_a_census_is_exact_with_zero_standard_errors(impl: Any) -> None:
     assert design.n_enumerated == design.masks.shape[1] == 2**d - 2
     est = impl.regression_adjusted_semivalue(
         design.masks, table[index_of(design.masks)], np.repeat(table[None, 0], 2, 0), np.repeat(table[None, -1], 2, 0),
-        weights=design.weights, n_enumerated=design.n_enumerated, semivalue_weights=weights_of(d, "beta(4,1)"),
+        sample_weights=design.weights, n_enumerated=design.n_enumerated, semivalue_weights=weights_of(d, "beta(4,1)"),
     )
     np.testing.assert_allclose(est.values, sm.exact_semivalue(np.stack([table] * 2), weights_of(d, "beta(4,1)")).values, atol=1e-12)
     np.testing.assert_array_equal(est.std_errors, 0.0)
@@ -229,7 +229,7 @@ def test_rust_matches_reference(data: st.DataObject) -> None:
     null, grand = rng.normal(size=(n_points, n_outputs)), rng.normal(size=(n_points, n_outputs))
     both = run_both(
         lambda m: m.regression_adjusted_semivalue(
-            design.masks, values, null, grand, weights=design.weights, n_enumerated=design.n_enumerated,
+            design.masks, values, null, grand, sample_weights=design.weights, n_enumerated=design.n_enumerated,
             semivalue_weights=weights_of(d, semivalue), paired=paired, folds=folds, degree=degree,
             size_intercepts=size_intercepts,
         )
@@ -252,7 +252,7 @@ def valid_inputs(d: int = 5, paired: bool = True) -> dict[str, Any]:
     n = design.masks.shape[1]
     return {
         "masks": design.masks.copy(), "values": np.ones((2, n, 1)), "null_values": np.zeros((2, 1)),
-        "grand_values": np.ones((2, 1)), "weights": design.weights.copy(), "n_enumerated": design.n_enumerated,
+        "grand_values": np.ones((2, 1)), "sample_weights": design.weights.copy(), "n_enumerated": design.n_enumerated,
         "semivalue_weights": sm.semivalue_weights(d), "paired": paired,
     }
 
@@ -264,16 +264,16 @@ def broken(change: str) -> dict[str, Any]:
     if change == "masks dtype":
         args["masks"] = args["masks"].astype(np.int8)
     elif change == "weights shape":
-        args["weights"] = args["weights"][:, :-1]
+        args["sample_weights"] = args["sample_weights"][:, :-1]
     elif change == "weights nan":
-        args["weights"][1, 3] = np.nan
+        args["sample_weights"][1, 3] = np.nan
     elif change == "enumerated weight":
-        args["weights"][0, 2] = 0.5
+        args["sample_weights"][0, 2] = 0.5
     elif change == "negative weight":
-        args["weights"][1, -1] = -1.0
+        args["sample_weights"][1, -1] = -1.0
     elif change == "incomplete size":
         args["n_enumerated"] = 9
-        args["masks"], args["values"], args["weights"] = (a[:, 1:] for a in (args["masks"], args["values"], args["weights"]))
+        args["masks"], args["values"], args["sample_weights"] = (a[:, 1:] for a in (args["masks"], args["values"], args["sample_weights"]))
     elif change == "repeated coalition":
         args["masks"][0, 1] = args["masks"][0, 0]
     elif change == "empty enumerated":
@@ -284,7 +284,7 @@ def broken(change: str) -> dict[str, Any]:
     elif change == "not complements":
         args["masks"][0, n_enum + 1] = args["masks"][0, n_enum]
     elif change == "odd random rows":
-        args["masks"], args["values"], args["weights"] = (a[:, :-1] for a in (args["masks"], args["values"], args["weights"]))
+        args["masks"], args["values"], args["sample_weights"] = (a[:, :-1] for a in (args["masks"], args["values"], args["sample_weights"]))
     elif change == "semivalue shape":
         args["semivalue_weights"] = np.ones(4)
     elif change == "semivalue nan":
@@ -304,16 +304,16 @@ def broken(change: str) -> dict[str, Any]:
     elif change == "ridge inf":
         args["ridge"] = math.inf
     elif change == "no random rows":
-        args["masks"], args["values"], args["weights"] = (a[:, :n_enum] for a in (args["masks"], args["values"], args["weights"]))
+        args["masks"], args["values"], args["sample_weights"] = (a[:, :n_enum] for a in (args["masks"], args["values"], args["sample_weights"]))
     return args
 
 
 BAD = {
     "masks dtype": (InvalidArgumentError, "masks"),
-    "weights shape": (ShapeError, "weights"),
-    "weights nan": (NonFiniteError, "weights"),
-    "enumerated weight": (InvalidArgumentError, "weights"),
-    "negative weight": (InvalidArgumentError, "weights"),
+    "weights shape": (ShapeError, "sample_weights"),
+    "weights nan": (NonFiniteError, "sample_weights"),
+    "enumerated weight": (InvalidArgumentError, "sample_weights"),
+    "negative weight": (InvalidArgumentError, "sample_weights"),
     "incomplete size": (InvalidArgumentError, "masks"),
     "repeated coalition": (InvalidArgumentError, "masks"),
     "empty enumerated": (InvalidArgumentError, "masks"),
@@ -365,7 +365,7 @@ import hashlib, numpy as np, stochamort as sm
 design = sm.sample_design(48, 200, 12, distribution="leverage", paired=False, replace=True, seed=3)
 values = np.sin(design.masks @ np.linspace(-1, 1, 12))[..., None] * np.arange(1, 3)
 null, grand = np.zeros((48, 2)), np.ones((48, 2))
-est = sm.regression_adjusted_semivalue(design.masks, values, null, grand, weights=design.weights,
+est = sm.regression_adjusted_semivalue(design.masks, values, null, grand, sample_weights=design.weights,
     n_enumerated=design.n_enumerated, semivalue_weights=sm.semivalue_weights(12), paired=False)
 assert est.extras["degree"][0] == 2
 print(hashlib.sha256(est.values.tobytes() + est.std_errors.tobytes() + est.extras["fold_values"].tobytes()).hexdigest())
@@ -384,9 +384,9 @@ def test_a_slice_of_points_gives_the_slice_of_the_estimate() -> None:
     args = valid_inputs(paired=False)
     args["values"] = np.random.default_rng(0).normal(size=args["values"].shape)
     whole = sm.regression_adjusted_semivalue(args["masks"], args["values"], args["null_values"], args["grand_values"],
-        weights=args["weights"], n_enumerated=args["n_enumerated"], semivalue_weights=args["semivalue_weights"], paired=False)
+        sample_weights=args["sample_weights"], n_enumerated=args["n_enumerated"], semivalue_weights=args["semivalue_weights"], paired=False)
     part = sm.regression_adjusted_semivalue(args["masks"][1:], args["values"][1:], args["null_values"][1:], args["grand_values"][1:],
-        weights=args["weights"][1:], n_enumerated=args["n_enumerated"], semivalue_weights=args["semivalue_weights"], paired=False)
+        sample_weights=args["sample_weights"][1:], n_enumerated=args["n_enumerated"], semivalue_weights=args["semivalue_weights"], paired=False)
     np.testing.assert_array_equal(whole.values[1:], part.values)
     assert hashlib.sha256(whole.std_errors[1:].tobytes()).digest() == hashlib.sha256(part.std_errors.tobytes()).digest()
     assert list(itertools.islice(whole.extras, 3)) == ["fold_values", "degree", "size_intercepts"]

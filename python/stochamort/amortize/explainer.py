@@ -11,7 +11,8 @@
 
 What :meth:`AmortizedExplainer.fit` does, in order: it binds the model and masker to the training
 inputs (:class:`~stochamort.games.MaskedModel`); estimates every training point's attribution
-cheaply with the oracle (noisy but unbiased; by default antithetic permutation sampling) into a
+cheaply with the oracle (noisy but unbiased; by default antithetic permutation sampling, or
+regression-adjusted Monte Carlo when the budget per point allows, see :func:`default_oracle`) into a
 resumable label store (:func:`~stochamort.labels.generate_labels`); holds out a seeded share of
 the points, whose *noisy* labels select the checkpoint; computes v(∅) and v(all) for the
 efficiency normalization (Shapley values); and trains the amortizer network
@@ -46,7 +47,7 @@ from stochamort.explanation import Attributions
 from stochamort.games import BaselineMasker, ImagePatchMasker, MarginalMasker, MaskedModel, Masker, NumpyModel, OutputSpec
 from stochamort.games.model import ModelGame
 from stochamort.labels import generate_labels
-from stochamort.oracles import Exact, Oracle, Permutation
+from stochamort.oracles import Exact, Oracle, Permutation, RegressionShapley
 from stochamort.results import Estimate
 
 __all__ = ["AmortizedExplainer", "default_oracle", "default_train_config"]
@@ -59,6 +60,10 @@ DEFAULT_BACKGROUND = 100
 #: small training set gets more precise labels per point and a large one the cheapest round.
 DEFAULT_LABEL_EVALUATIONS = 100_000
 
+#: From this many evaluations per player on, :func:`default_oracle` labels with
+#: :class:`~stochamort.oracles.RegressionShapley` rather than permutation sampling.
+REGRESSION_MIN_BUDGET_PER_PLAYER = 5
+
 #: The named outputs (see :data:`~stochamort.games.OutputSpec`).
 _OUTPUTS = ("identity", "probabilities", "logits", "log_odds")
 
@@ -66,19 +71,29 @@ _OUTPUTS = ("identity", "probabilities", "logits", "log_odds")
 DEFAULT_STEPS = 3000
 
 
-def default_oracle(n_points: int, n_players: int) -> Permutation:
-    """The default label oracle: antithetic permutation sampling with whole pairs of orders.
+def default_oracle(n_points: int, n_players: int) -> Permutation | RegressionShapley:
+    """The default label oracle: the unbiased Shapley oracle with the lowest error per evaluation
+    at the label budget that ``n_points`` points can afford.
 
-    A pair of orders costs 2(d − 1) evaluations (v(∅) and v(all) shared). The budget buys
-    ``max(1, ⌈DEFAULT_LABEL_EVALUATIONS / (n_points · 2d)⌉)`` pairs, at most 16: the cheapest
-    complete round (2d evaluations, the demo's choice) for large training sets, more precise
-    labels per point for small ones, where the amortizer has fewer points to average noise over.
-    Unbiased and exactly efficient.
+    The budget is ``p`` whole pairs of orders of antithetic permutation sampling,
+    ``2 + p · 2(d − 1)`` evaluations, with ``p = max(1, ⌈DEFAULT_LABEL_EVALUATIONS / (n_points · 2d)⌉)``
+    and at most 16: the cheapest complete round (2d evaluations) for large training sets, more
+    precise labels per point for small ones, where the amortizer has fewer points to average
+    noise over. Below :data:`REGRESSION_MIN_BUDGET_PER_PLAYER` · d evaluations the oracle is
+    :class:`~stochamort.oracles.Permutation` with those pairs (unbiased and exactly efficient);
+    from there on :class:`~stochamort.oracles.RegressionShapley` (unbiased, cross-fitted
+    regression-adjusted Monte Carlo) with the same budget, whose surrogate then has enough rows to
+    pay for itself. Measured error × evaluations, RegressionShapley over Permutation, on MLP
+    games: 1.0 at 4d, 0.81 at 5d, 0.63 at 8d, 0.34 at 15d (d = 12); 0.91 at 5d, 0.71 at 8d
+    (d = 49); 0.88 at 5.3d (d = 24).
     """
     n_points = check_int("n_points", n_points, 1)
     d = check_int("n_players", n_players, 1)
     pairs = min(16, max(1, math.ceil(DEFAULT_LABEL_EVALUATIONS / (n_points * 2 * d))))
-    return Permutation(2 + pairs * 2 * max(1, d - 1))
+    budget = 2 + pairs * 2 * max(1, d - 1)
+    if d >= 2 and budget >= REGRESSION_MIN_BUDGET_PER_PLAYER * d:
+        return RegressionShapley(budget)
+    return Permutation(budget)
 
 
 def default_train_config(
@@ -118,7 +133,8 @@ class AmortizedExplainer:
             function over a seeded sample of :data:`DEFAULT_BACKGROUND` of its rows — the value
             function of shap's ``Independent`` masker with that background.
         oracle: the noisy per-point estimator that labels the training points (default
-            :func:`default_oracle`: antithetic permutation sampling, unbiased Shapley values).
+            :func:`default_oracle`: unbiased Shapley values by antithetic permutation sampling, or
+            by :class:`~stochamort.oracles.RegressionShapley` when ≥ 5d evaluations per point fit).
             It is also what ``explain(x, amortized=False)`` runs.
         amortizer: the network to train, mapping inputs ``(n, *shape)`` to ``(n, n_players,
             n_outputs)`` (default: for tabular inputs, a :class:`GatedMLPAmortizer` — or an

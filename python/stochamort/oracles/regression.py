@@ -147,7 +147,7 @@ class RegressionOracle(Oracle):
         try:
             with global_points(point_offset + points):
                 return estimators.regression_adjusted_semivalue(
-                    masks, values, null, grand, weights=weights, n_enumerated=n_enumerated,
+                    masks, values, null, grand, sample_weights=weights, n_enumerated=n_enumerated,
                     semivalue_weights=self._weights(masks.shape[2]), paired=paired,
                     folds=self.folds, degree=self.degree, ridge=self.ridge,
                 )

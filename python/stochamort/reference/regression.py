@@ -110,7 +110,7 @@ def _check_enumerated(masks: NDArray[np.bool_], n_enumerated: int, point: int) -
 
 
 def _check_inputs(
-    masks: Any, values: Any, null_values: Any, grand_values: Any, weights: Any, n_enumerated: Any, semivalue_weights: Any
+    masks: Any, values: Any, null_values: Any, grand_values: Any, sample_weights: Any, n_enumerated: Any, semivalue_weights: Any
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int, NDArray[np.float64]]:
     m = as_mask_array("masks", masks, 3)
     v = as_float_array("values", values, 3)
@@ -129,9 +129,9 @@ def _check_inputs(
         check_shape(name, e, (n_points, v.shape[2]), "values (n_points, n_outputs)")
         check_finite(name, e)
         endpoints.append(e)
-    w = as_float_array("weights", weights, 2)
-    check_shape("weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
-    check_finite("weights", w)
+    w = as_float_array("sample_weights", sample_weights, 2)
+    check_shape("sample_weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
+    check_finite("sample_weights", w)
     p = as_float_array("semivalue_weights", semivalue_weights, 1)
     check_shape("semivalue_weights", p, (d,), "masks (n_players)")
     if not np.isfinite(p).all():
@@ -148,7 +148,7 @@ def regression_adjusted_semivalue(
     null_values: Any,
     grand_values: Any,
     *,
-    weights: Any,
+    sample_weights: Any,
     n_enumerated: int,
     semivalue_weights: Any,
     paired: bool = True,
@@ -166,7 +166,7 @@ def regression_adjusted_semivalue(
     size_intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
     ridge = check_float("ridge", ridge, positive=True)
     m, v, null, grand, w, n_enum, p = _check_inputs(
-        masks, values, null_values, grand_values, weights, n_enum_checked, semivalue_weights
+        masks, values, null_values, grand_values, sample_weights, n_enum_checked, semivalue_weights
     )
     n_points, n_samples, d = m.shape
     n_random = n_samples - n_enum
@@ -225,10 +225,10 @@ def _check_point(m: NDArray[np.bool_], w: NDArray[np.float64], n_enum: int, pair
     covered = _check_enumerated(m, n_enum, point)
     for r in range(n_enum):
         if w[r] != 1.0:
-            raise InvalidArgumentError(f"weights: enumerated row {r} of point {point} must have weight 1, got {w[r]}")
+            raise InvalidArgumentError(f"sample_weights: enumerated row {r} of point {point} must have weight 1, got {w[r]}")
     for r in range(n_enum, m.shape[0]):
         if not w[r] > 0:
-            raise InvalidArgumentError(f"weights: row {r} of point {point} must be positive, got {w[r]}")
+            raise InvalidArgumentError(f"sample_weights: row {r} of point {point} must be positive, got {w[r]}")
         s = int(m[r].sum())
         if s in covered:
             raise InvalidArgumentError(

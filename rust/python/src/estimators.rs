@@ -248,7 +248,7 @@ type RegressionArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray
 /// Regression-adjusted Monte Carlo semivalues: (values, std_errors, fold_values, folds, degree,
 /// size_intercepts).
 #[pyfunction]
-#[pyo3(signature = (masks, values, null_values, grand_values, weights, n_enumerated, semivalue_weights, paired, folds, degree, size_intercepts, ridge))]
+#[pyo3(signature = (masks, values, null_values, grand_values, sample_weights, n_enumerated, semivalue_weights, paired, folds, degree, size_intercepts, ridge))]
 #[allow(clippy::too_many_arguments)]
 fn regression_adjusted_semivalue<'py>(
     py: Python<'py>,
@@ -256,7 +256,7 @@ fn regression_adjusted_semivalue<'py>(
     values: &Bound<'py, PyAny>,
     null_values: &Bound<'py, PyAny>,
     grand_values: &Bound<'py, PyAny>,
-    weights: &Bound<'py, PyAny>,
+    sample_weights: &Bound<'py, PyAny>,
     n_enumerated: &Bound<'py, PyAny>,
     semivalue_weights: &Bound<'py, PyAny>,
     paired: bool,
@@ -276,9 +276,9 @@ fn regression_adjusted_semivalue<'py>(
     let (masks, values) = masks_values(masks, values)?;
     let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
     let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
-    let weights = readonly::<f64, Ix2>(weights, "weights", "(n_points, n_samples)")?;
+    let sample_weights = readonly::<f64, Ix2>(sample_weights, "sample_weights", "(n_points, n_samples)")?;
     let p: Vec<f64> = readonly::<f64, Ix1>(semivalue_weights, "semivalue_weights", "(n_players,)")?.as_array().to_vec();
-    let (m, v, n, g, w) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array(), weights.as_array());
+    let (m, v, n, g, w) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array(), sample_weights.as_array());
     let est = compute(py, || core::regression_adjusted_semivalue(m, v, n, g, w, n_enumerated, &p, settings))?;
     let (values, std_errors) = attribution_arrays(py, est.attribution);
     Ok((values, std_errors, est.fold_values.into_pyarray(py), est.folds, est.degree, est.size_intercepts))

@@ -75,7 +75,7 @@ struct Plan<'a> {
 /// Regression-adjusted Monte Carlo estimate of the semivalue with weights `semivalue_weights`
 /// `(d,)` (the convention of [`crate::exact_semivalue`]) for a batch of points.
 ///
-/// `masks` `(n_points, n_samples, d)`, `values` `(n_points, n_samples, n_outputs)`, `weights`
+/// `masks` `(n_points, n_samples, d)`, `values` `(n_points, n_samples, n_outputs)`, `sample_weights`
 /// `(n_points, n_samples)` form a design: rows `0..n_enumerated` are every coalition of some sizes
 /// (weight 1), the other rows are i.i.d. units (complementary pairs when `paired`) of the other
 /// sizes with counting-measure weights (E Σ_r w_r f(S_r) = Σ_S f(S) over those sizes).
@@ -86,7 +86,7 @@ pub fn regression_adjusted_semivalue(
     values: ArrayView3<f64>,
     null_values: ArrayView2<f64>,
     grand_values: ArrayView2<f64>,
-    weights: ArrayView2<f64>,
+    sample_weights: ArrayView2<f64>,
     n_enumerated: usize,
     semivalue_weights: &[f64],
     settings: RegressionSettings,
@@ -94,10 +94,10 @@ pub fn regression_adjusted_semivalue(
     let (n_points, n_samples, d, n_outputs) = check_masks_values(&masks, &values)?;
     check_point_values(&null_values, n_points, n_outputs, "null_values")?;
     check_point_values(&grand_values, n_points, n_outputs, "grand_values")?;
-    if weights.dim() != (n_points, n_samples) {
-        return Err(CoreError::shape("weights", format!("[{n_points}, {n_samples}] (n_points, n_samples)"), weights.shape()));
+    if sample_weights.dim() != (n_points, n_samples) {
+        return Err(CoreError::shape("sample_weights", format!("[{n_points}, {n_samples}] (n_points, n_samples)"), sample_weights.shape()));
     }
-    check_finite(&weights, "weights")?;
+    check_finite(&sample_weights, "sample_weights")?;
     if semivalue_weights.len() != d {
         return Err(CoreError::shape("semivalue_weights", format!("[{d}] (n_players)"), &[semivalue_weights.len()]));
     }
@@ -161,7 +161,7 @@ pub fn regression_adjusted_semivalue(
             values.index_axis(Axis(0), p),
             null_values.row(p),
             grand_values.row(p),
-            weights.row(p),
+            sample_weights.row(p),
             &plan,
         )
     }))?;
@@ -244,7 +244,7 @@ fn check_design(point: usize, masks: ArrayView2<bool>, rows: &Coalitions, weight
     for r in 0..plan.n_enumerated {
         if weights[r] != 1.0 {
             return Err(CoreError::invalid_at(
-                "weights",
+                "sample_weights",
                 vec![point],
                 format!("enumerated row {r} of point {point} must have weight 1, got {}", weights[r]),
             ));
@@ -254,7 +254,7 @@ fn check_design(point: usize, masks: ArrayView2<bool>, rows: &Coalitions, weight
         // Weights are finite (checked above), so this refuses every weight that is not positive.
         if weights[r] <= 0.0 {
             return Err(CoreError::invalid_at(
-                "weights",
+                "sample_weights",
                 vec![point],
                 format!("row {r} of point {point} must be positive, got {}", weights[r]),
             ));
