@@ -231,3 +231,23 @@ def test_a_config_without_efficiency_warns_for_shapley_values(model: GradientBoo
     explainer = AmortizedExplainer(model, background, config=SHORT.replace(efficiency=False))
     with pytest.warns(UserWarning, match="^config: efficiency=False"):
         explainer.fit(DATA.data[TRAIN[:40]], progress=False)
+
+
+def test_default_oracle_is_the_best_unbiased_one_for_the_label_budget() -> None:
+    """Permutation pairs while the budget is below 5d evaluations per point, RegressionShapley from there on
+    (the measurements are in default_oracle's docstring); both spend the same budget."""
+    from stochamort.amortize import default_oracle
+    from stochamort.amortize.explainer import DEFAULT_LABEL_EVALUATIONS, REGRESSION_MIN_BUDGET_PER_PLAYER
+    from stochamort.oracles import RegressionShapley
+
+    d = 12
+    large = default_oracle(10 * DEFAULT_LABEL_EVALUATIONS, d)  # one pair of orders: 2d evaluations
+    assert type(large) is Permutation and large.budget == 2 * d
+    two_pairs = default_oracle(DEFAULT_LABEL_EVALUATIONS // (2 * 2 * d) + 1, d)  # just enough points for 2 pairs
+    assert type(two_pairs) is Permutation and two_pairs.budget == 2 + 2 * 2 * (d - 1) < REGRESSION_MIN_BUDGET_PER_PLAYER * d
+    three_pairs = default_oracle(DEFAULT_LABEL_EVALUATIONS // (3 * 2 * d) + 1, d)
+    assert type(three_pairs) is RegressionShapley and three_pairs.budget == 2 + 3 * 2 * (d - 1)
+    assert default_oracle(1, d).budget == 2 + 16 * 2 * (d - 1)  # at most 16 pairs
+    assert type(default_oracle(1, 1)) is Permutation  # RegressionShapley needs two players
+    with pytest.raises(InvalidArgumentError, match="^n_points: "):
+        default_oracle(0, d)
