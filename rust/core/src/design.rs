@@ -292,7 +292,7 @@ fn draw_distinct(rng: &mut Pcg64, stratum: &Stratum, d: usize, count: usize, row
                 units.push(subset.to_vec());
             }
         });
-        for (unit, pick) in block.chunks_mut(unit_len).zip(sample_indices(rng, units.len(), count).into_iter()) {
+        for (unit, pick) in block.chunks_mut(unit_len).zip(sample_indices(rng, units.len(), count)) {
             write(unit, &units[pick]);
         }
         return;

@@ -2,6 +2,7 @@
 //! attributions with standard errors. All are batched over points and multi-output.
 
 mod exact;
+mod gram;
 mod kernelshap;
 mod lime;
 mod msr;

@@ -10,6 +10,7 @@
 
 use ndarray::{Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, Axis};
 
+use super::gram::FeatureRows;
 use super::surrogate::{ClosedForm, Layout, NormalEquations, SizeFunction, Surrogate};
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
@@ -357,8 +358,11 @@ fn estimate_point(
     };
     let row_sizes = SizeFunction::new(if plan.size_intercepts { vec![true; d + 1] } else { enumerated_sizes.clone() });
     // The normal equations of all fitting rows and of each fold's rows, and their rows per size.
-    let mut total = NormalEquations::new(&plan.layout, n_outputs);
-    let mut per_fold = vec![NormalEquations::new(&plan.layout, n_outputs); plan.folds];
+    let mut total = NormalEquations::new(&plan.layout, n_outputs, true);
+    let mut per_fold = vec![NormalEquations::new(&plan.layout, n_outputs, false); plan.folds];
+    let mut feature_rows = FeatureRows::new(plan.layout.len());
+    let mut fit_rows = Vec::with_capacity(n);
+    let mut fold_rows = vec![Vec::new(); plan.folds];
     let mut sizes_total = vec![0usize; d + 1];
     let mut sizes_per_fold = vec![vec![0usize; d + 1]; plan.folds];
     let mut entries = Vec::new();
@@ -371,15 +375,19 @@ fn estimate_point(
             for ((t, v), (e, g)) in target.iter_mut().zip(y(r)).zip(null.iter().zip(&grand)) {
                 *t = v - shift.null * e - shift.grand * g;
             }
-            total.add(&entries, shift.grand, omega, &target);
+            total.add_moments(&entries, shift.grand, omega, &target);
             sizes_total[members.len()] += 1;
+            let index = feature_rows.push(&entries, omega);
+            fit_rows.push(index);
             if r >= plan.n_enumerated {
                 let k = unit_of(r) % plan.folds;
-                per_fold[k].add(&entries, shift.grand, omega, &target);
+                per_fold[k].add_moments(&entries, shift.grand, omega, &target);
                 sizes_per_fold[k][members.len()] += 1;
+                fold_rows[k].push(index);
             }
         }
     }
+    total.set_gram(feature_rows.gram(&fit_rows));
 
     // g_u = [φ(f_{−k}) + exact part of (v − f_{−k})] + n_u · (unit u's weighted correction).
     let mut g = vec![0.0; plan.n_units * cells];
@@ -393,7 +401,8 @@ fn estimate_point(
         } else {
             row_sizes.clone()
         };
-        let surrogate = Surrogate::fit(&plan.layout, &total.without(fold), &knots, &null, &grand, plan.ridge, point)?;
+        let training = total.without(fold, &feature_rows.gram(&fold_rows[k]));
+        let surrogate = Surrogate::fit(&plan.layout, &training, &knots, &null, &grand, plan.ridge, point)?;
         let mut base = vec![0.0; cells];
         surrogate.semivalue(&plan.closed, &mut base);
         let mut residual_of = |r: usize| {

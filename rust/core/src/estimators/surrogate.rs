@@ -139,12 +139,13 @@ pub(crate) struct NormalEquations {
 }
 
 impl NormalEquations {
-    pub fn new(layout: &Layout, n_outputs: usize) -> Self {
+    /// Empty sums; the Gram matrix too when `with_gram` (a fold's equations keep theirs elsewhere).
+    pub fn new(layout: &Layout, n_outputs: usize, with_gram: bool) -> Self {
         let p = layout.len();
         NormalEquations {
             p,
             n_outputs,
-            gram: vec![0.0; p * p],
+            gram: if with_gram { vec![0.0; p * p] } else { Vec::new() },
             tau_e: vec![0.0; p],
             tau_tau: 0.0,
             rhs: vec![0.0; p * n_outputs],
@@ -153,15 +154,11 @@ impl NormalEquations {
         }
     }
 
-    /// Add one row of weight `omega > 0`: sparse features `entries` (increasing columns), dense
-    /// part `−tau` on every penalised column, target `y`.
-    pub fn add(&mut self, entries: &[(usize, f64)], tau: f64, omega: f64, y: &[f64]) {
-        let p = self.p;
-        for (a, &(i, xi)) in entries.iter().enumerate() {
-            let row = &mut self.gram[i * p..(i + 1) * p];
-            for &(j, xj) in &entries[a..] {
-                row[j] += omega * xi * xj;
-            }
+    /// Add one row of weight `omega > 0` to every sum but the Gram matrix (see
+    /// [`NormalEquations::set_gram`]): sparse features `entries` (increasing columns), dense part
+    /// `−tau` on every penalised column, target `y`.
+    pub fn add_moments(&mut self, entries: &[(usize, f64)], tau: f64, omega: f64, y: &[f64]) {
+        for &(i, xi) in entries {
             for (r, &v) in self.rhs[i * self.n_outputs..(i + 1) * self.n_outputs].iter_mut().zip(y) {
                 *r += omega * xi * v;
             }
@@ -178,13 +175,22 @@ impl NormalEquations {
         self.weight += omega;
     }
 
-    /// The equations of the rows in `self` but not in `part` (which must be a subset of them).
-    pub fn without(&self, part: &NormalEquations) -> NormalEquations {
+    /// Σ ω e eᵀ of the rows added (row-major `p × p`, upper triangle read), e.g. from
+    /// [`super::gram::FeatureRows::gram`].
+    pub fn set_gram(&mut self, gram: Vec<f64>) {
+        assert_eq!(gram.len(), self.p * self.p, "a p × p Gram matrix");
+        self.gram = gram;
+    }
+
+    /// The equations of the rows in `self` but not in `part` (which must be a subset of them),
+    /// whose Gram matrix is `part_gram`.
+    pub fn without(&self, part: &NormalEquations, part_gram: &[f64]) -> NormalEquations {
+        assert!(self.gram.len() == part_gram.len(), "both Gram matrices are p × p");
         let minus = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>();
         NormalEquations {
             p: self.p,
             n_outputs: self.n_outputs,
-            gram: minus(&self.gram, &part.gram),
+            gram: minus(&self.gram, part_gram),
             tau_e: minus(&self.tau_e, &part.tau_e),
             tau_tau: self.tau_tau - part.tau_tau,
             rhs: minus(&self.rhs, &part.rhs),
