@@ -1,6 +1,7 @@
 //! Which interaction terms a point's regression uses: given ones (checked), or the budget-adaptive
 //! choice — every term of the requested orders when the budget allows it, else the candidates
-//! ranked by a batched forward selection (`SCREENING_ROUNDS` rounds, each adding the candidates that
+//! ranked by a batched forward selection (`SCREENING_ROUNDS` rounds when the model keeps a large
+//! share of the candidates, else one; each adding the candidates that
 //! best explain the residuals of a fit on the terms chosen before it, the first on the singletons
 //! alone, KernelSHAP), of which the caller keeps the prefix with the smallest generalised
 //! cross-validation error.
@@ -24,8 +25,13 @@ pub(super) const SCREENED_FRACTIONS: [f64; 6] = [0.0, 0.125, 0.25, 0.5, 0.75, 1.
 pub(super) const MAX_CANDIDATES: usize = 4096;
 /// An output whose pilot residuals keep less than this fraction of Σ ω y² counts as fitted exactly.
 pub(super) const EXACT_FIT: f64 = 1e-20;
-/// Rounds of screening: each refits on the terms chosen before it and adds its share of them.
-pub(super) const SCREENING_ROUNDS: usize = 4;
+/// Rounds of screening when the screened model keeps at least `ROUNDS_FROM_SHARE` of the
+/// candidates: each refits on the terms chosen before it and adds its share of them. (With a
+/// smaller share one ranking on the pilot was as accurate, and the refit's adaptivity only shrank
+/// the residuals the standard errors rest on.)
+pub(super) const SCREENING_ROUNDS: usize = 2;
+/// Share of the candidates the screened model must keep for screening in rounds.
+pub(super) const ROUNDS_FROM_SHARE: f64 = 0.5;
 /// Scores are compared on this many parts of the best one (rounding noise must not break ties).
 const SCORE_DIGITS: f64 = 1e9;
 
@@ -185,8 +191,9 @@ pub(super) fn select_interactions(
     let mut taken = vec![false; candidates.len()];
     let mut chosen: Vec<usize> = Vec::with_capacity(wanted);
     let mut residuals = pilot.residuals;
-    for round in 0..SCREENING_ROUNDS {
-        let goal = wanted * (round + 1) / SCREENING_ROUNDS;
+    let rounds = if wanted as f64 >= ROUNDS_FROM_SHARE * candidates.len() as f64 { SCREENING_ROUNDS } else { 1 };
+    for round in 0..rounds {
+        let goal = wanted * (round + 1) / rounds;
         if goal == chosen.len() {
             continue;
         }
