@@ -80,8 +80,9 @@ def polyshap(
     Interaction terms: ``interactions`` if given (the same sets for every point); otherwise every
     set of 2..``order`` players when the budget allows about two distinct coalitions per
     coefficient, else ``max_terms`` (default: as many as that rule allows) sets screened per point
-    by their correlation with the residuals of a first-order (KernelSHAP) pilot fit, see
-    :func:`stochamort.reference.polynomial.select_interactions`. Terms the samples cannot tell apart
+    by their correlation with the residuals of a first-order (KernelSHAP) pilot fit (in two rounds,
+    the second on the residuals of a refit with the sets chosen in the first, when the screened
+    model keeps half the candidates), see :func:`stochamort.reference.polynomial.select_interactions`. Terms the samples cannot tell apart
     from earlier ones (singletons first) are dropped; ``extras["n_terms"]`` ``(n_points,)`` counts
     the terms used, singletons included. With complementary pairs, even-order terms add nothing
     to the Shapley values (``order=2`` then equals paired KernelSHAP): prefer :func:`oddshap`.

@@ -1,9 +1,14 @@
 //! Which interaction terms a point's regression uses: given ones (checked), or the budget-adaptive
-//! choice — every term of the requested orders when the budget allows it, else the candidates that
-//! best explain the residuals of a first-order (KernelSHAP) pilot fit, ranked, of which the caller
-//! keeps the prefix with the smallest generalised cross-validation error.
+//! choice — every term of the requested orders when the budget allows it, else the candidates
+//! ranked by a batched forward selection (`SCREENING_ROUNDS` rounds when the model keeps a large
+//! share of the candidates, else one; each adding the candidates that
+//! best explain the residuals of a fit on the terms chosen before it, the first on the singletons
+//! alone, KernelSHAP), of which the caller keeps the prefix with the smallest generalised
+//! cross-validation error.
 
 use std::collections::HashSet;
+
+use faer::Mat;
 
 use super::fit::{fit, Equations};
 use crate::error::{CoreError, CoreResult};
@@ -20,6 +25,13 @@ pub(super) const SCREENED_FRACTIONS: [f64; 6] = [0.0, 0.125, 0.25, 0.5, 0.75, 1.
 pub(super) const MAX_CANDIDATES: usize = 4096;
 /// An output whose pilot residuals keep less than this fraction of Σ ω y² counts as fitted exactly.
 pub(super) const EXACT_FIT: f64 = 1e-20;
+/// Rounds of screening when the screened model keeps at least `ROUNDS_FROM_SHARE` of the
+/// candidates: each refits on the terms chosen before it and adds its share of them. (With a
+/// smaller share one ranking on the pilot was as accurate, and the refit's adaptivity only shrank
+/// the residuals the standard errors rest on.)
+pub(super) const SCREENING_ROUNDS: usize = 2;
+/// Share of the candidates the screened model must keep for screening in rounds.
+pub(super) const ROUNDS_FROM_SHARE: f64 = 0.5;
 /// Scores are compared on this many parts of the best one (rounding noise must not break ties).
 const SCORE_DIGITS: f64 = 1e9;
 
@@ -157,7 +169,6 @@ pub(super) fn select_interactions(
         },
         other => other,
     })?;
-    let o = eq.n_outputs;
     let mut players = all;
     if total > MAX_CANDIDATES {
         let mut importance = vec![0.0; d];
@@ -173,17 +184,50 @@ pub(super) fn select_interactions(
         players.sort_unstable();
     }
     let candidates = candidates(&players, order, d, odd);
-    let n = eq.len();
-    // Outputs the pilot fits exactly carry no information about the interactions.
+    // Screening in rounds: each round refits on the singletons and the terms chosen so far and adds
+    // the candidates that best explain what is left. One round ranks every term on the pilot's
+    // residuals alone, where correlated characters all look alike; later rounds see past the terms
+    // already taken (a batched forward selection).
+    let mut taken = vec![false; candidates.len()];
+    let mut chosen: Vec<usize> = Vec::with_capacity(wanted);
+    let mut residuals = pilot.residuals;
+    let rounds = if wanted as f64 >= ROUNDS_FROM_SHARE * candidates.len() as f64 { SCREENING_ROUNDS } else { 1 };
+    for round in 0..rounds {
+        let goal = wanted * (round + 1) / rounds;
+        if goal == chosen.len() {
+            continue;
+        }
+        if !chosen.is_empty() {
+            let terms: Vec<Vec<usize>> = singletons.iter().chain(chosen.iter().map(|&c| &candidates[c])).cloned().collect();
+            residuals = fit(eq, &terms, d, point)?.residuals;
+        }
+        let keys = rank_keys(&scores(eq, &candidates, &residuals));
+        let mut ranked: Vec<usize> = (0..candidates.len()).filter(|&c| !taken[c]).collect();
+        ranked.sort_by(|&a, &b| keys[b].total_cmp(&keys[a]).then(a.cmp(&b)));
+        for c in ranked.into_iter().take(goal - chosen.len()) {
+            taken[c] = true;
+            chosen.push(c);
+        }
+    }
+    let terms = chosen.into_iter().map(|c| candidates[c].clone()).collect();
+    Ok(Selection { terms, prefixes })
+}
+
+/// Each candidate's share of the residual energy it explains, Σ_o ⟨√ω x_T, e_o⟩² / (‖√ω x_T‖² ‖e_o‖²),
+/// with `residuals` e = √ω (y − x β); outputs fitted exactly (to `EXACT_FIT`) count 0, a column that
+/// vanishes on the samples scores −∞.
+fn scores(eq: &Equations, candidates: &[Vec<usize>], residuals: &Mat<f64>) -> Vec<f64> {
+    let (n, o) = (eq.len(), eq.n_outputs);
+    // Outputs fitted exactly carry no information about the interactions.
     let energies: Vec<Option<f64>> = (0..o)
         .map(|k| {
-            let energy: f64 = (0..n).map(|r| pilot.residuals[(r, k)].powi(2)).sum();
+            let energy: f64 = (0..n).map(|r| residuals[(r, k)].powi(2)).sum();
             let scale: f64 = (0..n).map(|r| (eq.sqrt_omega[r] * eq.y[r * o + k]).powi(2)).sum();
             (energy > EXACT_FIT * scale).then_some(energy)
         })
         .collect();
     let mut column = vec![0.0; n];
-    let scores: Vec<f64> = candidates
+    candidates
         .iter()
         .map(|term| {
             for (r, c) in column.iter_mut().enumerate() {
@@ -198,22 +242,21 @@ pub(super) fn select_interactions(
                 .enumerate()
                 .filter_map(|(k, e)| e.map(|e| (k, e)))
                 .map(|(k, energy)| {
-                    let inner: f64 = column.iter().enumerate().map(|(r, c)| c * pilot.residuals[(r, k)]).sum();
+                    let inner: f64 = column.iter().enumerate().map(|(r, c)| c * residuals[(r, k)]).sum();
                     inner * inner / energy
                 })
                 .sum();
             explained / norm
         })
-        .collect();
-    // Scores equal but for rounding (columns that coincide on the samples, symmetric games) must
-    // tie, and ties go to the earlier candidate: rank on 9 significant digits of the best score.
+        .collect()
+}
+
+/// Ranking keys: scores equal but for rounding (columns that coincide on the samples, symmetric
+/// games) must tie, so rank on `SCORE_DIGITS` parts of the best score (ties go to the earlier
+/// candidate).
+fn rank_keys(scores: &[f64]) -> Vec<f64> {
     let best = scores.iter().copied().fold(0.0, f64::max);
-    let keys: Vec<f64> =
-        scores.iter().map(|&s| if s.is_finite() && best > 0.0 { (s / best * SCORE_DIGITS + 0.5).floor() } else { s.min(0.0) }).collect();
-    let mut ranked: Vec<usize> = (0..candidates.len()).collect();
-    ranked.sort_by(|&a, &b| keys[b].total_cmp(&keys[a]).then(a.cmp(&b)));
-    let terms = ranked.into_iter().take(wanted).map(|c| candidates[c].clone()).collect();
-    Ok(Selection { terms, prefixes })
+    scores.iter().map(|&s| if s.is_finite() && best > 0.0 { (s / best * SCORE_DIGITS + 0.5).floor() } else { s.min(0.0) }).collect()
 }
 
 #[cfg(test)]
