@@ -287,7 +287,8 @@ class AmortizedExplainer:
                 the checkpoint; 0 trains on all of them and keeps the last epoch.
             seed: seeds the labels, the split and the training (unless ``config`` sets its own).
             label_chunk_size: points per chunk of the label store (the unit of work a resume keeps).
-            progress: progress bars for labelling and training.
+            progress: progress bars for labelling and training (False also silences the
+                training bar of a ``config`` given to the constructor).
 
         Returns:
             ``self``, with :attr:`training`, :attr:`history` and :attr:`labels` set.
@@ -320,6 +321,8 @@ class AmortizedExplainer:
         config = self.config or default_train_config(
             n - n_val, tabular=tabular, efficiency=oracle.target == "shapley", seed=seed, progress=progress, validation=n_val > 0
         )
+        if not progress and config.progress:
+            config = config.replace(progress=False)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
         val, train = order[:n_val], order[n_val:]
         x = inputs.array
@@ -383,7 +386,9 @@ class AmortizedExplainer:
 
         Returns:
             :class:`~stochamort.explanation.Attributions`; ``n_evaluations`` counts the game
-            evaluations spent per point (2 for the amortized path).
+            evaluations spent per point: v(∅) and v(all) for ``base_values`` and ``outputs`` (all
+            the amortized path needs), plus, per example, the oracle's own count (its budget,
+            which includes its own v(∅) and v(all)).
         """
         inputs = self._inputs(x, "x")
         if check_bool("amortized", amortized):
