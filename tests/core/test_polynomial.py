@@ -246,17 +246,22 @@ def test_large_budgets_land_within_six_standard_errors(estimator: str) -> None:
     assert errors[1] < errors[0] / 4
 
 
+def interacting_design_case(game_seed: int, budget: int, seed: int) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """Eight MLP games on 10 players with their exact values, a paired design of ``budget`` rows,
+    its game values and the design arguments of the estimators."""
+    d, n = 10, 8
+    game = mlp_game(d, n, seed=game_seed)
+    design = sm.sample_design(n, budget, d, paired=True, seed=seed)
+    common = {"sample_weights": design.weights, "n_enumerated": design.n_enumerated, "stratified": True}
+    return game, textbook_shapley_subsets(game), design, game.values_at(design.masks), common
+
+
 def test_screening_in_rounds_beats_one_ranking_on_the_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a guarantee, a regression check: at 300 evaluations for 10 players the screened model keeps
     over half of the 120 triples, so the terms are chosen in rounds (each refitting on those chosen
     before); one ranking on the pilot's residuals alone was clearly worse there (2.6x the squared
     error). The Rust core makes the same choice, and the errors stay within six standard errors."""
-    d, n = 10, 8
-    game = mlp_game(d, n, seed=4)
-    exact = textbook_shapley_subsets(game)
-    design = sm.sample_design(n, 300, d, paired=True, seed=1)
-    values = game.values_at(design.masks)
-    common = {"sample_weights": design.weights, "n_enumerated": design.n_enumerated, "stratified": True}
+    game, exact, design, values, common = interacting_design_case(game_seed=4, budget=300, seed=1)
     rounds = ref.oddshap(design.masks, values, game.null, game.grand, **common)
     rust = sm.oddshap(design.masks, values, game.null, game.grand, **common)
     np.testing.assert_allclose(rust.values, rounds.values, rtol=0, atol=TOLERANCE)
@@ -270,12 +275,7 @@ def test_screening_in_rounds_beats_one_ranking_on_the_pilot(monkeypatch: pytest.
 def test_design_beats_kernelshap_on_a_strongly_interacting_game() -> None:
     """Not a guarantee, a regression check: at 600 evaluations for 10 players OddSHAP fits every
     triple and should be far closer than paired KernelSHAP on the same design."""
-    d, n = 10, 8
-    game = mlp_game(d, n, seed=5)
-    exact = textbook_shapley_subsets(game)
-    design = sm.sample_design(n, 598, d, paired=True, seed=3)
-    values = game.values_at(design.masks)
-    common = {"sample_weights": design.weights, "n_enumerated": design.n_enumerated, "stratified": True}
+    game, exact, design, values, common = interacting_design_case(game_seed=5, budget=598, seed=3)
     odd = sm.oddshap(design.masks, values, game.null, game.grand, **common)
     ks = sm.kernelshap(design.masks, values, game.null, game.grand, paired=True, **common)
     assert np.mean((odd.values - exact) ** 2) < 0.5 * np.mean((ks.values - exact) ** 2)
