@@ -153,7 +153,7 @@ TORCH_FREE_SCRIPT = textwrap.dedent(
     call("polyshap", masks, game(masks), null, grand, sample_weights=ones, paired=True)
     call("oddshap", masks, game(masks), null, grand, sample_weights=ones)
     iid = sm.sample_design(n_points, 20, d, replace=True, seed=0)
-    call("regression_adjusted_semivalue", iid.masks, game(iid.masks), null, grand, weights=iid.weights, n_enumerated=iid.n_enumerated, semivalue_weights=sm.semivalue_weights(d))
+    call("regression_adjusted_semivalue", iid.masks, game(iid.masks), null, grand, sample_weights=iid.weights, n_enumerated=iid.n_enumerated, semivalue_weights=sm.semivalue_weights(d))
     uniform = sm.sample_coalitions(n_points, 64, d, distribution="banzhaf", seed=1)
     call("msr_banzhaf", uniform, game(uniform))
     call("lime", uniform, game(uniform))
