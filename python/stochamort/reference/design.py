@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stochamort._checks import as_bool, as_int, check_distribution
+from stochamort._checks import as_bool, as_float_array, as_int, check_distribution, check_finite, check_shape
 from stochamort.errors import InvalidArgumentError
 from stochamort.reference.sampling import size_probabilities
 from stochamort.results import CoalitionDesign
@@ -232,3 +232,21 @@ def design_standard_errors(
         variance += singles * pooled / dof
     se: NDArray[np.float64] = np.sqrt(variance) / n_units
     return se
+
+
+def check_design_inputs(
+    null_values: Any, grand_values: Any, sample_weights: Any, n_points: int, n_samples: int, n_outputs: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """v(∅), v(all) ``(n_points, n_outputs)`` and a design's ``sample_weights`` ``(n_points,
+    n_samples)`` as float arrays, checked for shape and finiteness (the estimators on designs share
+    these checks)."""
+    ends = []
+    for name, array in (("null_values", null_values), ("grand_values", grand_values)):
+        end = as_float_array(name, array, 2)
+        check_shape(name, end, (n_points, n_outputs), "values (n_points, n_outputs)")
+        check_finite(name, end)
+        ends.append(end)
+    w = as_float_array("sample_weights", sample_weights, 2)
+    check_shape("sample_weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
+    check_finite("sample_weights", w)
+    return ends[0], ends[1], w

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, InvalidDTypeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_shape
-from stochamort.reference.design import design_standard_errors
+from stochamort.reference.design import check_design_inputs, design_standard_errors
 from stochamort.reference.weights import shapley_kernel
 
 __all__ = ["polyshap", "oddshap", "select_interactions"]
@@ -75,15 +75,7 @@ def _inputs(
     if v.shape[2] < 1:
         raise InvalidArgumentError("values: needs at least one output (last axis is empty)")
     check_finite("values", v)
-    ends = []
-    for name, array in (("null_values", null_values), ("grand_values", grand_values)):
-        end = as_float_array(name, array, 2)
-        check_shape(name, end, (n_points, v.shape[2]), "values (n_points, n_outputs)")
-        check_finite(name, end)
-        ends.append(end)
-    w = as_float_array("sample_weights", weights, 2)
-    check_shape("sample_weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
-    check_finite("sample_weights", w)
+    null, grand, w = check_design_inputs(null_values, grand_values, weights, n_points, n_samples, v.shape[2])
     if not (w > 0).all():
         bad = sorted({int(p) for p in np.argwhere(w <= 0)[:, 0]})
         raise InvalidArgumentError(f"sample_weights: must be positive; not at points {bad[:10]}")
@@ -110,7 +102,7 @@ def _inputs(
                     raise InvalidArgumentError(
                         f"masks: paired rows but rows {2 * j} and {2 * j + 1} of point {point} are not complements"
                     )
-    return m, v, ends[0], ends[1], w, enumerated
+    return m, v, null, grand, w, enumerated
 
 
 def _check_order(order: Any) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.reference.design import check_design_inputs
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_float, check_shape
 
@@ -123,15 +124,7 @@ def _check_inputs(
     if v.shape[2] == 0:
         raise InvalidArgumentError("values: needs at least one output (last axis is empty)")
     check_finite("values", v)
-    endpoints = []
-    for name, array in (("null_values", null_values), ("grand_values", grand_values)):
-        e = as_float_array(name, array, 2)
-        check_shape(name, e, (n_points, v.shape[2]), "values (n_points, n_outputs)")
-        check_finite(name, e)
-        endpoints.append(e)
-    w = as_float_array("sample_weights", sample_weights, 2)
-    check_shape("sample_weights", w, (n_points, n_samples), "masks (n_points, n_samples)")
-    check_finite("sample_weights", w)
+    null, grand, w = check_design_inputs(null_values, grand_values, sample_weights, n_points, n_samples, v.shape[2])
     p = as_float_array("semivalue_weights", semivalue_weights, 1)
     check_shape("semivalue_weights", p, (d,), "masks (n_players)")
     if not np.isfinite(p).all():
@@ -139,7 +132,7 @@ def _check_inputs(
     n_enum = int(n_enumerated)
     if n_enum > n_samples:
         raise InvalidArgumentError(f"n_enumerated: must be at most n_samples = {n_samples}, got {n_enum}")
-    return m, v, endpoints[0], endpoints[1], w, n_enum, p
+    return m, v, null, grand, w, n_enum, p
 
 
 def regression_adjusted_semivalue(
