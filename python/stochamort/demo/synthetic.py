@@ -1,4 +1,4 @@
-"""``stochamort demo``: stochastic amortization of Shapley values, end to end, against ground truth.
+"""``stochamort demo --task synthetic``: stochastic amortization of Shapley values, end to end, against ground truth.
 
 On generated tabular data (``n_features`` correlated Gaussian features, 3 classes from a random
 teacher network) the demo
