@@ -16,47 +16,44 @@ from torch import Tensor, nn
 
 from stochamort._modes import evaluation
 from stochamort.amortize.data import gather, stage
+from stochamort.amortize.objectives import Targets
 from stochamort.errors import NonFiniteError
 
-__all__ = ["Forward", "loss_sum", "ValidationSet", "BestCheckpoint"]
+__all__ = ["Forward", "ValidationSet", "BestCheckpoint"]
 
 Forward = Callable[[Tensor, Optional[Tensor]], Tensor]
 """``forward(inputs, gaps)``: the model's scaled predictions for a batch (gaps already on device)."""
 
 
-def loss_sum(pred: Tensor, target: Tensor) -> Tensor:
-    """Σ over the batch of the squared error summed over players and outputs."""
-    return (pred - target).square().sum()
-
-
 class ValidationSet:
-    """Held-out inputs, noisy labels ``(n, d, o)`` and (with efficiency) gaps, staged on ``device``.
+    """Held-out inputs, targets (noisy labels, or FastSHAP's coalition values) and (with
+    efficiency) gaps, staged on ``device``.
 
     Args:
         x: inputs ``(n, *shape)`` (CPU).
-        labels: noisy labels ``(n, d, o)`` (CPU; kept there too for shape checks as :attr:`labels`).
+        targets: the held-out :class:`~stochamort.amortize.objectives.Targets` (CPU).
         gaps: v(all) − v(∅) ``(n, o)`` or None.
         device: the training device.
     """
 
-    def __init__(self, x: Tensor, labels: Tensor, gaps: Tensor | None, device: torch.device) -> None:
-        self.labels = labels
+    def __init__(self, x: Tensor, targets: Targets, gaps: Tensor | None, device: torch.device) -> None:
         self.n = int(x.shape[0])
         self.device = device
         self._x = stage(x, device)
-        self._y = stage(labels, device)
+        self._targets = targets.staged(device)
         self._gaps = None if gaps is None else stage(gaps, device)
 
     def loss(self, model: nn.Module, forward: Forward, scale: float, batch_size: int) -> float:
-        """Mean over the points of the squared error summed over players and outputs, in the
-        labels' units, with ``model`` in evaluation mode and without autograd."""
+        """Mean over the points of the targets' loss (for labels: the squared error summed over
+        players and outputs), in the targets' units, with ``model`` in evaluation mode and
+        without autograd."""
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         with evaluation(model):
             for start in range(0, self.n, batch_size):
                 index = torch.arange(start, min(self.n, start + batch_size))
                 gaps = None if self._gaps is None else gather(self._gaps, index, self.device)
                 pred = forward(gather(self._x, index, self.device), gaps)
-                total += loss_sum(pred, gather(self._y, index, self.device) * scale).to(torch.float64)
+                total += self._targets.loss_sum(pred, self._targets.rows(index, self.device), scale).to(torch.float64)
         return float(total) / self.n / scale**2
 
 

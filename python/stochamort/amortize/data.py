@@ -1,6 +1,5 @@
 """Tensors for training and prediction: inputs and targets checked and converted, devices
-resolved, datasets staged on the device, batches gathered, and the two sources of training
-labels (fixed, or drawn afresh every epoch)."""
+resolved, datasets staged on the device, batches gathered."""
 
 from __future__ import annotations
 
@@ -25,8 +24,6 @@ __all__ = [
     "as_targets",
     "stage",
     "gather",
-    "FixedLabels",
-    "OnlineLabels",
 ]
 
 LabelFn = Callable[[NDArray[np.int64], int], Any]
@@ -122,34 +119,3 @@ def gather(tensor: Tensor, index: Tensor, device: torch.device) -> Tensor:
     """The rows ``index`` of a staged tensor, on ``device``."""
     rows = tensor[index.to(tensor.device)]
     return rows if rows.device == device else rows.to(device, non_blocking=True)
-
-
-class FixedLabels:
-    """The same stored labels ``(n, d, o)`` every epoch: ``FixedLabels(labels)(epoch)``."""
-
-    def __init__(self, labels: Tensor) -> None:
-        self.labels = labels
-
-    def __call__(self, epoch: int) -> Tensor:
-        return self.labels
-
-
-class OnlineLabels:
-    """Fresh labels every epoch from ``label_fn(indices, epoch)``, called on contiguous chunks of
-    ``chunk`` of the ``n`` training points and concatenated; every chunk must give the same
-    per-point shape."""
-
-    def __init__(self, label_fn: LabelFn, n: int, chunk: int, dtype: torch.dtype) -> None:
-        self.label_fn, self.n, self.chunk, self.dtype = label_fn, n, chunk, dtype
-        self.shape: tuple[int, ...] | None = None
-
-    def __call__(self, epoch: int) -> Tensor:
-        parts = []
-        for start in range(0, self.n, self.chunk):
-            indices = np.arange(start, min(self.n, start + self.chunk), dtype=np.int64)
-            part = as_targets("label_fn", self.label_fn(indices, epoch), self.dtype, len(indices), 3)
-            if self.shape is not None and tuple(part.shape[1:]) != self.shape:
-                raise ShapeError(f"label_fn: returned labels of shape {tuple(part.shape[1:])} per point, earlier {self.shape}")
-            self.shape = tuple(part.shape[1:])
-            parts.append(part)
-        return torch.cat(parts)

@@ -5,9 +5,10 @@
 * :class:`Run`, what one run holds (model, staged data, optimiser, schedule, gradient scaler,
   target scale) with :meth:`Run.step`, one optimisation step, and :meth:`Run.epoch`, one pass
   over the data;
-* :func:`fit`, the outer loop: under :func:`seeded` generators, :func:`train_epoch` (labels,
+* :func:`fit`, the outer loop: under :func:`seeded` generators, :func:`train_epoch` (targets,
   scale, learning rate, loss) then :func:`validate` (noisy validation loss, best state) each
   epoch, early stopping, and the :func:`result`;
+* what is fitted — noisy labels or FastSHAP's coalition values —: :mod:`stochamort.amortize.objectives`;
 * validation and the best state themselves: :mod:`stochamort.amortize.checkpoint`.
 """
 
@@ -25,15 +26,15 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from stochamort.amortize.amortizer import Amortizer, TrainHistory, TrainResult
-from stochamort.amortize.checkpoint import BestCheckpoint, ValidationSet, loss_sum
+from stochamort.amortize.checkpoint import BestCheckpoint, ValidationSet
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, gather, resolve_device, stage
 from stochamort.amortize.models import efficiency_normalize
+from stochamort.amortize.objectives import LabelTargets, Targets, TargetSource
 from stochamort.amortize.standardization import Standardization
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
 __all__ = [
-    "LabelSource",
     "TrainingData",
     "Run",
     "Progress",
@@ -46,10 +47,6 @@ __all__ = [
     "target_scale",
     "autocast_dtype",
 ]
-
-LabelSource = Callable[[int], Tensor]
-"""``labels_for(epoch)``: the training labels ``(n, d, o)`` (CPU) to fit in ``epoch``."""
-
 
 def cosine_schedule(total_steps: int, warmup_steps: int, final_lr_ratio: float) -> Callable[[int], float]:
     """Linear warm-up to the base rate, then cosine decay to ``final_lr_ratio`` × base at the last step."""
@@ -70,20 +67,21 @@ def cosine_schedule(total_steps: int, warmup_steps: int, final_lr_ratio: float) 
 
 @dataclass
 class TrainingData:
-    """The training inputs and gaps and the validation inputs, labels and gaps, as CPU tensors
+    """The training inputs and gaps and the validation inputs, targets and gaps, as CPU tensors
     (None where not given), checked against each other and the config by :meth:`check`."""
 
     x: Tensor
     gaps: Tensor | None
     x_val: Tensor | None
-    labels_val: Tensor | None
+    targets_val: Targets | None
     gaps_val: Tensor | None
 
     @classmethod
     def check(cls, x: Tensor, config: TrainConfig, dtype: torch.dtype, val: tuple[Any, Any], gaps: tuple[Any, Any]) -> TrainingData:
         """Convert and check the validation set ``val = (x_val, labels_val)`` and the gaps
         ``gaps = (gaps_train, gaps_val)`` against the training inputs ``x`` (converted, in the
-        model's ``dtype``) and the config; missing parts are None."""
+        model's ``dtype``) and the config; missing parts are None. ``labels_val`` is an array
+        of labels, or :class:`~stochamort.amortize.objectives.Targets` already made."""
         (x_val, labels_val), (gaps_train, gaps_val) = val, gaps
         n = int(x.shape[0])
         if n == 0:
@@ -97,7 +95,12 @@ class TrainingData:
         xv = yv = None
         if has_val:
             xv = as_inputs("x_val", x_val, dtype)
-            yv = as_targets("labels_val", labels_val, dtype, int(xv.shape[0]), 3)
+            if isinstance(labels_val, Targets):
+                if labels_val.n_points != xv.shape[0]:
+                    raise ShapeError(f"labels_val: targets for {labels_val.n_points} points but x_val has {xv.shape[0]}")
+                yv = labels_val
+            else:
+                yv = LabelTargets(as_targets("labels_val", labels_val, dtype, int(xv.shape[0]), 3))
             if xv.shape[0] == 0:
                 raise ShapeError("x_val: needs at least one validation point")
             if tuple(xv.shape[1:]) != tuple(x.shape[1:]):
@@ -119,24 +122,24 @@ class TrainingData:
                     raise InvalidArgumentError(f"{name}: given but efficiency=False (set TrainConfig(efficiency=True) to use the gaps)")
         return cls(x, gt, xv, yv, gv)
 
-    def check_labels(self, labels: Tensor) -> None:
-        """Check the first epoch's training labels against the validation labels and the gaps."""
-        if self.labels_val is not None and tuple(self.labels_val.shape[1:]) != tuple(labels.shape[1:]):
+    def check_targets(self, targets: Targets) -> None:
+        """Check the first epoch's training targets against the inputs, the validation targets and the gaps."""
+        if targets.n_points != self.x.shape[0]:
+            raise ShapeError(f"labels_train: targets for {targets.n_points} points but x_train has {self.x.shape[0]}")
+        if self.targets_val is not None and self.targets_val.per_point != targets.per_point:
             raise ShapeError(
-                f"labels_val: per-point shape {tuple(self.labels_val.shape[1:])} differs from the training labels' {tuple(labels.shape[1:])}"
+                f"labels_val: per-point shape {self.targets_val.per_point} differs from the training labels' {targets.per_point}"
             )
-        if self.gaps is not None and self.gaps.shape[1] != labels.shape[2]:
-            raise ShapeError(f"gaps_train: has {self.gaps.shape[1]} outputs but the labels have {labels.shape[2]}")
+        if self.gaps is not None and self.gaps.shape[1] != targets.per_point[1]:
+            raise ShapeError(f"gaps_train: has {self.gaps.shape[1]} outputs but the labels have {targets.per_point[1]}")
 
 
-def target_scale(config: TrainConfig, labels: Tensor) -> float:
-    """The factor on the targets: the configured one, or 1 / rms of ``labels`` for ``"auto"``."""
+def target_scale(config: TrainConfig, targets: Targets) -> float:
+    """The factor on the targets: the configured one, or the targets' own for ``"auto"``
+    (1 / rms of labels; see :meth:`~stochamort.amortize.objectives.Targets.auto_scale`)."""
     if config.target_scale != "auto":
         return float(config.target_scale)
-    rms = float(labels.to(torch.float64).square().mean().sqrt())
-    if rms == 0.0:
-        raise InvalidArgumentError("TrainConfig.target_scale: 'auto' needs training labels that are not all zero")
-    return 1.0 / rms
+    return targets.auto_scale()
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
@@ -211,15 +214,15 @@ class Run:
             pred = efficiency_normalize(pred, gaps * self.scale)
         return pred
 
-    def step(self, x: Tensor, target: Tensor, gaps: Tensor | None) -> Tensor:
-        """One optimisation step on a batch of scaled targets; the batch's loss sum (float64, detached)."""
+    def step(self, x: Tensor, targets: Targets, rows: tuple[Tensor, ...], gaps: Tensor | None) -> Tensor:
+        """One optimisation step on a batch (``rows`` of ``targets``); the batch's loss sum in
+        scaled units (float64, detached)."""
         pred = self.forward(x, gaps)
         if not self._checked_shape:
-            if tuple(pred.shape) != tuple(target.shape):
-                raise ShapeError(f"model: returned shape {tuple(pred.shape)} for a batch whose labels have shape {tuple(target.shape)}")
+            targets.check_prediction(pred)
             self._checked_shape = True
-        batch_sum = loss_sum(pred, target)
-        loss = batch_sum / target.shape[0]
+        batch_sum = targets.loss_sum(pred, rows, self.scale)
+        loss = batch_sum / pred.shape[0]
         self.optimizer.zero_grad(set_to_none=True)
         clip = self.config.max_grad_norm
         if self.scaler is not None:
@@ -237,17 +240,16 @@ class Run:
         self.schedule.step()
         return batch_sum.detach().to(torch.float64)
 
-    def epoch(self, x: Tensor, labels: Tensor, gaps: Tensor | None, order: Tensor) -> float:
+    def epoch(self, x: Tensor, targets: Targets, gaps: Tensor | None, order: Tensor) -> float:
         """One pass in training mode over the staged data in the order ``order``; the mean loss
-        in the labels' units (NaN or infinite if training diverged)."""
+        in the targets' units (NaN or infinite if training diverged)."""
         self.model.train()
         n, batch_size = int(order.shape[0]), self.config.batch_size
         running = torch.zeros((), dtype=torch.float64, device=self.device)
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            target = gather(labels, index, self.device) * self.scale
             batch_gaps = None if gaps is None else gather(gaps, index, self.device)
-            running += self.step(gather(x, index, self.device), target, batch_gaps)
+            running += self.step(gather(x, index, self.device), targets, targets.rows(index, self.device), batch_gaps)
         return float(running) / n / self.scale**2
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -282,15 +284,14 @@ def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
         yield torch.Generator().manual_seed(seed)
 
 
-def train_epoch(run: Run, data: TrainingData, labels: Tensor, epoch: int, order: Tensor, progress: Progress) -> float:
-    """One epoch of the outer loop on this epoch's ``labels``: check them and set the target
+def train_epoch(run: Run, data: TrainingData, targets: Targets, epoch: int, order: Tensor, progress: Progress) -> float:
+    """One epoch of the outer loop on this epoch's ``targets``: check them and set the target
     scale (epoch 0), record the learning rate, train, and record the (finite) training loss."""
     if epoch == 0:
-        data.check_labels(labels)
-        run.scale = target_scale(run.config, labels)
-    labels_dev = stage(labels, run.device)
+        data.check_targets(targets)
+        run.scale = target_scale(run.config, targets)
     progress.history.lr.append(run.lr)
-    loss = run.epoch(run.x, labels_dev, run.gaps, order)
+    loss = run.epoch(run.x, targets.staged(run.device), run.gaps, order)
     if not math.isfinite(loss):
         raise NonFiniteError(f"TrainConfig.lr: the training loss became non-finite at epoch {epoch}; lower lr or set target_scale")
     progress.history.train_loss.append(loss)
@@ -310,11 +311,11 @@ def validate(run: Run, validation: ValidationSet, best: BestCheckpoint, epoch: i
 def fit(
     model: nn.Module,
     data: TrainingData,
-    labels_for: LabelSource,
+    targets_for: TargetSource,
     config: TrainConfig,
     standardization: Standardization | None = None,
 ) -> TrainResult:
-    """Train ``model`` on the checked ``data`` with the labels ``labels_for(epoch)``: epochs of
+    """Train ``model`` on the checked ``data`` with the targets ``targets_for(epoch)``: epochs of
     :func:`train_epoch`, each followed by :func:`validate` with a validation set, until
     ``config.epochs`` or early stopping; then load the best state (see
     :func:`~stochamort.amortize.train_amortizer` for the details and what is raised).
@@ -325,17 +326,17 @@ def fit(
     model.to(where)
     run = Run(model, config, where, float_dtype(model), data)
     validation = None
-    if data.x_val is not None and data.labels_val is not None:
-        validation = ValidationSet(data.x_val, data.labels_val, data.gaps_val, where)
+    if data.x_val is not None and data.targets_val is not None:
+        validation = ValidationSet(data.x_val, data.targets_val, data.gaps_val, where)
     best = BestCheckpoint(config.patience)
     progress = Progress()
     bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress, leave=False)
     try:
         with seeded(config.seed, where) as shuffle:
             for epoch in range(config.epochs):
-                labels = labels_for(epoch)
+                targets = targets_for(epoch)
                 order = torch.randperm(run.n, generator=shuffle)
-                postfix = {"train": f"{train_epoch(run, data, labels, epoch, order, progress):.4g}"}
+                postfix = {"train": f"{train_epoch(run, data, targets, epoch, order, progress):.4g}"}
                 if validation is not None:
                     postfix["val"] = f"{validate(run, validation, best, epoch, progress):.4g}"
                 progress.history.seconds.append(time.perf_counter() - progress.began)

@@ -26,8 +26,9 @@ from torch import nn
 from stochamort.amortize.amortizer import TrainResult
 from stochamort._checks import check_int
 from stochamort.amortize.config import TrainConfig
-from stochamort.amortize.data import FixedLabels, LabelFn, OnlineLabels, as_targets, float_dtype
+from stochamort.amortize.data import LabelFn, as_targets, float_dtype
 from stochamort.amortize.loop import TrainingData, fit
+from stochamort.amortize.objectives import FixedLabels, OnlineLabels
 from stochamort.amortize.standardization import training_inputs
 from stochamort.errors import InvalidArgumentError
 
