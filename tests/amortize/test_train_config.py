@@ -149,7 +149,8 @@ def test_the_result_records_the_settings() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Bit-for-bit: the refactored trainer reproduces runs recorded before the refactoring
+# Bit-for-bit: the refactored trainer reproduces runs recorded before the refactoring (on the
+# recording's torch build and CPU kernels; elsewhere to within their rounding, see `same`)
 
 D, O = 4, 2
 EXACT = torch.__version__ == "2.15.0+cu132" and torch.backends.cpu.get_cpu_capability() == "AVX2"
@@ -184,7 +185,11 @@ def same(got: dict[str, Any], recorded: dict[str, Any]) -> None:
     assert got.keys() == recorded.keys()
     for key, value in recorded.items():
         if isinstance(value, (list, float)):
-            np.testing.assert_allclose(np.asarray(got[key], dtype=float), np.asarray(value, dtype=float), rtol=1e-9, err_msg=key)
+            expected = np.asarray(value, dtype=float)
+            # Other CPU kernels (AVX-512 vs AVX2) round differently, and training carries that
+            # through every step: ~1e-7 of the largest value, where a change of logic is O(1).
+            atol = 1e-6 * float(np.abs(expected).max(initial=0.0))
+            np.testing.assert_allclose(np.asarray(got[key], dtype=float), expected, rtol=1e-9, atol=atol, err_msg=key)
         else:
             assert got[key] == value, key
 

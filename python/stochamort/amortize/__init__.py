@@ -11,6 +11,9 @@
   :func:`train_amortizer_online` (fresh labels every epoch; :class:`OracleLabels` in
   :mod:`~stochamort.amortize.online`); the loop in :mod:`~stochamort.amortize.loop`, validation
   and checkpointing in :mod:`~stochamort.amortize.checkpoint`.
+* :mod:`~stochamort.amortize.fastshap`: :func:`train_amortizer_fastshap`, the same training on
+  FastSHAP's objective (sampled coalitions of the game, no labels; settings :class:`FastSHAP`);
+  both training signals are in :mod:`~stochamort.amortize.objectives`.
 * :mod:`~stochamort.amortize.amortizer`: what training returns (:class:`Amortizer`, which
   carries its target scale, efficiency flag and input standardisation in its state and saves
   with :meth:`Amortizer.save` / :meth:`Amortizer.load`; :class:`TrainResult`) and :func:`predict`;
@@ -27,12 +30,13 @@ Example::
     result.amortizer.save("amortizer")              # later: Amortizer.load("amortizer")
 """
 
-from stochamort.amortize import amortizer, architectures, config, explainer, metrics, models, online, trainer, vit
+from stochamort.amortize import amortizer, architectures, config, explainer, fastshap, metrics, models, objectives, online, trainer, vit
 from stochamort.amortize.amortizer import *
 from stochamort.amortize.architectures import *
 from stochamort.amortize.config import *
 from stochamort.amortize.data import LabelFn
 from stochamort.amortize.explainer import *
+from stochamort.amortize.fastshap import FastSHAP, train_amortizer_fastshap
 from stochamort.amortize.metrics import *
 from stochamort.amortize.models import *
 from stochamort.amortize.online import *
@@ -41,7 +45,7 @@ from stochamort.amortize.trainer import *
 from stochamort.amortize.vit import *
 
 # The public names of each module, from the module's own list.
-__all__ = ["LabelFn", "fit_standardization"]
+__all__ = ["LabelFn", "fit_standardization", "FastSHAP", "train_amortizer_fastshap"]
 __all__ += models.__all__
 __all__ += vit.__all__
 __all__ += architectures.__all__

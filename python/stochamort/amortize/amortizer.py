@@ -344,7 +344,7 @@ class TrainHistory:
 
 @dataclass
 class TrainResult:
-    """What :func:`~stochamort.amortize.train_amortizer` (and the online variant) return.
+    """What :func:`~stochamort.amortize.train_amortizer` (and the online and FastSHAP variants) return.
 
     Attributes:
         amortizer: the trained :class:`Amortizer` (best state loaded, evaluation mode), which
@@ -374,6 +374,11 @@ class TrainResult:
         device: the device training ran on.
         settings: the :meth:`TrainConfig.settings() <stochamort.amortize.TrainConfig.settings>`
             of the run (JSON-serialisable provenance; ``TrainConfig.from_settings`` rebuilds it).
+        n_evaluations: game evaluations spent by training itself — FastSHAP's sampled
+            coalitions, v(∅) and v(all) (:func:`~stochamort.amortize.train_amortizer_fastshap`);
+            0 when training on labels, whose evaluations were spent making them.
+        objective: the training signal's settings: None for labels,
+            :meth:`FastSHAP.settings() <stochamort.amortize.FastSHAP.settings>` for FastSHAP.
     """
 
     amortizer: Amortizer
@@ -391,6 +396,8 @@ class TrainResult:
     mixed_precision: str | None
     device: str
     settings: dict[str, Any] = field(default_factory=dict)
+    n_evaluations: int = 0
+    objective: dict[str, Any] | None = None
 
     @property
     def model(self) -> nn.Module:

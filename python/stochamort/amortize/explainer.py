@@ -16,8 +16,10 @@ regression-adjusted Monte Carlo when the budget per point allows, see :func:`def
 resumable label store (:func:`~stochamort.labels.generate_labels`); holds out a seeded share of
 the points, whose *noisy* labels select the checkpoint; computes v(∅) and v(all) for the
 efficiency normalization (Shapley values); and trains the amortizer network
-(:func:`~stochamort.amortize.train_amortizer`). Saving and loading are in
-:mod:`stochamort.amortize.explainer_state`.
+(:func:`~stochamort.amortize.train_amortizer`). With ``objective=FastSHAP()`` there are no
+labels: the network is trained on the game's sampled coalitions instead
+(:func:`~stochamort.amortize.train_amortizer_fastshap`), with the same split, network and
+training settings. Saving and loading are in :mod:`stochamort.amortize.explainer_state`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from stochamort._checks import MAX_ENUMERATION_PLAYERS, check_bool, check_fracti
 from stochamort.amortize.amortizer import TrainHistory, TrainResult
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.explainer_inputs import ExplainedInputs, as_explained_inputs, player_names, probe_inputs
+from stochamort.amortize.fastshap import FastSHAP, train_amortizer_fastshap
 from stochamort.amortize.metrics import evaluate_attributions
 from stochamort.amortize.standardization import fit_standardization
 from stochamort.amortize.models import GatedMLPAmortizer, MLPAmortizer, image_amortizer
@@ -136,6 +139,9 @@ class AmortizedExplainer:
             :func:`default_oracle`: unbiased Shapley values by antithetic permutation sampling, or
             by :class:`~stochamort.oracles.RegressionShapley` when ≥ 5d evaluations per point fit).
             It is also what ``explain(x, amortized=False)`` runs.
+        objective: how the amortizer learns: None (default) regresses it on the oracle's noisy
+            labels (stochastic amortization); :class:`~stochamort.amortize.FastSHAP` fits it to
+            the game's sampled coalitions instead, without labels (Shapley values only).
         amortizer: the network to train, mapping inputs ``(n, *shape)`` to ``(n, n_players,
             n_outputs)`` (default: for tabular inputs, a :class:`GatedMLPAmortizer` — or an
             :class:`MLPAmortizer` when features are grouped —; for images with an
@@ -161,7 +167,8 @@ class AmortizedExplainer:
     Attributes (after :meth:`fit`):
         training: the :class:`TrainResult` (best epoch, FLOPs, settings).
         history: the per-epoch :class:`TrainHistory`.
-        labels: the noisy training labels (an :class:`~stochamort.results.Estimate`).
+        labels: the noisy training labels (an :class:`~stochamort.results.Estimate`; None
+            with ``objective=FastSHAP()``).
     """
 
     def __init__(
@@ -170,6 +177,7 @@ class AmortizedExplainer:
         masker: Masker | Any,
         *,
         oracle: Oracle | None = None,
+        objective: FastSHAP | None = None,
         amortizer: nn.Module | None = None,
         output: OutputSpec | None = None,
         feature_names: Sequence[str] | None = None,
@@ -183,6 +191,13 @@ class AmortizedExplainer:
             raise InvalidArgumentError(f"model: must be a torch module, an estimator with predict/predict_proba, or a function; got {type(model).__name__}")
         if oracle is not None and not isinstance(oracle, Oracle):
             raise InvalidArgumentError(f"oracle: must be a stochamort.oracles.Oracle, got {type(oracle).__name__}")
+        if objective is not None and not isinstance(objective, FastSHAP):
+            raise InvalidArgumentError(f"objective: must be a stochamort.amortize.FastSHAP or None (labels), got {type(objective).__name__}")
+        if objective is not None and oracle is not None and oracle.target != "shapley":
+            raise InvalidArgumentError(
+                f"objective: FastSHAP learns Shapley values, but the oracle estimates {oracle.target} values; "
+                "use a Shapley oracle or leave it to the default"
+            )
         if amortizer is not None and not isinstance(amortizer, nn.Module):
             raise InvalidArgumentError(f"amortizer: must be a torch.nn.Module, got {type(amortizer).__name__}")
         if config is not None and not isinstance(config, TrainConfig):
@@ -194,6 +209,7 @@ class AmortizedExplainer:
         self._masker_columns = None if isinstance(masker, Masker) else table_columns(masker)
         self.oracle = oracle
         self._default_oracle = oracle is None
+        self.objective = objective
         self.network = amortizer
         self.output = output
         self.feature_names = None if feature_names is None else tuple(str(n) for n in feature_names)
@@ -275,7 +291,8 @@ class AmortizedExplainer:
         label_chunk_size: int = 512,
         progress: bool = True,
     ) -> AmortizedExplainer:
-        """Label the training inputs with the oracle, then train the amortizer on the noisy labels.
+        """Label the training inputs with the oracle, then train the amortizer on the noisy labels
+        (with ``objective=FastSHAP()``: train it on the game's sampled coalitions, no labels).
 
         Args:
             x_train: the inputs to learn from, ``(n, *input_shape)``: array, tensor or DataFrame.
@@ -283,6 +300,7 @@ class AmortizedExplainer:
             labels_dir: where the label store lives. A rerun with the same arguments after a
                 crash resumes it (finished chunks are kept); a store made for other inputs, model,
                 oracle or seed is refused. Default: a temporary directory, removed afterwards.
+                Not used with FastSHAP (refused if given).
             validation_fraction: share of the points held out (seeded) whose noisy labels select
                 the checkpoint; 0 trains on all of them and keeps the last epoch.
             seed: seeds the labels, the split and the training (unless ``config`` sets its own).
@@ -299,6 +317,8 @@ class AmortizedExplainer:
             raise InvalidArgumentError(f"validation_fraction: must be below 1, got {fraction}")
         progress = check_bool("progress", progress)
         chunk = check_int("label_chunk_size", label_chunk_size, 1)
+        if self.objective is not None and labels_dir is not None:
+            raise InvalidArgumentError("labels_dir: FastSHAP trains without labels, so there is no label store; leave it None")
         self.family, self.input_shape = None, None
         inputs = self._inputs(x_train, "x_train")
         n = inputs.n_points
@@ -313,10 +333,10 @@ class AmortizedExplainer:
             raise ShapeError(f"output_names: {len(self.output_names)} names for {o} model outputs")
         oracle = default_oracle(n, d) if self._default_oracle or self.oracle is None else self.oracle
         self.oracle = oracle
-        with _label_directory(labels_dir) as directory:
-            labels = generate_labels(self._family(inputs), inputs.array, oracle, directory, seed=seed, chunk_size=chunk, progress=progress).load()
-        null, grand = game.endpoints()
-        gaps = grand - null
+        labels = None
+        if self.objective is None:
+            with _label_directory(labels_dir) as directory:
+                labels = generate_labels(self._family(inputs), inputs.array, oracle, directory, seed=seed, chunk_size=chunk, progress=progress).load()
         tabular = inputs.array.ndim == 2 and inputs.is_float
         config = self.config or default_train_config(
             n - n_val, tabular=tabular, efficiency=oracle.target == "shapley", seed=seed, progress=progress, validation=n_val > 0
@@ -334,17 +354,31 @@ class AmortizedExplainer:
                 stacklevel=2,
             )
         network = self.network if self.network is not None else self._default_network(inputs, x[train], d, o, tabular)
-        efficiency = config.efficiency
-        self.training = train_amortizer(
-            network,
-            x[train],
-            labels.values[train],
-            x_val=x[val] if n_val else None,
-            labels_val=labels.values[val] if n_val else None,
-            gaps_train=gaps[train] if efficiency else None,
-            gaps_val=gaps[val] if efficiency and n_val else None,
-            config=config,
-        )
+        if labels is None:
+            family = self._family(inputs)
+            self.training = train_amortizer_fastshap(
+                network,
+                x[train],
+                family.bind(x[train]),
+                x_val=x[val] if n_val else None,
+                game_val=family.bind(x[val]) if n_val else None,
+                objective=self.objective,
+                config=config,
+            )
+        else:
+            null, grand = game.endpoints()
+            gaps = grand - null
+            efficiency = config.efficiency
+            self.training = train_amortizer(
+                network,
+                x[train],
+                labels.values[train],
+                x_val=x[val] if n_val else None,
+                labels_val=labels.values[val] if n_val else None,
+                gaps_train=gaps[train] if efficiency else None,
+                gaps_val=gaps[val] if efficiency and n_val else None,
+                config=config,
+            )
         self.labels = labels
         self.probe = probe_inputs(x)
         return self
@@ -483,7 +517,8 @@ class AmortizedExplainer:
 
     def __repr__(self) -> str:
         state = "fitted" if self.fitted else "not fitted"
-        return f"AmortizedExplainer({type(self.model).__name__}, {type(self.masker).__name__}, oracle={self.oracle!r}, {state})"
+        objective = "" if self.objective is None else f", objective={self.objective!r}"
+        return f"AmortizedExplainer({type(self.model).__name__}, {type(self.masker).__name__}, oracle={self.oracle!r}{objective}, {state})"
 
 
 class _label_directory:

@@ -26,6 +26,7 @@ from torch import nn
 from stochamort._bundle import read_bundle, write_bundle
 from stochamort.amortize.amortizer import Amortizer, TrainHistory, TrainResult
 from stochamort.amortize.explainer_inputs import ExplainedInputs
+from stochamort.amortize.fastshap import FastSHAP
 from stochamort.errors import InvalidArgumentError, ModelMismatchError, SavedFileError
 from stochamort.games import masker_from_state, masker_state
 from stochamort.labels.fingerprint import model_fingerprint
@@ -83,6 +84,7 @@ def save_explainer(explainer: AmortizedExplainer, path: Path) -> Path:
         "input_shape": list(explainer.input_shape or ()),
         "batch_size": explainer.batch_size,
         "oracle": explainer.oracle.settings() if explainer.oracle is not None else None,
+        "objective": None if explainer.objective is None else explainer.objective.settings(),
         "amortizer": amortizer.spec(),
         "training": {
             "settings": training.settings,
@@ -99,6 +101,8 @@ def save_explainer(explainer: AmortizedExplainer, path: Path) -> Path:
             "target_scale": training.target_scale,
             "mixed_precision": training.mixed_precision,
             "device": training.device,
+            "n_evaluations": training.n_evaluations,
+            "objective": training.objective,
         },
     }
     arrays = {_AMORTIZER + k: v for k, v in amortizer.state_arrays().items()}
@@ -122,10 +126,12 @@ def load_explainer(
     try:
         masker = masker_from_state(config["masker"], part[_MASKER])
         oracle = None if config["oracle"] is None else oracle_from_settings(config["oracle"])
+        objective = None if config.get("objective") is None else FastSHAP.from_settings(config["objective"])
         explainer = cls(
             model,
             masker,
             oracle=oracle,
+            objective=objective,
             output=config["output"],
             feature_names=config["feature_names"],
             output_names=config["output_names"],
