@@ -88,6 +88,7 @@ bench: build $(VENV)/.deps-bench
 	$(VPY) benches/bench_utility.py
 	$(VPY) benches/bench_valuation.py
 	$(VPY) benches/bench_explainer.py --no-progress
+	$(VPY) benches/bench_tabular.py
 	$(VPY) benches/bench_accuracy.py
 
 clean:

@@ -13,6 +13,9 @@ __all__ = ["main"]
 #: that ``--help`` does not load torch).
 DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "permutation-single", "regression-shapley", "unbiased-kernelshap")
 
+#: The demo's tasks (``--task``): modules of :mod:`stochamort.demo`.
+DEMO_TASKS = ("synthetic", "tabular")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stochamort", description=__doc__)
@@ -20,18 +23,27 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="stochastic amortization end to end: labels, amortizer, ground truth, error vs compute",
-        description="Train a classifier on generated data, label its training points with a cheap noisy oracle, "
-        "train an amortizer on the labels, and compare it with per-example KernelSHAP and permutation sampling "
-        "against exact Shapley values. Prints a table and writes two PNGs and a JSON of metrics.",
+        description="Train a classifier, label its training points with a cheap noisy oracle, train an amortizer on the "
+        "labels, and compare it with per-example estimators against ground truth (--task synthetic: generated data, exact "
+        "Shapley values; --task tabular: breast cancer, also FastSHAP and the break-even number of points). Prints a "
+        "table and writes two PNGs and a JSON of metrics. --oracle, --label-budget, --train-points and --device apply "
+        "to the synthetic task.",
     )
-    demo.add_argument("--oracle", choices=DEMO_ORACLES, default="permutation", help="label oracle (default permutation)")
+    demo.add_argument(
+        "--task",
+        choices=DEMO_TASKS,
+        default="synthetic",
+        help="synthetic: generated data with exact ground truth (default); tabular: breast cancer, a scikit-learn MLP, "
+        "with FastSHAP and the break-even number of points",
+    )
+    demo.add_argument("--oracle", choices=DEMO_ORACLES, default=None, help="label oracle (default permutation)")
     budgets = "default 2d for permutation and unbiased-kernelshap, d + 1 for permutation-single, max(64, 8d) for kernelshap and leverage"
     demo.add_argument("--label-budget", type=int, default=None, help=f"evaluations per point for the labels ({budgets}; d = 12 features)")
     demo.add_argument("--train-points", type=int, default=None, help="points labelled to train the amortizer (default 300000)")
     demo.add_argument("--test-points", type=int, default=None, help="held-out points with exact ground truth (default 100)")
-    demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    demo.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--output", default="demo-results", help="directory for the PNGs, JSON and label stores")
+    demo.add_argument("--output", default=None, help="directory for the PNGs, JSON and label stores (default <task>-results; demo-results for synthetic)")
     demo.add_argument("--quick", action="store_true", help="a reduced run for smoke tests (under a minute)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     value = commands.add_parser(
@@ -53,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     value.add_argument("--quick", action="store_true", help="a reduced run for smoke tests (under a minute)")
     value.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _run_tabular(args: argparse.Namespace) -> None:
+    from stochamort.demo.tabular import TabularConfig, run_tabular
+    from stochamort.errors import InvalidArgumentError
+
+    for option in ("oracle", "label_budget", "train_points", "device"):
+        if getattr(args, option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise InvalidArgumentError(f"{flag}: applies to --task synthetic only (the tabular task compares its own fixed set of methods)")
+    config = TabularConfig.quick() if args.quick else TabularConfig()
+    config.seed, config.output = args.seed, args.output or "tabular-results"
+    if args.test_points is not None:
+        config.n_test = args.test_points
+    run_tabular(config, progress=not args.no_progress)
 
 
 def _run_value(args: argparse.Namespace) -> None:
@@ -80,11 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stochamort.errors import StochamortError
 
     try:
-        if args.command == "demo":
+        if args.command == "demo" and args.task == "tabular":
+            _run_tabular(args)
+        elif args.command == "demo":
             from stochamort.demo import DemoConfig, run_demo
 
             config = DemoConfig.quick() if args.quick else DemoConfig()
-            config.oracle, config.seed, config.device, config.output = args.oracle, args.seed, args.device, args.output
+            config.oracle, config.seed, config.device = args.oracle or "permutation", args.seed, args.device or "cpu"
+            config.output = args.output or "demo-results"
             for option, name in (("label_budget", "label_budget"), ("train_points", "n_train"), ("test_points", "n_test")):
                 if getattr(args, option) is not None:
                     setattr(config, name, getattr(args, option))

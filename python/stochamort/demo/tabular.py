@@ -11,7 +11,7 @@ On scikit-learn's bundled breast-cancer data (569 rows, 30 features, no download
    (≥ 100× the label budgets), with its own standard error, reported next to the best method's
    error;
 3. runs per-example KernelSHAP, permutation sampling, Leverage SHAP, OddSHAP, PolySHAP and
-   RegressionShapley at a ladder of budgets on the held-out rows;
+   RegressionShapley at a ladder of budgets (128 … 1024) on the held-out rows;
 4. fits the explainer by stochastic amortization with cheap permutation labels (2d evaluations)
    and with KernelSHAP labels, and by FastSHAP at equal training compute (the same points,
    network, settings and game evaluations: ``FastSHAP(n_samples=2d − 2, resample=False)``) and as
@@ -69,7 +69,10 @@ PER_EXAMPLE: tuple[tuple[str, Callable[[int], Oracle]], ...] = (
 
 @dataclass
 class TabularConfig:
-    """Sizes of the tabular run (the defaults take about 6 minutes on 2 CPU cores).
+    """Sizes of the tabular run (the defaults take about 8 minutes on 2 CPU cores).
+
+    The ladder stops at 1024 evaluations so that the ground truth's own expected error stays
+    below 10 % of the best method's (15 % against 2048, measured).
 
     ``label_points``: the numbers of label points of the amortized runs; the first ones are the
     real training rows (469), the rest real rows plus :func:`class_mixtures`. ``permutation_budget``
@@ -85,7 +88,7 @@ class TabularConfig:
     hidden: tuple[int, ...] = (64, 64)
     n_background: int = 16
     truth_budget: int = 16384
-    ladder: tuple[int, ...] = (128, 256, 512, 1024, 2048)
+    ladder: tuple[int, ...] = (128, 256, 512, 1024)
     label_points: tuple[int, ...] = (469, 2000, 8000, 32000)
     permutation_budget: int | None = None
     kernelshap_budget: int = 128
@@ -111,7 +114,7 @@ HELD_OUT = 100
 def load_breast_cancer_split(n_test: int, seed: int) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
     """scikit-learn's breast-cancer rows, shuffled (seeded): ``(x_train, y_train, x_test, y_test)``
     with :data:`HELD_OUT` rows held out, the first ``n_test`` of them the test rows."""
-    from sklearn.datasets import load_breast_cancer
+    from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
 
     if not 1 <= n_test <= HELD_OUT:
         raise InvalidArgumentError(f"n_test: must lie in 1..{HELD_OUT}, got {n_test}")
@@ -123,9 +126,9 @@ def load_breast_cancer_split(n_test: int, seed: int) -> tuple[NDArray[np.float64
 
 def train_model(x: NDArray[np.float64], y: NDArray[np.int64], hidden: tuple[int, ...], seed: int) -> Any:
     """The model to explain: a scaler and an MLP classifier, both scikit-learn."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
     return make_pipeline(StandardScaler(), MLPClassifier(hidden, max_iter=1000, random_state=seed)).fit(x, y)
 
@@ -345,7 +348,8 @@ def _equal_error(record: dict[str, Any], ladder: dict[str, list[dict[str, float]
 
 def _best_per_example(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The per-example method cheapest at the amortizer's error."""
-    return min(record["equal_error"].items(), key=lambda item: item[1]["matching_evaluations"])
+    name, comparison = min(record["equal_error"].items(), key=lambda item: item[1]["matching_evaluations"])
+    return str(name), dict(comparison)
 
 
 def _print_table(m: dict[str, Any]) -> None:
