@@ -40,7 +40,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 import stochamort
 from stochamort._io import atomic_write
 from stochamort.amortize import GatedMLPAmortizer, TrainConfig, evaluate_attributions, forward_flops, train_amortizer
+from stochamort.demo.compare import Timer, budget_matching
 from stochamort.errors import InvalidArgumentError, MissingDependencyError
 from stochamort.games import BaselineMasker, MaskedModel
 from stochamort.labels import generate_labels
@@ -166,25 +167,6 @@ class DemoConfig:
         return base
 
 
-@dataclass
-class Timer:
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def __call__(self, name: str) -> _Phase:
-        return _Phase(self, name)
-
-
-class _Phase:
-    def __init__(self, timer: Timer, name: str) -> None:
-        self.timer, self.name = timer, name
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.seconds[self.name] = self.timer.seconds.get(self.name, 0.0) + time.perf_counter() - self.start
-
-
 def make_data(n: int, d: int, seed: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Correlated Gaussian features; 3 classes from a random tanh teacher with label noise."""
     rng = np.random.default_rng(seed)
@@ -224,18 +206,6 @@ def _store_name(oracle: str, budget: int, classifier: nn.Module, x: torch.Tensor
         digest.update(tensor.detach().cpu().numpy().tobytes())
     digest.update(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes())
     return f"labels-{oracle}-{budget}-{digest.hexdigest()[:12]}"
-
-
-def _budget_matching(error: float, budgets: list[float], errors: list[float]) -> tuple[float, bool]:
-    """Budget at which a per-example curve reaches ``error`` (log-log interpolation; extrapolated
-    with the last segment's slope beyond the ladder). Returns (budget, extrapolated)."""
-    logb, loge = np.log(budgets), np.log(errors)
-    target = math.log(error)
-    if loge[-1] <= target <= loge[0]:
-        return float(np.exp(np.interp(target, loge[::-1], logb[::-1]))), False
-    slope = (loge[-1] - loge[-2]) / (logb[-1] - logb[-2]) if len(budgets) > 1 else -1.0
-    anchor = -1 if target < loge[-1] else 0
-    return float(np.exp(logb[anchor] + (target - loge[anchor]) / slope)), True
 
 
 def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -372,7 +342,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     for name, rows in ladder.items():
         budgets = [r["evaluations"] for r in rows]
         errors = [r["squared_error"] for r in rows]
-        matched, extrapolated = _budget_matching(headline["amortizer"]["squared_error"], budgets, errors)
+        matched, extrapolated = budget_matching(headline["amortizer"]["squared_error"], budgets, errors)
         speedups[name] = {
             "matching_evaluations": matched,
             "extrapolated": extrapolated,

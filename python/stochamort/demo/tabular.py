@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 import stochamort
 from stochamort._io import atomic_write
 from stochamort.amortize import AmortizedExplainer, FastSHAP, default_train_config, evaluate_attributions
-from stochamort.demo.synthetic import Timer, _budget_matching
+from stochamort.demo.compare import Timer, budget_matching
 from stochamort.errors import InvalidArgumentError, MissingDependencyError
 from stochamort.games import MarginalMasker
 from stochamort.oracles import KernelSHAP, LeverageSHAP, OddSHAP, Oracle, Permutation, PolySHAP, RegressionShapley
@@ -333,7 +333,7 @@ def _equal_error(record: dict[str, Any], ladder: dict[str, list[dict[str, float]
     out = {}
     error = record["amortizer"]["squared_error"]
     for name, rows in ladder.items():
-        matched, extrapolated = _budget_matching(error, [r["evaluations"] for r in rows], [r["squared_error"] for r in rows])
+        matched, extrapolated = budget_matching(error, [r["evaluations"] for r in rows], [r["squared_error"] for r in rows])
         per_example = matched * per_evaluation
         margin = per_example - record["inference_flops_per_point"]
         out[name] = {
