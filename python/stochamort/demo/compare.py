@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from stochamort._io import atomic_write
-from stochamort.amortize import AmortizedExplainer, evaluate_attributions
+from stochamort.amortize import AmortizedExplainer, FastSHAP, evaluate_attributions
 from stochamort.errors import MissingDependencyError
 from stochamort.oracles import KernelSHAP, LeverageSHAP, OddSHAP, Oracle, Permutation, PolySHAP, RegressionShapley
 
@@ -32,7 +32,9 @@ __all__ = [
     "PER_EXAMPLE",
     "ground_truth",
     "per_example_ladder",
+    "amortized_methods",
     "amortized_record",
+    "truth_summary",
     "equal_error",
     "best_per_example",
     "print_comparison",
@@ -113,6 +115,44 @@ def per_example_ladder(
                 | evaluate_attributions(est.values, truth)
             )
     return ladder
+
+
+def amortized_methods(
+    permutation_budget: int, kernelshap_budget: int, fastshap_samples: int, fastshap_published_points: tuple[int, ...]
+) -> list[tuple[str, dict[str, Any], Callable[[int], bool]]]:
+    """The amortized methods of a comparison: (name, explainer options, which label-point counts).
+
+    Stochastic amortization with permutation labels and with KernelSHAP labels; FastSHAP at equal
+    compute (the permutation labels' game evaluations, drawn once); FastSHAP as published (fresh
+    coalitions every epoch), only at ``fastshap_published_points``.
+    """
+    return [
+        (f"SA, Permutation labels @ {permutation_budget}", {"oracle": Permutation(permutation_budget)}, lambda n: True),
+        (f"SA, KernelSHAP labels @ {kernelshap_budget}", {"oracle": KernelSHAP(kernelshap_budget)}, lambda n: True),
+        (
+            f"FastSHAP, equal compute ({permutation_budget - 2} fixed coalitions)",
+            {"objective": FastSHAP(permutation_budget - 2, resample=False)},
+            lambda n: True,
+        ),
+        (
+            f"FastSHAP, published ({fastshap_samples} fresh coalitions/epoch)",
+            {"objective": FastSHAP(fastshap_samples)},
+            lambda n: n in fastshap_published_points,
+        ),
+    ]
+
+
+def truth_summary(budget: int, truth_error: float, ladder: dict[str, list[dict[str, float]]], amortized: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ground truth's entry of the metrics: its own expected squared error next to the best
+    method's (per-example or amortized)."""
+    best = min(min(r["squared_error"] for r in rows) for rows in ladder.values())
+    best = min([best, *(a["amortizer"]["squared_error"] for a in amortized)])
+    return {
+        "oracle": f"KernelSHAP({budget}, paired)",
+        "expected_squared_error": truth_error,
+        "best_method_squared_error": best,
+        "ratio_to_best": truth_error / best,
+    }
 
 
 def amortized_record(

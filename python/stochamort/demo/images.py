@@ -36,7 +36,6 @@ from __future__ import annotations
 import copy
 import gzip
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -49,10 +48,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 import stochamort
-from stochamort.amortize import AmortizedExplainer, FastSHAP, PatchAmortizer, default_train_config
+from stochamort.amortize import AmortizedExplainer, PatchAmortizer, default_train_config
 from stochamort.demo.compare import (
     PER_EXAMPLE,
     Timer,
+    amortized_methods,
     amortized_record,
     comparison_figures,
     equal_error,
@@ -60,11 +60,11 @@ from stochamort.demo.compare import (
     per_example_ladder,
     print_comparison,
     pyplot,
+    truth_summary,
     write_metrics,
 )
 from stochamort.errors import InvalidArgumentError, MissingDependencyError
 from stochamort.games import ImagePatchMasker, Surrogate, SurrogateMasker, train_surrogate
-from stochamort.oracles import KernelSHAP, Permutation
 
 __all__ = ["ImagesConfig", "run_images", "load_mnist", "DigitCNN", "MaskedDigitCNN", "PatchTokens", "measured_flops", "shifted_copies"]
 
@@ -104,7 +104,7 @@ class ImagesConfig:
     kernelshap_budget: int = 160
     fastshap_published_points: tuple[int, ...] = (4500,)
     fastshap_samples: int = 8
-    train_epochs: int | None = 25
+    train_epochs: int | None = 20
     train_batch_size: int = 64
     n_images: int = 5000
     seed: int = 0
@@ -327,20 +327,7 @@ def run_images(config: ImagesConfig, *, progress: bool = True) -> dict[str, Any]
         ladder = per_example_ladder(test_game, config.ladder, truth, per_evaluation, seed=config.seed + 1, methods=PER_EXAMPLE_IMAGES)
     steps.update()
 
-    methods: list[tuple[str, dict[str, Any], Callable[[int], bool]]] = [
-        (f"SA, Permutation labels @ {permutation_budget}", {"oracle": Permutation(permutation_budget)}, lambda n: True),
-        (f"SA, KernelSHAP labels @ {config.kernelshap_budget}", {"oracle": KernelSHAP(config.kernelshap_budget)}, lambda n: True),
-        (
-            f"FastSHAP, equal compute ({permutation_budget - 2} fixed coalitions)",
-            {"objective": FastSHAP(permutation_budget - 2, resample=False)},
-            lambda n: True,
-        ),
-        (
-            f"FastSHAP, published ({config.fastshap_samples} fresh coalitions/epoch)",
-            {"objective": FastSHAP(config.fastshap_samples)},
-            lambda n: n in config.fastshap_published_points,
-        ),
-    ]
+    methods = amortized_methods(permutation_budget, config.kernelshap_budget, config.fastshap_samples, config.fastshap_published_points)
     amortized: list[dict[str, Any]] = []
     with timer("amortized"):
         for n_points in config.label_points:
@@ -369,8 +356,6 @@ def run_images(config: ImagesConfig, *, progress: bool = True) -> dict[str, Any]
     steps.update()
     steps.close()
 
-    best_error = min(min(r["squared_error"] for r in rows) for rows in ladder.values())
-    best_error = min(best_error, min(a["amortizer"]["squared_error"] for a in amortized))
     metrics = {
         "stochamort_version": stochamort.__version__,
         "config": asdict(config) | {"permutation_budget": permutation_budget},
@@ -382,12 +367,7 @@ def run_images(config: ImagesConfig, *, progress: bool = True) -> dict[str, Any]
             "flops_per_evaluation": per_evaluation,
             "amortizer_forward_flops": amortizer_forward,
         },
-        "ground_truth": {
-            "oracle": f"KernelSHAP({config.truth_budget}, paired)",
-            "expected_squared_error": truth_error,
-            "best_method_squared_error": best_error,
-            "ratio_to_best": truth_error / best_error,
-        },
+        "ground_truth": truth_summary(config.truth_budget, truth_error, ladder, amortized),
         "per_example": ladder,
         "amortized": amortized,
         "seconds": timer.seconds,

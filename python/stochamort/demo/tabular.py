@@ -34,7 +34,6 @@ break-even is ``N* = F / (c_per_example − c_amortized)``, with ``F`` the label
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,10 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 import stochamort
-from stochamort.amortize import AmortizedExplainer, FastSHAP, default_train_config
+from stochamort.amortize import AmortizedExplainer, default_train_config
 from stochamort.demo.compare import (
     Timer,
+    amortized_methods,
     amortized_record,
     comparison_figures,
     equal_error,
@@ -54,11 +54,11 @@ from stochamort.demo.compare import (
     per_example_ladder,
     print_comparison,
     pyplot,
+    truth_summary,
     write_metrics,
 )
 from stochamort.errors import InvalidArgumentError
 from stochamort.games import MarginalMasker
-from stochamort.oracles import KernelSHAP, Permutation
 
 __all__ = ["TabularConfig", "run_tabular", "mlp_flops", "class_mixtures"]
 
@@ -193,20 +193,7 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
         ladder = per_example_ladder(test_game, config.ladder, truth, per_evaluation, seed=config.seed + 1)
     steps.update()
 
-    methods: list[tuple[str, dict[str, Any], Callable[[int], bool]]] = [
-        (f"SA, Permutation labels @ {permutation_budget}", {"oracle": Permutation(permutation_budget)}, lambda n: True),
-        (f"SA, KernelSHAP labels @ {config.kernelshap_budget}", {"oracle": KernelSHAP(config.kernelshap_budget)}, lambda n: True),
-        (
-            f"FastSHAP, equal compute ({permutation_budget - 2} fixed coalitions)",
-            {"objective": FastSHAP(permutation_budget - 2, resample=False)},
-            lambda n: True,
-        ),
-        (
-            f"FastSHAP, published ({config.fastshap_samples} fresh coalitions/epoch)",
-            {"objective": FastSHAP(config.fastshap_samples)},
-            lambda n: n in config.fastshap_published_points,
-        ),
-    ]
+    methods = amortized_methods(permutation_budget, config.kernelshap_budget, config.fastshap_samples, config.fastshap_published_points)
     amortized: list[dict[str, Any]] = []
     with timer("amortized"):
         for n_points in config.label_points:
@@ -222,8 +209,6 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
     steps.update()
     steps.close()
 
-    best_error = min(min(r["squared_error"] for r in rows) for rows in ladder.values())
-    best_error = min(best_error, min(a["amortizer"]["squared_error"] for a in amortized))
     metrics = {
         "stochamort_version": stochamort.__version__,
         "config": asdict(config) | {"permutation_budget": permutation_budget},
@@ -235,12 +220,7 @@ def run_tabular(config: TabularConfig, *, progress: bool = True) -> dict[str, An
             "n_background": n_background,
             "flops_per_evaluation": per_evaluation,
         },
-        "ground_truth": {
-            "oracle": f"KernelSHAP({config.truth_budget}, paired)",
-            "expected_squared_error": truth_error,
-            "best_method_squared_error": best_error,
-            "ratio_to_best": truth_error / best_error,
-        },
+        "ground_truth": truth_summary(config.truth_budget, truth_error, ladder, amortized),
         "per_example": ladder,
         "amortized": amortized,
         "seconds": timer.seconds,
