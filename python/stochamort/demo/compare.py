@@ -275,7 +275,7 @@ def comparison_figures(m: dict[str, Any], output: Path, *, title: str, flops_per
         ax.plot([r["flops_per_point"] for r in rows], [r["squared_error"] for r in rows], "o-", label=f"{name} (per example)")
     for method in dict.fromkeys(a["method"] for a in m["amortized"]):
         runs = [a for a in m["amortized"] if a["method"] == method]
-        ax.plot([a["flops_per_point"] for a in runs], [a["amortizer"]["squared_error"] for a in runs], "*--", markersize=12, label=f"{method} (label points {runs[0]['label_points']}…{runs[-1]['label_points']})")
+        ax.plot([a["flops_per_point"] for a in runs], [a["amortizer"]["squared_error"] for a in runs], "*--", markersize=12, label=f"{method} ({_point_range(runs)} label points)")
     ax.axhline(m["ground_truth"]["expected_squared_error"], color="grey", linestyle=":", label="ground truth's own error")
     ax.set(xscale="log", yscale="log", xlabel="FLOPs per explained point", ylabel="squared error vs ground truth", title=title)
     save_figure(fig, ax, output / "error_vs_compute.png", legend_size=6)
@@ -290,6 +290,11 @@ def comparison_figures(m: dict[str, Any], output: Path, *, title: str, flops_per
         ax.plot(counts, counts * best["matching_evaluations"] * flops_per_evaluation, "--", color=line[0].get_color(), label=f"per-example {name} at its error")
     ax.set(xscale="log", yscale="log", xlabel="new points explained", ylabel="total FLOPs", title="When amortization pays: total cost at equal error")
     save_figure(fig, ax, output / "break_even.png", legend_size=6)
+
+
+def _point_range(runs: list[dict[str, Any]]) -> str:
+    first, last = runs[0]["label_points"], runs[-1]["label_points"]
+    return str(first) if first == last else f"{first}…{last}"
 
 
 def pyplot() -> Any:
