@@ -82,7 +82,7 @@ def test_knn_shapley_blocks_of_validation_points_give_the_same_values(monkeypatc
     x_train, x_valid = rng.normal(size=(30, 2)), rng.normal(size=(11, 2))
     y_train, y_valid = rng.integers(0, 2, 30), rng.integers(0, 2, 11)
     whole = knn_shapley(x_train, y_train, x_valid, y_valid).values
-    monkeypatch.setattr(baselines, "_KNN_BLOCK", 60)  # two validation points per block
+    monkeypatch.setattr(baselines, "_KNN_BLOCK", 120)  # 30 points × 2 features: two validation points per block
     np.testing.assert_allclose(knn_shapley(x_train, y_train, x_valid, y_valid).values, whole, atol=1e-14)
 
 

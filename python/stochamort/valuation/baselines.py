@@ -31,7 +31,7 @@ from stochamort.valuation.utility import Utility
 __all__ = ["leave_one_out", "knn_shapley", "data_oob", "out_of_fold_probability"]
 
 # Rows of the (subsets × N) leave-one-out matrix built at once, and the largest
-# (validation points × N) block of the KNN recursion: both bound memory, never results.
+# (validation points × N × features) block of the KNN distances: both bound memory, never results.
 _LOO_ROWS = 1024
 _KNN_BLOCK = 1 << 22
 
@@ -133,7 +133,7 @@ def knn_shapley(x_train: Any, y_train: Any, x_valid: Any, y_valid: Any, *, n_nei
     n, n_valid = features.shape[0], valid.shape[0]
     total = np.zeros(n, dtype=np.float64)
     total_sq = np.zeros(n, dtype=np.float64)
-    block = max(1, _KNN_BLOCK // n)
+    block = max(1, _KNN_BLOCK // (n * features.shape[1]))
     for lo in tqdm(range(0, n_valid, block), desc="knn_shapley", disable=not progress, leave=False):
         hi = min(n_valid, lo + block)
         distances = ((valid[lo:hi, None, :] - features[None, :, :]) ** 2).sum(axis=2)
