@@ -353,13 +353,16 @@ class Attributions:
         """The attributions of one output, keeping an outputs axis of length one.
 
         Args:
-            output: the output's index, or its name in ``output_names``.
+            output: the output's name in ``output_names`` (a string, e.g. ``"2"`` for a
+                classifier's class 2), or its position. An integer that is also the name of
+                another output (classes ``1, 2, 3``: is ``1`` the class or the position?) is
+                refused rather than guessed: pass the name as a string.
 
         Returns:
             Attributions with ``n_outputs == 1`` (values, standard errors, endpoints and name of that output).
 
         Raises:
-            InvalidArgumentError: for an index out of range or an unknown name.
+            InvalidArgumentError: for a position out of range, an unknown name, or an ambiguous integer.
         """
         if isinstance(output, str):
             if self.output_names is None or output not in self.output_names:
@@ -369,6 +372,13 @@ class Attributions:
             k = check_int("output", output, 0)
             if k >= self.n_outputs:
                 raise InvalidArgumentError(f"output: must be < n_outputs = {self.n_outputs}, got {k}")
+            names = self.output_names
+            if names is not None and str(k) in names and names.index(str(k)) != k:
+                raise InvalidArgumentError(
+                    f"output: {k} is ambiguous: position {k} is the output named {names[k]!r}, but {str(k)!r} is the "
+                    f"name of the output at position {names.index(str(k))}; pass the name as a string "
+                    f"(output={names[k]!r} or output={str(k)!r})"
+                )
         return dataclasses.replace(
             self,
             values=self.values[:, :, [k]],

@@ -219,6 +219,19 @@ def test_select_output() -> None:
         attributions.select_output(-1)
 
 
+def test_select_output_refuses_an_integer_that_names_another_output() -> None:
+    """Classes 1 and 2: select_output(1) could mean class 1 (position 0) or position 1 (class 2)."""
+    classes = dataclasses.replace(_attributions(), output_names=("1", "2"))
+    with pytest.raises(InvalidArgumentError, match="^output: 1 is ambiguous.*output='2' or output='1'"):
+        classes.select_output(1)
+    np.testing.assert_array_equal(classes.select_output("1").values, VALUES[:, :, :1])
+    np.testing.assert_array_equal(classes.select_output(0).values, VALUES[:, :, :1])  # 0 names no output
+    with pytest.raises(InvalidArgumentError, match="^output: 1 is ambiguous"):
+        classes.to_shap(1)
+    agreeing = dataclasses.replace(_attributions(), output_names=("0", "1"))  # classes 0, 1: names are positions
+    np.testing.assert_array_equal(agreeing.select_output(1).values, agreeing.select_output("1").values)
+
+
 def test_to_shap_keeps_endpoints_and_standard_errors() -> None:
     exp = _attributions().to_shap()
     assert isinstance(exp, shap.Explanation) and exp.shape == (3, 2, 2)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from stochamort.errors import InvalidArgumentError, ShapeError
-from stochamort.valuation import detection_auprc, detection_auroc, detection_metrics, value_metrics
+from stochamort.valuation import DataValues, detection_auprc, detection_auroc, detection_metrics, value_metrics
 
 
 @st.composite
@@ -62,5 +62,21 @@ def test_metric_input_errors() -> None:
         detection_auroc(np.zeros(3), np.array([1, 0, 1]))
     with pytest.raises(InvalidArgumentError, match="^mislabelled"):
         detection_auprc(np.zeros(3), np.zeros(3, dtype=bool))
-    with pytest.raises(ShapeError, match="^values"):
+    with pytest.raises(ShapeError, match=r"^mislabelled: expected one flag per value, shape \(2,\)"):
         detection_auroc(np.zeros(2), np.array([True, False, True]))
+    with pytest.raises(ShapeError, match="^values"):
+        detection_auroc(np.zeros((2, 2)), np.array([True, False]))
+    with pytest.raises(InvalidArgumentError, match="^values: expected an array of numbers or DataValues"):
+        detection_auroc({"a": 1}, np.array([True, False]))
+    with pytest.raises(InvalidArgumentError, match="^truth"):
+        value_metrics(np.zeros(2), "ab")
+
+
+def test_metrics_take_data_values() -> None:
+    """The oracles' and baselines' results go in as they are (their values are what is scored)."""
+    values = np.array([0.3, -0.2, 0.1, -0.4])
+    result = DataValues(values, np.full(4, 0.01), np.full(4, 5, dtype=np.int64), 20)
+    flags = np.array([False, True, False, True])
+    assert detection_auroc(result, flags) == detection_auroc(values, flags) == 1.0
+    assert detection_metrics(result, flags) == detection_metrics(values, flags)
+    assert value_metrics(result, result) == value_metrics(values, values)

@@ -21,6 +21,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from stochamort._checks import check_bool
 from stochamort.amortize import TrainConfig, TrainResult, forward_flops, train_amortizer
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.results import DataValues
@@ -61,6 +62,10 @@ class ValueNetwork(nn.Module):
 
     Its input is :func:`encode_examples`' layout ``(n, n_features + 1)`` (the last column is the
     class index); its output ``(n, 1, 1)`` is the amortizer layout (one "player", one output).
+    The features are standardised inside the network, ``(x − feature_mean) / feature_scale``, by
+    two buffers (saved with the weights) that :meth:`fit_standardization` sets; they start as the
+    identity. Features in raw units (areas in the thousands next to ratios below 1) otherwise
+    train a network that ranks points poorly without any error.
 
     Args:
         n_features: number of features.
@@ -80,10 +85,30 @@ class ValueNetwork(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(widths[-1], n_classes)
         self.n_features, self.n_classes = n_features, n_classes
+        self.feature_mean: Tensor
+        self.feature_scale: Tensor
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_scale", torch.ones(n_features))
+
+    def fit_standardization(self, x: Tensor) -> None:
+        """Set the feature standardisation to the mean and standard deviation of ``x`` ``(n, n_features)``.
+
+        Constant features keep scale 1 (they carry no information; dividing by 0 would not).
+        """
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ShapeError(f"x: expected features of shape (n, {self.n_features}), got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ShapeError("x: needs at least one example to standardise on")
+        mean = x.mean(dim=0)
+        scale = x.std(dim=0, unbiased=False)
+        scale = torch.where(scale > 1e-12 * mean.abs().clamp(min=1.0), scale, torch.ones_like(scale))
+        with torch.no_grad():
+            self.feature_mean.copy_(mean)
+            self.feature_scale.copy_(scale)
 
     def logits(self, x: Tensor) -> Tensor:
-        """Class scores ``(n, n_classes)`` of features ``(n, n_features)``."""
-        out: Tensor = self.head(self.body(x))
+        """Class scores ``(n, n_classes)`` of features ``(n, n_features)`` (in their raw units)."""
+        out: Tensor = self.head(self.body((x - self.feature_mean) / self.feature_scale))
         return out
 
     def forward(self, inputs: Tensor) -> Tensor:
@@ -151,6 +176,7 @@ def amortize_data_values(
     hidden: Sequence[int] = (128, 128, 128),
     pretrain_epochs: int = 20,
     validation_fraction: float = 0.1,
+    standardize_features: bool = True,
     config: TrainConfig | None = None,
 ) -> ValueAmortizer:
     """Train a value network on noisy data values (stochastic amortization of data valuation).
@@ -168,6 +194,10 @@ def amortize_data_values(
         hidden: hidden widths of the :class:`ValueNetwork`.
         pretrain_epochs: epochs of classifier pretraining (0: none; the head is still zeroed).
         validation_fraction: share of points held out for checkpoint selection (0: none).
+        standardize_features: standardise each feature by its mean and standard deviation over
+            ``x``, inside the network (:meth:`ValueNetwork.fit_standardization`), so that
+            :meth:`ValueAmortizer.predict` takes raw features. On by default: on breast cancer's
+            raw features the mislabel AUROC falls from 0.99 to 0.77 without it.
         config: how to train the value network (default :data:`VALUE_NETWORK_CONFIG`: AdamW,
             cosine schedule to 1 % of ``lr``). Its ``seed`` also seeds the initialisation, the
             pretraining and the split; ``device`` defaults to the CPU, where pretraining runs;
@@ -189,8 +219,10 @@ def amortize_data_values(
     if config.standardize_inputs:
         raise InvalidArgumentError(
             "TrainConfig.standardize_inputs: must be False for the value network (its input ends with the class "
-            "index, which standardising would corrupt; pretraining sees the features as given)"
+            "index, which standardising would corrupt); the network standardises its features itself "
+            "(standardize_features=True, the default)"
         )
+    standardize_features = check_bool("standardize_features", standardize_features)
     values = labels.values if isinstance(labels, DataValues) else np.asarray(labels, dtype=np.float64)
     y_array = np.asarray(y)
     if y_array.ndim != 1:
@@ -205,6 +237,8 @@ def amortize_data_values(
     seed = config.seed
     torch.manual_seed(seed)
     network = ValueNetwork(inputs.shape[1] - 1, k, hidden)
+    if standardize_features:
+        network.fit_standardization(inputs[:, :-1])
     network.pretrain(inputs[:, :-1], torch.from_numpy(y_array.astype(np.int64)), epochs=pretrain_epochs, seed=seed)
     n = inputs.shape[0]
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -9,12 +9,23 @@ from numpy.typing import NDArray
 
 from stochamort._stats import rankdata, row_correlations
 from stochamort.errors import InvalidArgumentError, ShapeError
+from stochamort.results import DataValues
 
 __all__ = ["value_metrics", "detection_auroc", "detection_auprc", "detection_metrics"]
 
 
+def _as_values(name: str, values: Any) -> NDArray[np.float64]:
+    """A 1-d float array from an array-like or the ``values`` of a :class:`DataValues`."""
+    if isinstance(values, DataValues):
+        return values.values
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InvalidArgumentError(f"{name}: expected an array of numbers or DataValues, got {type(values).__name__} ({err})") from err
+
+
 def _pair(pred: Any, truth: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    p, t = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    p, t = _as_values("pred", pred), _as_values("truth", truth)
     if p.ndim != 1 or p.shape != t.shape:
         raise ShapeError(f"pred: expected a 1-d array with the shape of truth {t.shape}, got {p.shape}")
     if p.size < 2:
@@ -28,6 +39,10 @@ def _pearson(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
 
 def value_metrics(pred: Any, truth: Any) -> dict[str, float]:
     """Agreement of estimated data values ``(n,)`` with ground truth ``(n,)``.
+
+    Args:
+        pred: the estimates: an array ``(n,)`` or :class:`~stochamort.valuation.DataValues`.
+        truth: the reference values, likewise.
 
     Returns ``pearson``, ``spearman`` (ties get average ranks), ``mse`` (mean squared error) and
     ``normalized_error`` (MSE over the variance of the truth: 0 is perfect, 1 is as good as
@@ -45,12 +60,14 @@ def value_metrics(pred: Any, truth: Any) -> dict[str, float]:
 
 
 def _scores_and_flags(values: Any, mislabelled: Any) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    v = np.asarray(values, dtype=np.float64)
+    v = _as_values("values", values)
     flags = np.asarray(mislabelled)
     if flags.dtype != np.bool_:
         raise InvalidArgumentError(f"mislabelled: expected a bool array, got dtype {flags.dtype}")
-    if v.ndim != 1 or v.shape != flags.shape:
-        raise ShapeError(f"values: expected a 1-d array with the shape of mislabelled {flags.shape}, got {v.shape}")
+    if v.ndim != 1:
+        raise ShapeError(f"values: expected a 1-d array, got shape {v.shape}")
+    if flags.shape != v.shape:
+        raise ShapeError(f"mislabelled: expected one flag per value, shape {v.shape}, got {flags.shape}")
     if flags.all() or not flags.any():
         raise InvalidArgumentError("mislabelled: needs both mislabelled and clean points")
     # Low value flags a suspicious point, so the detection score is the negated value.
@@ -62,6 +79,14 @@ def detection_auroc(values: Any, mislabelled: Any) -> float:
 
     The probability that a random mislabelled point has a lower value than a random clean one
     (ties count one half): the Mann–Whitney statistic. 0.5 is chance, 1 is perfect.
+
+    Args:
+        values: data values ``(n,)``: an array or :class:`~stochamort.valuation.DataValues`.
+        mislabelled: bool ``(n,)``, True for the points whose label is known to be wrong.
+
+    Raises:
+        InvalidArgumentError: ``mislabelled`` not bool, or all or none of the points flagged.
+        ShapeError: ``values`` not 1-d, or ``mislabelled`` of another length.
     """
     scores, flags = _scores_and_flags(values, mislabelled)
     ranks = rankdata(scores)
@@ -74,6 +99,14 @@ def detection_auprc(values: Any, mislabelled: Any) -> float:
 
     Points are inspected from the lowest value up; AP = Σ_k (R_k − R_{k−1}) P_k over the distinct
     value thresholds (tied values enter together). Chance level is the share of mislabelled points.
+
+    Args:
+        values: data values ``(n,)``: an array or :class:`~stochamort.valuation.DataValues`.
+        mislabelled: bool ``(n,)``, True for the points whose label is known to be wrong.
+
+    Raises:
+        InvalidArgumentError: ``mislabelled`` not bool, or all or none of the points flagged.
+        ShapeError: ``values`` not 1-d, or ``mislabelled`` of another length.
     """
     scores, flags = _scores_and_flags(values, mislabelled)
     order = np.argsort(-scores, kind="stable")
@@ -89,5 +122,6 @@ def detection_auprc(values: Any, mislabelled: Any) -> float:
 
 
 def detection_metrics(values: Any, mislabelled: Any) -> dict[str, float]:
-    """``auroc`` and ``auprc`` of mislabelled-point detection by low value."""
+    """``auroc`` and ``auprc`` of mislabelled-point detection by low value (arguments as
+    :func:`detection_auroc`)."""
     return {"auroc": detection_auroc(values, mislabelled), "auprc": detection_auprc(values, mislabelled)}

@@ -173,7 +173,9 @@ class TorchLogisticUtility(TorchClassifierUtility):
                 self.n_unconverged += int(bad.sum())
                 warnings.warn(
                     f"TorchLogisticUtility: {int(bad.sum())} fit(s) stopped with gradient max-norm above "
-                    f"tol = {tol:g} (subset row(s) {shown_rows(rows[part][bad])}); raise max_iter",
+                    f"tol = {tol:g} (row(s) {shown_rows(rows[part][bad])} of the subsets being evaluated; "
+                    f"{self.n_unconverged} so far, counted in n_unconverged); standardise the features or raise "
+                    f"max_iter (={self.max_iter}; AmortizedValuer(utility_options={{'max_iter': ...}}))",
                     RuntimeWarning,
                     stacklevel=4,
                 )
