@@ -42,12 +42,15 @@ def _config_bytes(config: Mapping[str, Any]) -> bytes:
         raise InvalidArgumentError(f"config: the settings must be JSON-serialisable and finite ({err})") from err
 
 
-def write_bundle(path: str | os.PathLike[str], kind: str, config: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> Path:
-    """Write a bundle of ``kind`` at ``path`` (a directory, replaced if it holds a bundle).
+def write_bundle(
+    path: str | os.PathLike[str], kind: str, config: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]], *, overwrite: bool = False
+) -> Path:
+    """Write a bundle of ``kind`` at ``path`` (a directory; an existing bundle only with ``overwrite``).
 
     Args:
-        path: the bundle's directory. An existing directory is replaced only if it is a bundle
-            (it holds ``config.json``); anything else there is refused rather than deleted.
+        path: the bundle's directory. An existing bundle there (a directory with
+            ``config.json``) is replaced atomically if ``overwrite``, else refused; anything else
+            there is refused rather than deleted. An empty directory is used.
         kind: what the bundle holds (e.g. ``"AmortizedExplainer"``), checked by :func:`read_bundle`.
         config: JSON-serialisable settings; stored with ``kind``, the format version and the
             stochamort version that wrote it.
@@ -61,6 +64,8 @@ def write_bundle(path: str | os.PathLike[str], kind: str, config: Mapping[str, A
     root = Path(path)
     if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / CONFIG_NAME).exists())):
         raise InvalidArgumentError(f"path: {root} exists and is not a saved bundle; choose another path")
+    if root.is_dir() and (root / CONFIG_NAME).exists() and not overwrite:
+        raise InvalidArgumentError(f"path: {root} already holds a saved bundle; pass overwrite=True to replace it")
     full = {"kind": kind, "format_version": BUNDLE_FORMAT_VERSION, "stochamort_version": str(__version__), **config}
     text = _config_bytes(full)
     # np.ascontiguousarray would turn 0-d arrays into shape (1,).

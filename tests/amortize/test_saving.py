@@ -254,3 +254,18 @@ def test_arrays_read_back_from_any_bundle_load_with_their_0d_entries_as_1_elemen
     arrays["model.net.0.bias"] = arrays["model.net.0.bias"][:1]
     with pytest.raises(SavedFileError, match=r"model\.net\.0\.bias has shape \(1,\)"):
         Amortizer.from_arrays(amortizer.spec(), arrays)
+
+
+def test_saving_over_a_bundle_needs_overwrite(tmp_path: Path) -> None:
+    """A second save to the same path would silently replace the first model: it must be asked for."""
+    first, second = Amortizer(networks()["mlp"]), Amortizer(networks()["mlp"], target_scale=2.0)
+    first.save(tmp_path / "a")
+    with pytest.raises(InvalidArgumentError, match="^path: .* already holds a saved bundle; pass overwrite=True"):
+        second.save(tmp_path / "a")
+    assert Amortizer.load(tmp_path / "a").target_scale == 1.0  # the first is untouched
+    second.save(tmp_path / "a", overwrite=True)
+    assert Amortizer.load(tmp_path / "a").target_scale == 2.0
+    with pytest.raises(InvalidArgumentError, match="^overwrite"):
+        first.save(tmp_path / "a", overwrite="yes")  # type: ignore[arg-type]
+    (tmp_path / "empty").mkdir()
+    first.save(tmp_path / "empty")  # an empty directory is fine

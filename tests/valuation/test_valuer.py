@@ -146,6 +146,9 @@ def test_load_restores_provenance_and_can_fit_again(fitted: AmortizedValuer, dat
 
 def test_tampered_or_foreign_bundles_are_refused(fitted: AmortizedValuer, tmp_path: Path) -> None:
     path = fitted.save(tmp_path / "valuer")
+    with pytest.raises(InvalidArgumentError, match="^path: .*already holds a saved bundle"):
+        fitted.save(path)
+    assert fitted.save(path, overwrite=True) == path
     config_path = path / "config.json"
     config = json.loads(config_path.read_text())
     config["amortizer"]["target_scale"] *= 2  # a silently wrong scale if it were accepted

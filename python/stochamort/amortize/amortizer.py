@@ -240,21 +240,22 @@ class Amortizer(nn.Module):
             raise SavedFileError(f"arrays: could not be loaded into the amortizer ({err})") from err
         return amortizer.eval()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Save the amortizer as a bundle (a directory: ``weights.safetensors`` and ``config.json``,
         nothing pickled) that :meth:`load` reads back, bit for bit.
 
         Args:
-            path: the bundle's directory (replaced if it holds a bundle; anything else is refused).
+            path: the bundle's directory (new, or empty).
+            overwrite: replace a bundle already at ``path`` (atomically); without it that is refused.
 
         Returns:
             The bundle's path.
 
         Raises:
-            InvalidArgumentError: ``path`` holds something that is not a bundle, or a bfloat16
-                tensor in the state.
+            InvalidArgumentError: ``path`` holds a bundle (and not ``overwrite``) or something
+                that is not a bundle, or a bfloat16 tensor in the state.
         """
-        return write_bundle(path, BUNDLE_KIND, {"spec": self.spec()}, self.state_arrays())
+        return write_bundle(path, BUNDLE_KIND, {"spec": self.spec()}, self.state_arrays(), overwrite=check_bool("overwrite", overwrite))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], network: nn.Module | None = None) -> Amortizer:
@@ -341,6 +342,14 @@ class TrainHistory:
         """The records as a dict of lists (e.g. for ``pandas.DataFrame``)."""
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "lr": self.lr, "seconds": self.seconds}
 
+    def __repr__(self) -> str:  # a summary: the full lists run to hundreds of numbers
+        if not self.train_loss:
+            return "TrainHistory(0 epochs)"
+        parts = [f"{len(self.train_loss)} epochs", f"train_loss {self.train_loss[0]:.4g} -> {self.train_loss[-1]:.4g}"]
+        if self.val_loss:
+            parts.append(f"val_loss {self.val_loss[0]:.4g} -> {self.val_loss[-1]:.4g} (best {min(self.val_loss):.4g})")
+        return f"TrainHistory({', '.join(parts)}; as_dict() for every epoch)"
+
 
 @dataclass
 class TrainResult:
@@ -381,7 +390,7 @@ class TrainResult:
             :meth:`FastSHAP.settings() <stochamort.amortize.FastSHAP.settings>` for FastSHAP.
     """
 
-    amortizer: Amortizer
+    amortizer: Amortizer = field(repr=False)  # a module's repr lists every layer
     history: TrainHistory
     best_epoch: int
     best_val_loss: float | None
@@ -395,7 +404,7 @@ class TrainResult:
     target_scale: float
     mixed_precision: str | None
     device: str
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
     n_evaluations: int = 0
     objective: dict[str, Any] | None = None
 

@@ -53,7 +53,15 @@ from stochamort.labels import generate_labels
 from stochamort.oracles import Exact, Oracle, Permutation, RegressionShapley
 from stochamort.results import Estimate
 
-__all__ = ["AmortizedExplainer", "default_oracle", "default_train_config"]
+__all__ = [
+    "AmortizedExplainer",
+    "default_oracle",
+    "default_train_config",
+    "DEFAULT_BACKGROUND",
+    "DEFAULT_LABEL_EVALUATIONS",
+    "DEFAULT_STEPS",
+    "REGRESSION_MIN_BUDGET_PER_PLAYER",
+]
 
 #: Background rows a :class:`~stochamort.games.MarginalMasker` built from data keeps (as shap's
 #: ``Independent`` masker does by default): each coalition then costs this many model inputs.
@@ -492,11 +500,20 @@ class AmortizedExplainer:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path) -> Path:
-        """Save the fitted explainer to the directory ``path`` (see :mod:`~stochamort.amortize.explainer_state`)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Save the fitted explainer to the directory ``path`` (see :mod:`~stochamort.amortize.explainer_state`).
+
+        Args:
+            path: a new (or empty) directory.
+            overwrite: replace an explainer already saved at ``path`` (atomically); without it
+                that raises :class:`~stochamort.errors.InvalidArgumentError` naming ``path``.
+
+        Returns:
+            The bundle's path.
+        """
         from stochamort.amortize.explainer_state import save_explainer
 
-        return save_explainer(self, Path(path))
+        return save_explainer(self, Path(path), overwrite=check_bool("overwrite", overwrite))
 
     @classmethod
     def load(cls, path: str | Path, *, model: Any, amortizer: nn.Module | None = None, device: Any = None) -> AmortizedExplainer:

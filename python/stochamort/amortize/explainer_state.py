@@ -58,7 +58,7 @@ def _frame_type(columns: tuple[str, ...] | None) -> type | None:
     return frame
 
 
-def save_explainer(explainer: AmortizedExplainer, path: Path) -> Path:
+def save_explainer(explainer: AmortizedExplainer, path: Path, *, overwrite: bool = False) -> Path:
     """Write ``explainer`` (fitted) as a bundle at ``path``; returns the path.
 
     Raises:
@@ -109,7 +109,7 @@ def save_explainer(explainer: AmortizedExplainer, path: Path) -> Path:
     arrays |= {_MASKER + k: v for k, v in masker_arrays.items()}
     arrays[_PROBE + "inputs"] = explainer.probe
     arrays[_PROBE + "values"] = _game_values(explainer, explainer.probe)
-    return write_bundle(path, KIND, _json_safe(config), arrays)
+    return write_bundle(path, KIND, _json_safe(config), arrays, overwrite=overwrite)
 
 
 def load_explainer(

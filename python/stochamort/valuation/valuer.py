@@ -318,7 +318,7 @@ class AmortizedValuer:
         codes = class_indices("y", as_labels("y", y, features.shape[0], "x"), classes)
         return amortizer.predict(features, codes, batch_size=batch_size)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Save the fitted valuer as a bundle directory (safetensors weights + checksummed JSON).
 
         The bundle holds the value network's weights and constructor spec, its target scale and
@@ -327,13 +327,15 @@ class AmortizedValuer:
         recorded by its description only (see :meth:`load`).
 
         Args:
-            path: the bundle's directory (an existing bundle there is replaced atomically).
+            path: the bundle's directory (new, or empty).
+            overwrite: replace a bundle already at ``path`` (atomically); without it that is refused.
 
         Returns:
             The bundle's path.
 
         Raises:
-            InvalidArgumentError: not fitted, or ``path`` exists and is not a bundle.
+            InvalidArgumentError: not fitted, or ``path`` holds a bundle (and not ``overwrite``)
+                or something that is not a bundle.
         """
         amortizer, classes, n_features = self._fitted()
         training, noisy = amortizer.training, self.noisy_values
@@ -363,7 +365,7 @@ class AmortizedValuer:
             "noisy_total_evaluations": int(noisy.total_evaluations),
             "noisy_extras": sorted(extra_arrays),
         }
-        return write_bundle(path, BUNDLE_KIND, config, arrays)
+        return write_bundle(path, BUNDLE_KIND, config, arrays, overwrite=check_bool("overwrite", overwrite))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, utility: str | Any | UtilityFactory | None = None,
