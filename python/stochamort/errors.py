@@ -22,6 +22,8 @@ __all__ = [
     "MissingDependencyError",
     "SavedFileError",
     "ModelMismatchError",
+    "DistributedError",
+    "ClusterConnectionError",
 ]
 
 
@@ -87,3 +89,12 @@ class SavedFileError(StochamortError, ValueError):
 class ModelMismatchError(InvalidArgumentError):
     """A saved object (an explainer, a label store) is loaded against another model than the one it
     was made for; the message says how the models differ."""
+
+
+class DistributedError(StochamortError, RuntimeError):
+    """Work sent to other processes could not be done there: a worker kept dying past the retry
+    limit, or the cluster went away. The message names the item and what happened."""
+
+
+class ClusterConnectionError(DistributedError, ConnectionError):
+    """The cluster named by ``address`` cannot be reached (or none is running for ``"auto"``)."""

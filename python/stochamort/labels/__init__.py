@@ -38,7 +38,7 @@ A store is a directory holding:
     ``n_chunks`` and ``chunk_files``) agree; otherwise it names the fields that differ.
 ``chunk-00000.npz``, ``chunk-00001.npz``, ...
     One file per chunk ``k``, covering points ``[k * chunk_size, min(n_points, (k + 1) * chunk_size))``;
-    at least five digits (``chunk-{k:05d}.npz``). Plain ``numpy.savez`` archives with ``values`` and
+    at least five digits (``chunk-{k:05d}.npz``). Plain ``numpy.savez`` archives (with fixed member timestamps, so the same labels give the same bytes) with ``values`` and
     ``std_errors`` (float64, ``(m, n_players, n_outputs)``), ``n_evaluations`` (int64, ``(m,)``),
     ``points`` (int64, ``(m,)``, the global indices of the chunk's points) and, for oracles that
     return them, ``extra_<name>`` arrays (e.g. ``extra_intercept`` for LIME), one row per point.

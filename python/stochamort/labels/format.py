@@ -48,6 +48,21 @@ IDENTITY = (
     "chunk_size",
 )
 
+#: The timestamp of every member of a chunk archive, so that the same labels give the same bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(file: Any, arrays: dict[str, NDArray[Any]]) -> None:
+    """What ``numpy.savez`` writes (uncompressed ``.npy`` members, no pickles), byte for byte the
+    same for the same arrays: savez stamps each member with the current time."""
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 class LabelStoreError(StochamortError, ValueError):
     """A directory is not a (compatible, intact) label store; the message names the path."""
 

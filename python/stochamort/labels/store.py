@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,8 +15,8 @@ from tqdm.auto import tqdm
 
 from stochamort._io import atomic_write, exclusive_lock
 from stochamort.errors import InvalidArgumentError, ShapeError
-from stochamort.games.base import Game
-from stochamort.games.model import MaskedModel
+from stochamort.executors import Executor, InProcessExecutor
+from stochamort.labels.chunks import ChunkWork, GameSource, bind_chunk, chunk_games
 from stochamort.labels.fingerprint import as_inputs, fingerprint, model_fingerprint, package_version
 from stochamort.labels.format import (
     EXTRA_PREFIX,
@@ -34,16 +33,12 @@ from stochamort.labels.format import (
     read_manifest,
     scan,
     shorten,
+    write_npz,
 )
 from stochamort.oracles.base import Oracle
 from stochamort.results import Estimate
 
 __all__ = ["LabelStore", "generate_labels", "GameSource"]
-
-GameSource = Union[MaskedModel, Game, Callable[[int, int], Game]]
-"""What :func:`generate_labels` explains: a :class:`~stochamort.games.MaskedModel` (bound to each
-chunk of ``x`` in turn), a :class:`~stochamort.games.Game` already bound to all points, or a
-factory ``(start, stop) -> Game`` returning the game of points ``start..stop - 1``."""
 
 
 
@@ -64,6 +59,7 @@ def generate_labels(
     seed: int = 0,
     chunk_size: int = 256,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> LabelStore:
     """Estimate every point's attribution with ``oracle`` and store the labels in ``directory``.
 
@@ -84,6 +80,11 @@ def generate_labels(
         seed: the oracle's seed; the labels are a deterministic function of it.
         chunk_size: points per chunk (and per file).
         progress: show a progress bar over points.
+        executor: where the chunks are computed: here, one after another (None, the default), or
+            e.g. on a Ray cluster (:class:`stochamort.distributed.RayExecutor`), which ships the
+            game, ``x`` and the oracle to each worker once and streams finished chunks back.
+            Either way this process writes every chunk, atomically, so the store is the same
+            file for file (the manifest's ``created`` aside) and resumable the same way.
 
     Returns:
         The complete :class:`LabelStore`.
@@ -100,6 +101,10 @@ def generate_labels(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise InvalidArgumentError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
     seed, chunk_size = int(seed), int(chunk_size)
+    if executor is None:
+        executor = InProcessExecutor()
+    elif not isinstance(executor, Executor):
+        raise InvalidArgumentError(f"executor: must be a stochamort.executors.Executor (e.g. RayExecutor()) or None, got {type(executor).__name__}")
     x = as_inputs(x)
     n = int(x.shape[0])
     games = chunk_games(game, x, n)
@@ -143,75 +148,22 @@ def generate_labels(
             store._read_chunk(index, listing.chunks[index], arrays=False)
         todo = [k for k in range(store.n_chunks) if k not in listing.chunks]
         done_points = sum(store.chunk_range(k)[1] - store.chunk_range(k)[0] for k in done)
+        work = ChunkWork(game, x, oracle, seed, chunk_size, first.n_players, first.n_outputs, first=first)
         with tqdm(
             total=n, initial=done_points, desc=f"labels ({type(oracle).__name__})", unit="pt", disable=not progress
         ) as bar:
-            for index in todo:
-                start, stop = store.chunk_range(index)
-                chunk_game = first if index == 0 else bind_chunk(games, start, stop)
-                if index != 0:
-                    check_chunk_game(chunk_game, start, stop, store)
-                est = oracle(chunk_game, seed=seed, point_offset=start, progress=False)
-                if not (root / MANIFEST).exists():
-                    # Written only once the oracle has run on real data, so that settings the oracle
-                    # refuses (e.g. too small a budget) leave no store behind to conflict with.
-                    atomic_write(root / MANIFEST, lambda f: f.write(dump_manifest(store.manifest)))
-                store._write_chunk(index, est)
-                bar.update(stop - start)
+            if not todo:
+                return store
+            with executor.pool(work) as pool:
+                for position, est in pool.map_unordered(todo):
+                    index = todo[position]
+                    if not (root / MANIFEST).exists():
+                        # Written only once the oracle has run on real data, so that settings the oracle
+                        # refuses (e.g. too small a budget) leave no store behind to conflict with.
+                        atomic_write(root / MANIFEST, lambda f: f.write(dump_manifest(store.manifest)))
+                    store._write_chunk(index, est)
+                    bar.update(work.chunk_range(index)[1] - work.chunk_range(index)[0])
     return store
-
-
-def chunk_games(game: GameSource, x: Any, n: int) -> Callable[[int, int], Game]:
-    if isinstance(game, MaskedModel):
-        return lambda start, stop: game.bind(x[start:stop])
-    if isinstance(game, Game):
-        if game.n_points != n:
-            raise ShapeError(f"game: is bound to {game.n_points} points but x has {n}")
-        return lambda start, stop: game if (start, stop) == (0, n) else PointRange(game, start, stop)
-    if callable(game):
-        return game
-    raise InvalidArgumentError(
-        f"game: must be a MaskedModel, a Game or a callable (start, stop) -> Game, got {type(game).__name__}"
-    )
-
-
-def bind_chunk(games: Callable[[int, int], Game], start: int, stop: int) -> Game:
-    game = games(start, stop)
-    if not isinstance(game, Game):
-        raise InvalidArgumentError(f"game: the factory must return a Game, got {type(game).__name__}")
-    if game.n_points != stop - start:
-        raise ShapeError(f"game: the game for points {start}..{stop - 1} has {game.n_points} points, expected {stop - start}")
-    return game
-
-
-def check_chunk_game(game: Game, start: int, stop: int, store: LabelStore) -> None:
-    if (game.n_players, game.n_outputs) != (store.n_players, store.n_outputs):
-        raise ShapeError(
-            f"game: the game for points {start}..{stop - 1} has {game.n_players} players and {game.n_outputs} "
-            f"outputs, but the store has {store.n_players} and {store.n_outputs}"
-        )
-
-
-class PointRange(Game):
-    """Points ``start..stop - 1`` of a game bound to more points."""
-
-    def __init__(self, parent: Game, start: int, stop: int) -> None:
-        self._parent, self._start, self._stop = parent, start, stop
-
-    @property
-    def n_points(self) -> int:
-        return self._stop - self._start
-
-    @property
-    def n_players(self) -> int:
-        return self._parent.n_players
-
-    @property
-    def n_outputs(self) -> int:
-        return self._parent.n_outputs
-
-    def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
-        return self._parent.evaluate(masks, points + self._start)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -426,7 +378,7 @@ class LabelStore:
         for name, array in arrays.items():
             if array.ndim == 0 or array.shape[0] != stop - start:
                 raise ShapeError(f"oracle: returned {name} of shape {array.shape} for {stop - start} points")
-        atomic_write(self.chunk_path(index), lambda f: np.savez(f, allow_pickle=False, **arrays))
+        atomic_write(self.chunk_path(index), lambda f: write_npz(f, arrays))
 
     def _read_chunk(self, index: int, path: Path, *, arrays: bool) -> dict[str, NDArray[Any]]:
         """Check a chunk file; with ``arrays`` read (and CRC-check) its arrays, else only headers."""
