@@ -196,7 +196,9 @@ class _RayPool(WorkerPool):
                     cause = getattr(err, "cause", None)
                     if not isinstance(cause, Exception):
                         raise
-                    cause.add_note(f"raised by item {position} in a Ray worker:\n{getattr(err, 'traceback_str', '')}")
+                    add_note = getattr(cause, "add_note", None)  # Python 3.11+
+                    if callable(add_note):
+                        add_note(f"raised by item {position} in a Ray worker:\n{getattr(err, 'traceback_str', '')}")
                     raise cause from None
                 except (RayActorError, WorkerCrashedError) as err:
                     raise DistributedError(
