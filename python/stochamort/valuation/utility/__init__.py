@@ -48,6 +48,7 @@ module                     holds
 ``torch_classifier``       ``TorchClassifierUtility``: device settings and chunking of fits
 ``logistic``, ``mlp``,     :class:`TorchLogisticUtility`, :class:`TorchMLPUtility`,
 ``sklearn``                :class:`SklearnUtility`
+``sharded``                :class:`ShardedUtility`: any utility's fits on an executor's workers
 =========================  ================================================================
 """
 
@@ -57,6 +58,7 @@ from stochamort.valuation.utility.base import FunctionUtility, Utility
 from stochamort.valuation.utility.classifier import LOG_PROB_FLOOR, ClassifierUtility, Metric
 from stochamort.valuation.utility.logistic import TorchLogisticUtility
 from stochamort.valuation.utility.mlp import TorchMLPUtility
+from stochamort.valuation.utility.sharded import ShardedUtility
 from stochamort.valuation.utility.sklearn import SklearnUtility
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "TorchLogisticUtility",
     "TorchMLPUtility",
     "SklearnUtility",
+    "ShardedUtility",
     "Metric",
     "LOG_PROB_FLOOR",
 ]
