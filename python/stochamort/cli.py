@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -65,7 +66,45 @@ def _parser() -> argparse.ArgumentParser:
     value.add_argument("--output", default="value-results", help="directory for the PNG and JSON")
     value.add_argument("--quick", action="store_true", help="a reduced run for smoke tests (under a minute)")
     value.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_labels_parser(commands)
     return parser
+
+
+def _add_labels_parser(commands: Any) -> None:
+    labels = commands.add_parser(
+        "labels",
+        help="label a dataset with an oracle into a resumable label store, here or on a Ray cluster",
+        description="Estimate every input's attributions with a noisy oracle and write them to a label store "
+        "(stochamort.labels), chunk by chunk. Rerun the same command to resume; a finished store computes nothing. "
+        "With --ray-address the chunks run as Ray tasks; this process writes the store, which is the same as one made here.",
+    )
+    labels.add_argument("--game", required=True, help="package.module:name, a MaskedModel or Game, or a function returning one "
+                        "(or returning a factory (start, stop) -> Game); the module must be importable here and on the workers")
+    labels.add_argument("--inputs", required=True, help="a .npy file of inputs, one row per point")
+    labels.add_argument("--oracle", required=True, help="oracle class name in any case (kernelshap, permutation, leverageshap, ...) "
+                        "or its JSON settings, e.g. '{\"oracle\": \"KernelSHAP\", \"budget\": 512, \"paired\": true}'")
+    labels.add_argument("--budget", type=int, default=None, help="evaluations per point (for an oracle given by name)")
+    labels.add_argument("--out", required=True, help="the label store's directory")
+    labels.add_argument("--seed", type=int, default=0, help="the oracle's seed (default 0)")
+    labels.add_argument("--chunk-size", type=int, default=256, help="points per chunk and task (default 256)")
+    labels.add_argument("--ray-address", default=None, help="run on Ray: local (a new cluster on this machine), auto (the one "
+                        "`ray start` runs here) or host:port; default: in this process")
+    labels.add_argument("--workers", type=int, default=None, help="Ray workers (default: as many as the cluster's CPUs allow)")
+    labels.add_argument("--num-cpus", type=int, default=1, help="CPUs per Ray worker (default 1)")
+    labels.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per Ray worker, fractions share a GPU (default 0)")
+    labels.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_labels(args: argparse.Namespace) -> None:
+    from stochamort.distributed.labels_job import LabelsJob, run_labels_job
+
+    job = LabelsJob(
+        game=args.game, inputs=args.inputs, oracle=args.oracle, out=args.out, budget=args.budget, seed=args.seed,
+        chunk_size=args.chunk_size, ray_address=args.ray_address, workers=args.workers, num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus, progress=not args.no_progress,
+    )
+    store = run_labels_job(job)
+    print(f"{store.directory}: {store.n_points} points labelled, {store.n_chunks} chunks")
 
 
 def _run_comparison(args: argparse.Namespace) -> None:
@@ -126,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(config, progress=not args.no_progress)
         elif args.command == "value":
             _run_value(args)
+        elif args.command == "labels":
+            _run_labels(args)
     except StochamortError as err:
         print(f"stochamort: error: {err}", file=sys.stderr)
         return 2
