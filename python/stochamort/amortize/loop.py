@@ -44,9 +44,18 @@ __all__ = [
     "result",
     "seeded",
     "cosine_schedule",
+    "distributed_rank",
     "target_scale",
     "autocast_dtype",
 ]
+
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world size)`` of this process in torch.distributed's default group; ``(0, 1)``
+    when it is not initialised (a single process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
 
 def cosine_schedule(total_steps: int, warmup_steps: int, final_lr_ratio: float) -> Callable[[int], float]:
     """Linear warm-up to the base rate, then cosine decay to ``final_lr_ratio`` × base at the last step."""
@@ -187,6 +196,13 @@ class Run:
             cosine_schedule(config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch, config.final_lr_ratio),
         )
         self.scaler = torch.amp.GradScaler(device.type) if self.amp == torch.float16 else None
+        # Under torch.distributed (torchrun, Ray Train) each rank trains on its share of every
+        # batch and DDP averages the gradients: the same steps as one process, up to rounding.
+        self.rank, self.world_size = distributed_rank()
+        self.train_model: nn.Module = model
+        if self.world_size > 1:
+            ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.scale = 1.0
         self._checked_shape = False
         self.x = stage(data.x, device)
@@ -202,11 +218,12 @@ class Run:
         """The current learning rate."""
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def forward(self, x: Tensor, gaps: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, gaps: Tensor | None, module: nn.Module | None = None) -> Tensor:
         """Scaled predictions for a batch (autocast inside the model only; the efficiency
-        normalization with the scaled ``gaps`` in the model's dtype)."""
+        normalization with the scaled ``gaps`` in the model's dtype); ``module``: the model to
+        run (default the plain one; training steps pass the DDP wrapper)."""
         with self._autocast():
-            pred = self.model(x)
+            pred = (module or self.model)(x)
         if not isinstance(pred, Tensor):
             raise InvalidArgumentError(f"model: must return a tensor, got {type(pred).__name__}")
         pred = pred.to(self.dtype)
@@ -214,15 +231,18 @@ class Run:
             pred = efficiency_normalize(pred, gaps * self.scale)
         return pred
 
-    def step(self, x: Tensor, targets: Targets, rows: tuple[Tensor, ...], gaps: Tensor | None) -> Tensor:
+    def step(self, x: Tensor, targets: Targets, rows: tuple[Tensor, ...], gaps: Tensor | None, batch_size: int | None = None) -> Tensor:
         """One optimisation step on a batch (``rows`` of ``targets``); the batch's loss sum in
-        scaled units (float64, detached)."""
-        pred = self.forward(x, gaps)
+        scaled units (float64, detached). With several ranks, ``x`` is this rank's share of a
+        batch of ``batch_size`` points."""
+        pred = self.forward(x, gaps, self.train_model)
         if not self._checked_shape:
             targets.check_prediction(pred)
             self._checked_shape = True
         batch_sum = targets.loss_sum(pred, rows, self.scale)
-        loss = batch_sum / pred.shape[0]
+        # DDP averages the ranks' gradients: world_size × (this share's sum) / (whole batch) makes
+        # that average the gradient of the whole batch's mean loss.
+        loss = batch_sum / pred.shape[0] if self.world_size == 1 else batch_sum * (self.world_size / (batch_size or 1))
         self.optimizer.zero_grad(set_to_none=True)
         clip = self.config.max_grad_norm
         if self.scaler is not None:
@@ -247,9 +267,12 @@ class Run:
         n, batch_size = int(order.shape[0]), self.config.batch_size
         running = torch.zeros((), dtype=torch.float64, device=self.device)
         for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
+            batch = order[start : start + batch_size]
+            index = batch[self.rank :: self.world_size]
             batch_gaps = None if gaps is None else gather(gaps, index, self.device)
-            running += self.step(gather(x, index, self.device), targets, targets.rows(index, self.device), batch_gaps)
+            running += self.step(gather(x, index, self.device), targets, targets.rows(index, self.device), batch_gaps, int(batch.shape[0]))
+        if self.world_size > 1:
+            torch.distributed.all_reduce(running)
         return float(running) / n / self.scale**2
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -330,7 +353,7 @@ def fit(
         validation = ValidationSet(data.x_val, data.targets_val, data.gaps_val, where)
     best = BestCheckpoint(config.patience)
     progress = Progress()
-    bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress, leave=False)
+    bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress or run.rank != 0, leave=False)
     try:
         with seeded(config.seed, where) as shuffle:
             for epoch in range(config.epochs):
