@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -81,6 +81,16 @@ class BestCheckpoint:
     def exhausted(self, epoch: int) -> bool:
         """Whether training should stop after ``epoch``: ``patience`` epochs without a new best."""
         return self.patience is not None and epoch - self.epoch >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`load_state` needs to continue (for a resume file)."""
+        return {"epoch": self.epoch, "loss": self.loss, "state": self._state}
+
+    def load_state(self, state: dict[str, Any], device: torch.device) -> None:
+        """Continue from :meth:`state`'s output (the kept state moved to ``device``)."""
+        self.epoch, self.loss = int(state["epoch"]), float(state["loss"])
+        kept = state["state"]
+        self._state = None if kept is None else {k: v.to(device) for k, v in kept.items()}
 
     def restore(self, model: nn.Module) -> None:
         """Load the best state into ``model``.

@@ -19,6 +19,7 @@ thing), which validates the new config again::
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
@@ -96,6 +97,9 @@ class TrainConfig:
         flops_per_sample: training FLOPs per sample for
             :attr:`~stochamort.amortize.TrainResult.train_flops` (None: 6 × parameters).
         progress: show a progress bar over epochs with the training and validation losses.
+        resume_path: a file for the whole training state, written after every epoch; a run
+            that finds it resumes from it (see :mod:`~stochamort.amortize.resume`: it is refused
+            if made for other settings, data or another model). None (the default): no file.
     """
 
     efficiency: bool = False
@@ -114,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     flops_per_sample: float | None = None
     progress: bool = True
+    resume_path: str | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -145,6 +150,10 @@ class TrainConfig:
         if seed >= 2**63:
             raise InvalidArgumentError(f"{_field('seed')}: must be below 2**63, got {seed}")
         put("seed", seed)
+        if self.resume_path is not None:
+            if not isinstance(self.resume_path, (str, os.PathLike)) or not str(self.resume_path):
+                raise InvalidArgumentError(f"{_field('resume_path')}: must be a file path or None, got {self.resume_path!r}")
+            put("resume_path", os.fspath(self.resume_path))
         if self.flops_per_sample is not None:
             put("flops_per_sample", check_float(_field("flops_per_sample"), self.flops_per_sample, positive=False))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,8 @@ from stochamort.amortize.checkpoint import BestCheckpoint, ValidationSet
 from stochamort.amortize.config import TrainConfig
 from stochamort.amortize.data import as_inputs, as_targets, float_dtype, gather, resolve_device, stage
 from stochamort.amortize.models import efficiency_normalize
-from stochamort.amortize.objectives import LabelTargets, Targets, TargetSource
+from stochamort.amortize.objectives import FixedLabels, LabelTargets, Targets, TargetSource
+from stochamort.amortize.resume import load_training_state, run_fingerprint, save_training_state
 from stochamort.amortize.standardization import Standardization
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
@@ -353,10 +355,21 @@ def fit(
         validation = ValidationSet(data.x_val, data.targets_val, data.gaps_val, where)
     best = BestCheckpoint(config.patience)
     progress = Progress()
+    resume = None if config.resume_path is None else Path(config.resume_path)
+    fingerprint = ""
+    if resume is not None:
+        labels = targets_for.labels if isinstance(targets_for, FixedLabels) else None
+        fingerprint = run_fingerprint(config.settings(), model, [data.x, data.gaps, data.x_val, data.gaps_val, labels, *_validation_tensors(data)])
     bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress or run.rank != 0, leave=False)
     try:
         with seeded(config.seed, where) as shuffle:
-            for epoch in range(config.epochs):
+            first = 0
+            if resume is not None and resume.exists():
+                first = _resume(load_training_state(resume, fingerprint), run, progress, best, shuffle, where)
+                bar.update(first)
+            for epoch in range(first, config.epochs):
+                if progress.stopped_early:
+                    break
                 targets = targets_for(epoch)
                 order = torch.randperm(run.n, generator=shuffle)
                 postfix = {"train": f"{train_epoch(run, data, targets, epoch, order, progress):.4g}"}
@@ -367,7 +380,8 @@ def fit(
                 bar.update(1)
                 if best.exhausted(epoch):
                     progress.stopped_early = epoch + 1 < config.epochs
-                    break
+                if resume is not None and run.rank == 0:
+                    save_training_state(resume, _snapshot(run, progress, best, shuffle, where, epoch + 1, fingerprint))
     finally:
         bar.close()
     if where.type == "cuda":
@@ -377,6 +391,54 @@ def fit(
         best.restore(model)
     model.eval()
     return result(run, progress, best if validation is not None else None, seconds, standardization)
+
+
+def _validation_tensors(data: TrainingData) -> list[Tensor]:
+    """The stored validation labels, for the resume fingerprint (none for other targets)."""
+    targets = data.targets_val
+    return [targets.labels] if isinstance(targets, LabelTargets) else []
+
+
+def _snapshot(
+    run: Run, progress: Progress, best: BestCheckpoint, shuffle: torch.Generator, where: torch.device, next_epoch: int, fingerprint: str
+) -> dict[str, Any]:
+    """Everything a resumed run needs to continue at ``next_epoch`` exactly as this one would."""
+    return {
+        "fingerprint": fingerprint,
+        "next_epoch": next_epoch,
+        "model": {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()},
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(),
+        "scaler": None if run.scaler is None else run.scaler.state_dict(),
+        "scale": run.scale,
+        "history": progress.history.as_dict(),
+        "epochs_run": progress.epochs_run,
+        "val_seen": progress.val_seen,
+        "stopped_early": progress.stopped_early,
+        "best": best.state(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state(where) if where.type == "cuda" else None,
+        "rng_shuffle": shuffle.get_state(),
+    }
+
+
+def _resume(state: dict[str, Any], run: Run, progress: Progress, best: BestCheckpoint, shuffle: torch.Generator, where: torch.device) -> int:
+    """Load a :func:`_snapshot` into this run; returns the epoch to continue from."""
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.schedule.load_state_dict(state["schedule"])
+    if run.scaler is not None and state["scaler"] is not None:
+        run.scaler.load_state_dict(state["scaler"])
+    run.scale = float(state["scale"])
+    progress.history = TrainHistory(**state["history"])
+    progress.epochs_run, progress.val_seen = int(state["epochs_run"]), int(state["val_seen"])
+    progress.stopped_early = bool(state["stopped_early"])
+    best.load_state(state["best"], where)
+    torch.set_rng_state(state["rng_cpu"])
+    if state["rng_cuda"] is not None and where.type == "cuda":
+        torch.cuda.set_rng_state(state["rng_cuda"], where)
+    shuffle.set_state(state["rng_shuffle"])
+    return int(state["next_epoch"])
 
 
 def result(
