@@ -132,3 +132,26 @@ def test_bad_executor_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="^executor"):
         generate_labels(make_game(), randn(4, D, seed=0), KernelSHAP(budget=40), "unused", executor="ray")  # type: ignore[arg-type]
 
+
+
+class CountsUnpickling:
+    """A function that appends a line to ``path`` every time a copy of it is unpickled."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        with open(self.path, "a") as file:
+            file.write("unpickled\n")
+
+    def __call__(self, item: int) -> int:
+        return item * item
+
+
+def test_the_function_is_shipped_once_per_worker_not_per_item(cluster: None, tmp_path: Path) -> None:
+    log = tmp_path / "unpickled.txt"
+    with RayExecutor(num_workers=2).pool(CountsUnpickling(str(log))) as pool:
+        results = dict(pool.map_unordered(list(range(20))))
+    assert results == {i: i * i for i in range(20)}
+    assert log.read_text().count("unpickled") == 2

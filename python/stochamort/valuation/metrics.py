@@ -100,13 +100,7 @@ def detection_auprc(values: Any, mislabelled: Any) -> float:
     Points are inspected from the lowest value up; AP = Σ_k (R_k − R_{k−1}) P_k over the distinct
     value thresholds (tied values enter together). Chance level is the share of mislabelled points.
 
-    Args:
-        values: data values ``(n,)``: an array or :class:`~stochamort.valuation.DataValues`.
-        mislabelled: bool ``(n,)``, True for the points whose label is known to be wrong.
-
-    Raises:
-        InvalidArgumentError: ``mislabelled`` not bool, or all or none of the points flagged.
-        ShapeError: ``values`` not 1-d, or ``mislabelled`` of another length.
+    Arguments and errors as :func:`detection_auroc`.
     """
     scores, flags = _scores_and_flags(values, mislabelled)
     order = np.argsort(-scores, kind="stable")
