@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -101,6 +102,16 @@ class DataValues:
     total_evaluations: int
     m2: NDArray[np.float64] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
+        """The values: numpy sees ``np.argsort(d)``, ``np.asarray(d)``, ``d_array < 0`` as the
+        values ``(n_data,)``, not as one object (which silently gave ``argsort == [0]``)."""
+        values = self.values if dtype is None else self.values.astype(dtype)
+        return values.copy() if copy else values
+
+    def __iter__(self) -> Iterator[float]:
+        """The values, point by point (``sorted(d)``, ``list(d)``, ``pd.Series(d)``)."""
+        return iter(self.values.tolist())
 
     def __len__(self) -> int:
         return int(self.values.shape[0])

@@ -80,3 +80,14 @@ def test_metrics_take_data_values() -> None:
     assert detection_auroc(result, flags) == detection_auroc(values, flags) == 1.0
     assert detection_metrics(result, flags) == detection_metrics(values, flags)
     assert value_metrics(result, result) == value_metrics(values, values)
+
+
+def test_data_values_are_array_like_as_their_values() -> None:
+    """np.argsort(DataValues) once ranked one object ([0]) without an error; now it ranks the values."""
+    values = np.array([0.3, -0.2, 0.1, -0.4])
+    result = DataValues(values, np.full(4, 0.01), np.full(4, 5, dtype=np.int64), 20)
+    np.testing.assert_array_equal(np.argsort(result), np.argsort(values))
+    np.testing.assert_array_equal(np.asarray(result), values)
+    assert np.asarray(result, dtype=np.float32).dtype == np.float32
+    assert sorted(result) == sorted(values.tolist()) and len(list(result)) == 4
+    assert float(np.mean(result)) == float(values.mean())

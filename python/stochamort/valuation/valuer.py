@@ -138,8 +138,8 @@ class AmortizedValuer:
             deviation, for the built-in utilities' fits (a scikit-learn or callable utility gets
             the features as given: put a scaler in its pipeline) and inside the value network
             (saved with it); :meth:`value` takes raw features either way. On by default: on
-            breast cancer's raw features with 15 % flipped labels it lifts the mislabel AUROC
-            of the values from 0.55 to 0.98.
+            breast cancer's raw features with 15 % flipped labels, the mislabel AUROC of the
+            values was 0.55 to 0.95 without it and 0.99 to 0.996 with it, depending on the split.
         utility_options: keyword arguments of the built-in utility,
             :class:`~stochamort.valuation.TorchLogisticUtility` for ``"logistic"`` (e.g. ``C``,
             ``max_iter``, ``metric="log_likelihood"``; ``dtype`` is ``"float32"`` unless set to
