@@ -151,7 +151,10 @@ class Amortizer(nn.Module):
         if not self.standardizes_inputs:
             return x
         if not x.dtype.is_floating_point:
-            raise InvalidArgumentError(f"x: this amortizer standardises its inputs, which must be floating point, got dtype {x.dtype}")
+            raise InvalidArgumentError(
+                f"x: this amortizer standardises its inputs, which must be floating point, got integer or bool inputs "
+                f"({x.dtype}); convert them first, e.g. x.astype(np.float32)"
+            )
         if tuple(x.shape[1:]) != tuple(self.input_mean.shape):
             raise ShapeError(
                 f"x: per-input shape {tuple(x.shape[1:])} differs from the standardisation's {tuple(self.input_mean.shape)}"
