@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from stochamort._checks import check_bool
-from stochamort.amortize import TrainConfig, TrainResult, forward_flops, train_amortizer
+from stochamort.amortize import TrainConfig, TrainResult, fit_standardization, forward_flops, train_amortizer
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 from stochamort.results import DataValues
 
@@ -97,11 +97,7 @@ class ValueNetwork(nn.Module):
         """
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ShapeError(f"x: expected features of shape (n, {self.n_features}), got {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ShapeError("x: needs at least one example to standardise on")
-        mean = x.mean(dim=0)
-        scale = x.std(dim=0, unbiased=False)
-        scale = torch.where(scale > 1e-12 * mean.abs().clamp(min=1.0), scale, torch.ones_like(scale))
+        mean, scale = fit_standardization(x)  # float64, as the amortizer trainer fits them
         with torch.no_grad():
             self.feature_mean.copy_(mean)
             self.feature_scale.copy_(scale)

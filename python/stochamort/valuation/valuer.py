@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from stochamort._bundle import read_bundle, write_bundle
 from stochamort._checks import check_bool, check_float, check_int, check_seed
-from stochamort.amortize import Amortizer, TrainConfig, TrainHistory, TrainResult
+from stochamort.amortize import Amortizer, TrainConfig, TrainHistory, TrainResult, fit_standardization
 from stochamort.errors import InvalidArgumentError, SavedFileError, ShapeError
 from stochamort.results import DataValues
 from stochamort.valuation import oracles
@@ -101,13 +101,6 @@ def _check_utility_options(kind: str, options: Any) -> dict[str, Any]:
             )
         checked[key] = value
     return checked
-
-
-def _standardizer(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Mean and scale of each feature of ``x``; constant features keep scale 1."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    return mean, np.where(scale > 1e-12 * np.maximum(np.abs(mean), 1.0), scale, 1.0)
 
 
 def _describe_utility(kind: str, utility: Any) -> str:
@@ -227,7 +220,7 @@ class AmortizedValuer:
             if "dtype" in options:
                 options["dtype"] = _DTYPES[options["dtype"]]
             if self.standardize_features:  # the training set's statistics, for the validation set too
-                mean, scale = _standardizer(x)
+                mean, scale = (t.numpy() for t in fit_standardization(x))
                 x, x_valid = (x - mean) / scale, (x_valid - mean) / scale
             if kind == "logistic":
                 # float32 fits by default: the values are insensitive to the last digits, and it is twice as fast.
