@@ -162,7 +162,8 @@ def generate_labels(
                         # refuses (e.g. too small a budget) leave no store behind to conflict with.
                         atomic_write(root / MANIFEST, lambda f: f.write(dump_manifest(store.manifest)))
                     store._write_chunk(index, est)
-                    bar.update(work.chunk_range(index)[1] - work.chunk_range(index)[0])
+                    start, stop = store.chunk_range(index)
+                    bar.update(stop - start)
     return store
 
 
