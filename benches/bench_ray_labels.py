@@ -8,7 +8,8 @@ labelled with KernelSHAP (2 048 evaluations per point) over 2 048 points in chun
 ``executor=RayExecutor(num_workers=k, num_cpus=1)`` for k = 1 and 2 on a local cluster of as many
 CPUs as this machine has. Cluster start-up is excluded (it is paid once per session); the workers'
 start (each imports torch and deserialises the game once) is included. Each store is checked to be
-byte-identical to the in-process one. Prints labels/s and the ratios to in-process.
+byte-identical to the in-process one. A row with ``ThreadedExecutor`` (one chunk per core on
+threads of this process, torch on one thread each) shows the threaded pipeline on a CPU. Prints labels/s and the ratios to in-process.
 
 Results go to ``bench-results/bench_ray_labels.json`` (``--output`` to change it).
 """
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from stochamort.distributed import RayExecutor
+    from stochamort.executors import ThreadedExecutor
     from stochamort.games import BaselineMasker, MaskedModel
     from stochamort.labels import generate_labels
     from stochamort.oracles import KernelSHAP
@@ -65,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tmp)
         torch.set_num_threads(1)
         timed("in-process, 1 torch thread", base / "one")
+        timed(f"{cores} chunk threads x 1 torch thread", base / "threads", executor=ThreadedExecutor(cores))
         torch.set_num_threads(cores)
         timed(f"in-process, {cores} torch threads", base / "all")
         ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        identical = chunk_bytes(base / "threads") == chunk_bytes(base / "one")
         try:
-            identical = True
             for k in sorted({1, min(2, cores)}):
                 root = base / f"ray{k}"
                 timed(f"Ray, {k} worker(s) x 1 CPU", root, executor=RayExecutor(num_workers=k, num_cpus=1))

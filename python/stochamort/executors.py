@@ -8,17 +8,24 @@ caller, in this process, does everything with side effects (writing files), so w
 does not depend on where it ran.
 
 :class:`InProcessExecutor` is the default: one item after another, here.
+:class:`ThreadedExecutor` runs a few items at once on threads of this process, so that one item's
+CPU work (sampling coalitions, solving estimators, both in the Rust core without the GIL) overlaps
+another's forward pass on a GPU.
 :class:`stochamort.distributed.RayExecutor` runs the items as tasks on a Ray cluster.
 """
 
 from __future__ import annotations
 
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Executor", "WorkerPool", "InProcessExecutor"]
+from stochamort.errors import InvalidArgumentError
+
+__all__ = ["Executor", "WorkerPool", "InProcessExecutor", "ThreadedExecutor"]
 
 
 class WorkerPool(ABC):
@@ -73,3 +80,70 @@ class InProcessExecutor(Executor):
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
+
+
+class _ThreadPool(WorkerPool):
+    def __init__(self, function: Callable[[Any], Any], n_threads: int) -> None:
+        self._function, self._n_threads = function, n_threads
+        self._threads = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="stochamort")
+
+    def map_unordered(self, items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        pending: dict[Future[Any], int] = {}
+        following = iter(range(len(items)))
+
+        def submit_next() -> None:
+            position = next(following, None)
+            if position is not None:
+                pending[self._threads.submit(self._function, items[position])] = position
+
+        for _ in range(self._n_threads):  # no more in flight than threads: memory stays bounded
+            submit_next()
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    position = pending.pop(future)
+                    result = future.result()
+                    submit_next()
+                    yield position, result
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+
+class ThreadedExecutor(Executor):
+    """Runs ``n_threads`` items at once on threads of this process, sharing one ``function``.
+
+    Made for a model on a GPU: while one chunk's forward pass runs on the device, another chunk's
+    coalitions are sampled and its estimator solved on the CPU (the Rust core and torch release
+    the GIL), so the device is not left waiting. :func:`~stochamort.labels.generate_labels` uses it
+    by default for a model on CUDA. Results do not depend on it (each item is computed the same
+    way wherever it runs); on a CPU-only machine it mostly competes with torch's own threads.
+
+    The function is not copied, so it must be safe to call from several threads at once (label
+    chunks are: each binds its own game; models run in evaluation mode without autograd).
+
+    Args:
+        n_threads: items in flight at once (2 overlaps one forward pass with one item's CPU work).
+
+    Raises:
+        InvalidArgumentError: naming ``n_threads`` unless it is a positive integer.
+    """
+
+    def __init__(self, n_threads: int = 2) -> None:
+        if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
+            raise InvalidArgumentError(f"n_threads: must be a positive integer, got {n_threads!r}")
+        self._n_threads: int = int(n_threads)
+
+    def pool(self, function: Callable[[Any], Any]) -> WorkerPool:
+        return _ThreadPool(function, self._n_threads)
+
+    @property
+    def n_workers(self) -> int:
+        return self._n_threads
+
+    def __repr__(self) -> str:
+        return f"ThreadedExecutor(n_threads={self._n_threads})"

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from stochamort._io import atomic_write, exclusive_lock
 from stochamort.errors import InvalidArgumentError, ShapeError
-from stochamort.executors import Executor, InProcessExecutor
+from stochamort.executors import Executor, InProcessExecutor, ThreadedExecutor
+from stochamort.games.model import MaskedModel, ModelGame
 from stochamort.labels.chunks import ChunkWork, GameSource, bind_chunk, chunk_games
 from stochamort.labels.fingerprint import as_inputs, fingerprint, model_fingerprint, package_version
 from stochamort.labels.format import (
@@ -38,8 +39,7 @@ from stochamort.labels.format import (
 from stochamort.oracles.base import Oracle
 from stochamort.results import Estimate
 
-__all__ = ["LabelStore", "generate_labels", "GameSource"]
-
+__all__ = ["LabelStore", "generate_labels", "GameSource", "default_executor"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -48,6 +48,12 @@ __all__ = ["LabelStore", "generate_labels", "GameSource"]
 
 def _busy(root: Path) -> LabelStoreError:
     return LabelStoreError(f"directory: {root} is being written by another process; wait for it or use another directory")
+
+
+def default_executor(game: GameSource) -> Executor:
+    """Two chunks at a time on threads for a model on CUDA (the GPU waits on no CPU work), else one."""
+    device = game.family.device if isinstance(game, ModelGame) else game.device if isinstance(game, MaskedModel) else None
+    return ThreadedExecutor(2) if device is not None and device.type == "cuda" else InProcessExecutor()
 
 
 def generate_labels(
@@ -80,8 +86,10 @@ def generate_labels(
         seed: the oracle's seed; the labels are a deterministic function of it.
         chunk_size: points per chunk (and per file).
         progress: show a progress bar over points.
-        executor: where the chunks are computed: here, one after another (None, the default), or
-            e.g. on a Ray cluster (:class:`stochamort.distributed.RayExecutor`), which ships the
+        executor: where the chunks are computed. None (the default): here, one after another,
+            except for a model on a CUDA device, whose chunks go two at a time through a
+            :class:`~stochamort.executors.ThreadedExecutor` so that one chunk's sampling and
+            estimation on the CPU overlap the other's forward pass. Or e.g. on a Ray cluster (:class:`stochamort.distributed.RayExecutor`), which ships the
             game, ``x`` and the oracle to each worker once and streams finished chunks back.
             Either way this process writes every chunk, atomically, so the store is the same
             file for file (the manifest's ``created`` aside) and resumable the same way.
@@ -102,7 +110,7 @@ def generate_labels(
         raise InvalidArgumentError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
     seed, chunk_size = int(seed), int(chunk_size)
     if executor is None:
-        executor = InProcessExecutor()
+        executor = default_executor(game)
     elif not isinstance(executor, Executor):
         raise InvalidArgumentError(f"executor: must be a stochamort.executors.Executor (e.g. RayExecutor()) or None, got {type(executor).__name__}")
     x = as_inputs(x)
