@@ -1,10 +1,15 @@
 """Trains a small amortizer on fixed data, as one process or as a torchrun rank; rank 0 writes
-the predictions and the history to ``argv[1]`` (used by test_ddp.py)."""
+the predictions and the history to ``argv[1]`` (used by test_ddp.py).
+
+Options: ``--ddp`` (under torchrun), ``--resume PATH`` (the training state file),
+``--delay SECONDS`` (a pause before each forward pass, so that a test can kill the run mid-way;
+the pause is a hook, not part of the model, and changes no number)."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +26,11 @@ def data() -> tuple[torch.Tensor, ...]:
     return x[:250], labels[:250], x[250:], labels[250:]
 
 
-def train(config: TrainConfig) -> tuple[np.ndarray, dict[str, list[float]], int]:
+def train(config: TrainConfig, delay: float = 0.0) -> tuple[np.ndarray, dict[str, list[float]], int]:
     torch.manual_seed(1)
     model = MLPAmortizer(6, 6, 2, hidden=(32, 32))
+    if delay:
+        model.register_forward_pre_hook(lambda module, args: time.sleep(delay))
     x, labels, x_val, labels_val = data()
     result = train_amortizer(model, x, labels, x_val=x_val, labels_val=labels_val, config=config)
     return result.predict(x_val), result.history.as_dict(), result.best_epoch
@@ -32,14 +39,18 @@ def train(config: TrainConfig) -> tuple[np.ndarray, dict[str, list[float]], int]
 CONFIG = TrainConfig(epochs=12, batch_size=32, lr=3e-3, seed=0, progress=False)
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1])
-    distributed = "--ddp" in sys.argv
-    if distributed:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--ddp", action="store_true")
+    parser.add_argument("--resume")
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    if args.ddp:
         torch.distributed.init_process_group("gloo")
     torch.set_num_threads(1)
-    predictions, history, best = train(CONFIG)
-    rank = torch.distributed.get_rank() if distributed else 0
-    np.save(out / f"predictions-{rank}.npy", predictions)
-    (out / f"history-{rank}.json").write_text(json.dumps({"history": history, "best_epoch": best}))
-    if distributed:
+    predictions, history, best = train(CONFIG.replace(resume_path=args.resume), args.delay)
+    rank = torch.distributed.get_rank() if args.ddp else 0
+    np.save(args.out / f"predictions-{rank}.npy", predictions)
+    (args.out / f"history-{rank}.json").write_text(json.dumps({"history": history, "best_epoch": best}))
+    if args.ddp:
         torch.distributed.destroy_process_group()

@@ -28,3 +28,31 @@ def sigkill_after_first_chunk(child: subprocess.Popen[bytes], directory: Path, t
         if child.stderr:
             child.stderr.close()
     assert child.returncode == -signal.SIGKILL
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren, ...), from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The parent pid is the 2nd field after the parenthesised command name.
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, frontier = [], [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found += children
+        frontier += children
+    return found
+
+
+def sigkill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants, including those in sessions of their own (torchrun's ranks)."""
+    for target in [*descendants(pid), pid]:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
