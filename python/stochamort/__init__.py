@@ -11,11 +11,12 @@ export is asked for).
 import importlib
 from typing import Any
 
-from stochamort import errors, estimators, explanation, parallelism, results, sampling, weights
+from stochamort import errors, estimators, explanation, limits, parallelism, results, sampling, weights
 from stochamort._core import __version__
 from stochamort.errors import *
 from stochamort.estimators import *
 from stochamort.explanation import *
+from stochamort.limits import *
 from stochamort.parallelism import *
 from stochamort.results import *
 from stochamort.sampling import *
@@ -29,6 +30,7 @@ __all__ += sampling.__all__
 __all__ += weights.__all__
 __all__ += estimators.__all__
 __all__ += parallelism.__all__
+__all__ += limits.__all__
 __all__ += errors.__all__
 __all__ = list(dict.fromkeys(__all__))  # explanation re-exports MissingDependencyError from errors
 # torch layers (imported lazily)

@@ -40,9 +40,18 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return int(seed)
 
 
+def as_array(value: Any, name: str) -> NDArray[Any]:
+    """``np.asarray(value)``, with the error for ragged nested lists (or other unconvertible input)
+    as an :class:`InvalidArgumentError` naming the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise InvalidArgumentError(f"{name}: cannot be read as an array ({err})") from err
+
+
 def as_masks(masks: Any, name: str = "masks") -> NDArray[np.bool_]:
     """Return ``masks`` as a bool numpy array; other dtypes are refused rather than guessed."""
-    array = np.asarray(masks)
+    array = as_array(masks, name)
     if array.dtype != np.bool_:
         raise InvalidDTypeError(
             f"{name}: expected a bool array, got dtype {array.dtype} (use .astype(bool) if it holds 0/1)"
@@ -52,7 +61,7 @@ def as_masks(masks: Any, name: str = "masks") -> NDArray[np.bool_]:
 
 def as_float64(values: Any, name: str) -> NDArray[np.float64]:
     """Return ``values`` as float64, accepting any real numeric dtype (bool, int, float)."""
-    array = np.asarray(values)
+    array = as_array(values, name)
     if array.dtype.kind not in "biuf":
         raise InvalidDTypeError(f"{name}: expected a real numeric array, got dtype {array.dtype}")
     return array.astype(np.float64, copy=False)
@@ -60,7 +69,7 @@ def as_float64(values: Any, name: str) -> NDArray[np.float64]:
 
 def as_int64(values: Any, name: str) -> NDArray[np.int64]:
     """Return ``values`` as int64, accepting any integer dtype."""
-    array = np.asarray(values)
+    array = as_array(values, name)
     if array.dtype.kind not in "iu":
         raise InvalidDTypeError(f"{name}: expected an integer array, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)

@@ -37,6 +37,9 @@ __all__ = [
     "sample_multisets",
     "set_parallelism",
     "parallelism_enabled",
+    "set_memory_limit",
+    "memory_limit",
+    "default_memory_limit",
 ]
 
 __version__: str
@@ -91,7 +94,7 @@ def kernelshap(
     unbiased: bool,
     sample_weights: NDArray[np.float64] | None = None,
     n_enumerated: int | None = None,
-    stratified: bool = False,
+    stratified: bool | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def sgd_shapley(
     masks: NDArray[np.bool_],
@@ -192,3 +195,6 @@ def sample_multisets(
 ) -> NDArray[np.uint32]: ...
 def set_parallelism(enabled: bool) -> None: ...
 def parallelism_enabled() -> bool: ...
+def set_memory_limit(limit: int | None = None) -> None: ...
+def memory_limit() -> int: ...
+def default_memory_limit() -> int: ...

@@ -18,6 +18,7 @@ __all__ = [
     "InsufficientSamplesError",
     "SingularSystemError",
     "TooManyPlayersError",
+    "RequestTooLargeError",
     "DeviceMismatchError",
     "MissingDependencyError",
     "SavedFileError",
@@ -71,6 +72,14 @@ class SingularSystemError(InsufficientSamplesError):
 
 class TooManyPlayersError(InvalidArgumentError):
     """Exact enumeration was asked for more players than it supports (2^d coalitions)."""
+
+
+class RequestTooLargeError(InvalidArgumentError, MemoryError):
+    """A call would allocate more memory than one call may (see :func:`stochamort.set_memory_limit`).
+
+    Raised before anything is allocated, naming the argument that makes the request large; also a
+    ``MemoryError``, so code that handles running out of memory handles it too.
+    """
 
 
 class DeviceMismatchError(InvalidArgumentError):

@@ -8,6 +8,7 @@ depend on the number of threads, and one call equals several calls over batches 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -138,7 +139,7 @@ def coalition_probabilities(masks: Any, distribution: CoalitionDistribution = "s
         from stochamort.errors import ShapeError
 
         raise ShapeError("masks: expected at least 1 dimension (..., n_players), got a scalar")
-    flat = np.ascontiguousarray(array.reshape(-1, array.shape[-1]))
+    flat = np.ascontiguousarray(array.reshape(math.prod(array.shape[:-1]), array.shape[-1]))
     return _core.coalition_probabilities(flat, distribution).reshape(array.shape[:-1])
 
 

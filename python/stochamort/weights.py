@@ -34,7 +34,7 @@ def semivalue_weights(
     ``"beta"``: Beta Shapley (Kwon & Zou 2022), ``B(k+β, d−1−k+α)/B(α, β)`` (``α = β = 1`` is Shapley;
     large ``α`` emphasises small coalitions).
     """
-    return _core.semivalue_weights(n_players, kind, float(alpha), float(beta))
+    return _core.semivalue_weights(n_players, kind, alpha, beta)
 
 
 def semivalue_position_weights(
@@ -72,7 +72,7 @@ def semivalue_position_weights(
         InvalidArgumentError: ``n_players < 1``, an unknown ``kind``, or ``alpha``/``beta`` not finite
             and positive with ``kind="beta"``.
     """
-    return _core.semivalue_position_weights(n_players, kind, float(alpha), float(beta))
+    return _core.semivalue_position_weights(n_players, kind, alpha, beta)
 
 
 def lime_kernel(n_players: int, width: float = 0.25) -> NDArray[np.float64]:
@@ -81,4 +81,4 @@ def lime_kernel(n_players: int, width: float = 0.25) -> NDArray[np.float64]:
     ``D`` is the cosine distance between a coalition of size ``k`` and the full coalition, as in
     LIME's image and text explainers (default width 0.25).
     """
-    return _core.lime_kernel(n_players, float(width))
+    return _core.lime_kernel(n_players, width)

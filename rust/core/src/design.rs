@@ -17,7 +17,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::math::ln_binomial;
 use crate::parallel::map_indices;
 use crate::rng::{stream, Draws, Purpose};
-use crate::sampling::{checked_size, fill_random_subset};
+use crate::limits::checked_total;
+use crate::sampling::fill_random_subset;
 
 /// The largest number of players a design supports: C(d, d/2) must stay finite in f64.
 pub const MAX_DESIGN_PLAYERS: usize = 1000;
@@ -366,7 +367,7 @@ pub fn sample_design(draws: Draws, n_players: usize, distribution: Distribution,
     let plan = Plan::new(d, n_samples, distribution, paired);
     plan.check()?;
     let rows = plan.n_rows();
-    checked_size(&[n_points, rows, d], "n_samples")?;
+    checked_total(&[(&[n_points, rows, d], 1), (&[n_points, rows], 8)], "n_samples")?;
     let enumerated = plan.enumerated_rows();
     let per_point = map_indices(n_points, |p| {
         let mut masks = vec![false; rows * d];

@@ -39,6 +39,13 @@ pub enum CoreError {
         point: usize,
         reason: String,
     },
+    /// The request would allocate more memory than one call may (see `limits`).
+    #[error("{name}: the request needs {request}, more than the memory limit of {}; ask for less (in batches) or raise the limit with stochamort.set_memory_limit", crate::limits::human_bytes(*.limit))]
+    TooLarge {
+        name: &'static str,
+        request: String,
+        limit: u64,
+    },
     /// Exact enumeration was asked for more players than supported.
     #[error("{name}: exact enumeration supports at most {max} players, got {got}")]
     TooManyPlayers {

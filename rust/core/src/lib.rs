@@ -14,6 +14,7 @@ pub mod design;
 pub mod distribution;
 pub mod error;
 pub mod estimators;
+pub mod limits;
 mod linalg;
 mod math;
 pub mod moments;
@@ -33,6 +34,7 @@ pub use estimators::{
     PolynomialBasis, PolynomialFit, PolynomialTerms, RegressionEstimate, RegressionSettings, SampleWeights, DEFAULT_MAX_FOLDS,
     ROWS_PER_COEFFICIENT,
 };
+pub use limits::{checked_cells, checked_total, memory_limit, set_memory_limit, Interrupted};
 pub use moments::{merge_moments, Moments};
 pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
 pub use rng::Draws;

@@ -12,6 +12,7 @@ use rand_pcg::Pcg64;
 
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
+use crate::limits::{check_table, checked_cells, checkpoint};
 use crate::parallel::for_each_chunk;
 use crate::rng::{stream, Draws, Purpose};
 use crate::validate::{check_permutations, check_positive};
@@ -22,13 +23,6 @@ pub const MAX_EXACT_PLAYERS: usize = 20;
 /// The largest output [`sample_multisets`] builds in one call, in cells (4 GiB of `u32`).
 pub const MAX_MULTISET_CELLS: usize = 1 << 30;
 
-/// Multiply sizes, failing with a clear error instead of overflowing.
-pub(crate) fn checked_size(dims: &[usize], name: &'static str) -> CoreResult<usize> {
-    dims.iter()
-        .try_fold(1usize, |acc, &x| acc.checked_mul(x))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| CoreError::invalid(name, format!("an output of shape {dims:?} is too large")))
-}
 
 fn check_even(n: usize, name: &'static str, why: &str) -> CoreResult<()> {
     if n % 2 != 0 {
@@ -133,7 +127,8 @@ pub fn sample_coalitions(draws: Draws, n_players: usize, distribution: Distribut
         check_even(draws.sample_offset as usize, "sample_offset", "paired=True")?;
     }
     draws.check_fits()?;
-    let total = checked_size(&[n_points, n_samples, n_players], "n_samples")?;
+    check_table(n_players, 1, "n_players")?;
+    let total = checked_cells(&[n_points, n_samples, n_players], 1, "n_samples")?;
     let sampler = CoalitionSampler::new(distribution, n_players);
     let rows_per_unit = if paired { 2 } else { 1 };
     let mut data = vec![false; total];
@@ -156,6 +151,7 @@ pub fn coalition_probabilities(
 ) -> CoreResult<Array1<f64>> {
     let d = masks.ncols();
     distribution.check_players(d, "masks")?;
+    check_table(d, 2, "masks")?;
     let by_size = distribution.coalition_probability_by_size(d);
     Ok(masks.rows().into_iter().map(|row| by_size[row.iter().filter(|&&b| b).count()]).collect())
 }
@@ -173,7 +169,7 @@ pub fn sample_permutations(draws: Draws, n_players: usize, antithetic: bool) -> 
         check_even(draws.sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
     draws.check_fits()?;
-    let total = checked_size(&[n_points, n_permutations, n_players], "n_permutations")?;
+    let total = checked_cells(&[n_points, n_permutations, n_players], 8, "n_permutations")?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
     let mut data = vec![0i64; total];
     draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Permutations, |rng, chunk| {
@@ -200,7 +196,7 @@ pub fn permutation_chain_masks(permutations: ArrayView3<i64>, interior: bool) ->
     check_permutations(&permutations, "permutations")?;
     let (n_points, n_perm, d) = permutations.dim();
     let (rows, first) = if interior { (d - 1, 1) } else { (d + 1, 0) };
-    let total = checked_size(&[n_points, n_perm, rows, d], "permutations")?;
+    let total = checked_cells(&[n_points, n_perm, rows, d], 1, "permutations")?;
     let mut data = vec![false; total];
     for_each_chunk(&mut data, rows * d, |chain, block| {
         let order = permutations.slice(ndarray::s![chain / n_perm, chain % n_perm, ..]);
@@ -256,7 +252,7 @@ pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>)
             format!("must not exceed max_size ({max_size}), got {min_size}"),
         ));
     }
-    let total = checked_size(&[n_points, n_samples, n_data], "n_samples")?;
+    let total = checked_cells(&[n_points, n_samples, n_data], 4, "n_samples")?;
     if total > MAX_MULTISET_CELLS {
         return Err(CoreError::invalid(
             "n_samples",
@@ -272,7 +268,10 @@ pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>)
     let mut data = vec![0u32; total];
     draw_units(&mut data, &draws, n_data, 1, Purpose::Multisets, |rng, row| {
         let k = rng.random_range(min_size..=max_size);
-        for _ in 0..k {
+        for i in 0..k {
+            if i % (1 << 20) == 0 {
+                checkpoint(); // a row may take billions of draws
+            }
             row[indices.sample(rng) as usize] += 1;
         }
     });

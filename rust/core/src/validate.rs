@@ -4,6 +4,7 @@ use ndarray::{ArrayView, ArrayView1, ArrayView2, ArrayView3, Axis, RemoveAxis};
 
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
+use crate::limits::checked_total;
 use crate::parallel::map_indices;
 
 /// Fail unless a count argument is at least one.
@@ -67,7 +68,18 @@ pub(crate) fn check_masks_values(
         return Err(CoreError::invalid("values", "needs at least one output (last axis is empty)"));
     }
     check_finite(values, "values")?;
+    check_estimator_memory(n_points, d, n_outputs)?;
     Ok((n_points, n_samples, d, n_outputs))
+}
+
+/// Refuse estimates whose arrays would exceed the memory limit: the outputs (values, standard
+/// errors and up to two more arrays of their shape) and, per thread, a few `(d + 1) × (d + 1)`
+/// systems and `(d + 1) × n_outputs` right-hand sides, as the regressions solve.
+pub(crate) fn check_estimator_memory(n_points: usize, d: usize, n_outputs: usize) -> CoreResult<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let side = d.saturating_add(1);
+    checked_total(&[(&[4, n_points, d, n_outputs], 8), (&[threads, 4, side, side], 8), (&[threads, 4, side, n_outputs], 8)], "masks")?;
+    Ok(())
 }
 
 /// The inputs of the efficiency-constrained regressions (KernelSHAP, SGD-Shapley): masks and

@@ -1,6 +1,7 @@
 //! Kernel and semivalue weights as functions of the coalition size.
 
 use crate::error::{CoreError, CoreResult};
+use crate::limits::check_table;
 use crate::math::{ln_beta, ln_binomial};
 use crate::validate::{check_positive, check_positive_finite};
 
@@ -46,8 +47,9 @@ impl Semivalue {
     /// ln w(k) for k = 0..d−1: the log of [`Semivalue::weights`], finite even where w(k) underflows.
     pub fn ln_weights(self, n_players: usize) -> CoreResult<Vec<f64>> {
         check_positive(n_players, "n_players")?;
+        check_table(n_players, 2, "n_players")?;
         let d = n_players;
-        Ok((0..d)
+        let ln_w: Vec<f64> = (0..d)
             .map(|k| match self {
                 Semivalue::Shapley => -(d as f64).ln() - ln_binomial(d - 1, k),
                 Semivalue::Banzhaf => -((d - 1) as f64) * std::f64::consts::LN_2,
@@ -55,7 +57,15 @@ impl Semivalue {
                     ln_beta(k as f64 + beta, (d - 1 - k) as f64 + alpha) - ln_beta(alpha, beta)
                 }
             })
-            .collect())
+            .collect();
+        if let (Semivalue::Beta { alpha, beta }, false) = (self, ln_w.iter().all(|w| !w.is_nan() && *w < f64::INFINITY)) {
+            let name = if alpha >= beta { "alpha" } else { "beta" };
+            return Err(CoreError::invalid(
+                name,
+                format!("Beta({alpha:?}, {beta:?}) weights for {d} players are not representable in float64 (log-gamma of the parameters overflows); use parameters below about 1e300"),
+            ));
+        }
+        Ok(ln_w)
     }
 
     /// Weights of a marginal contribution at position k = 0..d−1 of a uniformly random permutation
@@ -76,6 +86,7 @@ impl Semivalue {
 /// KernelSHAP's kernel per coalition size: (d−1)/(C(d,k) k (d−k)); +inf at k = 0 and k = d.
 pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
     check_positive(n_players, "n_players")?;
+    check_table(n_players, 1, "n_players")?;
     let d = n_players;
     Ok((0..=d)
         .map(|k| {
@@ -94,11 +105,13 @@ pub fn shapley_kernel(n_players: usize) -> CoreResult<Vec<f64>> {
 pub fn lime_kernel(n_players: usize, width: f64) -> CoreResult<Vec<f64>> {
     check_positive(n_players, "n_players")?;
     check_positive_finite(width, "width")?;
+    check_table(n_players, 1, "n_players")?;
     let d = n_players as f64;
     Ok((0..=n_players)
         .map(|k| {
-            let distance = 1.0 - (k as f64 / d).sqrt();
-            (-(distance * distance) / (width * width)).exp()
+            // distance / width first: width² underflows to 0 for tiny widths (0/0 at k = d).
+            let scaled = (1.0 - (k as f64 / d).sqrt()) / width;
+            (-(scaled * scaled)).exp()
         })
         .collect())
 }

@@ -6,7 +6,10 @@
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::PyTypeInfo;
-use stochamort_core::CoreError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, mpsc::RecvTimeoutError, Mutex};
+use std::time::Duration;
+use stochamort_core::{limits, CoreError, Interrupted};
 
 /// Import each class of `stochamort.errors` as a Rust type, and list their names.
 macro_rules! python_errors {
@@ -25,6 +28,7 @@ python_errors!(
     InsufficientSamplesError,
     SingularSystemError,
     TooManyPlayersError,
+    RequestTooLargeError,
 );
 
 /// Import every class when the module loads: a broken install then fails at import time with a
@@ -50,6 +54,7 @@ impl From<CoreFailure> for PyErr {
             CoreError::InsufficientSamples { name, points, .. } => (InsufficientSamplesError::new_err(message), name, points),
             CoreError::Singular { name, point, .. } => (SingularSystemError::new_err(message), name, vec![point]),
             CoreError::TooManyPlayers { name, .. } => (TooManyPlayersError::new_err(message), name, vec![]),
+            CoreError::TooLarge { name, .. } => (RequestTooLargeError::new_err(message), name, vec![]),
         };
         Python::attach(|py| with_attributes(py, raised, argument, &points))
     }
@@ -73,16 +78,30 @@ fn with_attributes(py: Python<'_>, raised: PyErr, argument: &str, points: &[usiz
     }
 }
 
+/// Calls of [`compute`] running now (the interrupt flag is cleared when the first one starts).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// How often a waiting call checks for signals (Ctrl-C).
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
 /// Run `work` without the GIL, turning core errors and panics into Python exceptions.
+///
+/// The work runs on a scoped thread while this one waits and checks for signals every 50 ms; on
+/// Ctrl-C (or any signal whose handler raises) it raises the core's interrupt flag, the work
+/// unwinds at its next checkpoint, and the handler's exception (KeyboardInterrupt) is raised here.
 pub(crate) fn compute<T, F>(py: Python<'_>, work: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> Result<T, CoreError> + Send,
 {
-    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+    let (outcome, signal) = py.detach(|| watched(work));
+    if let Some(raised) = signal {
+        return Err(raised);
+    }
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(CoreFailure(err).into()),
+        Err(panic) if panic.is::<Interrupted>() => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted")),
         Err(panic) => {
             let detail = panic
                 .downcast_ref::<String>()
@@ -92,4 +111,44 @@ where
             Err(StochamortError::new_err(format!("internal error in the Rust core ({detail}); please report it")))
         }
     }
+}
+
+type Outcome<T> = std::thread::Result<Result<T, CoreError>>;
+
+/// Run `work` on a scoped thread, polling for signals meanwhile (see [`compute`]).
+fn watched<T: Send, F: FnOnce() -> Result<T, CoreError> + Send>(work: F) -> (Outcome<T>, Option<PyErr>) {
+    if RUNNING.fetch_add(1, Ordering::SeqCst) == 0 {
+        limits::clear_interrupt();
+    }
+    // The work waits in a slot, so that it can still run here if no thread can be started.
+    let slot = Mutex::new(Some(work));
+    let run = || {
+        let work = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.map(|w| w())))
+    };
+    let result = std::thread::scope(|scope| {
+        let (done, finished) = mpsc::channel::<()>();
+        let run = &run;
+        let spawned = std::thread::Builder::new().name("stochamort-call".into()).spawn_scoped(scope, move || {
+            let outcome = run();
+            let _ = done.send(());
+            outcome
+        });
+        let Ok(handle) = spawned else {
+            return (run(), None);
+        };
+        let mut signal = None;
+        while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(SIGNAL_POLL) {
+            if signal.is_none() {
+                if let Err(raised) = Python::attach(|py| py.check_signals()) {
+                    limits::request_interrupt();
+                    signal = Some(raised);
+                }
+            }
+        }
+        (handle.join().unwrap_or_else(Err), signal)
+    });
+    RUNNING.fetch_sub(1, Ordering::SeqCst);
+    let (outcome, signal) = result;
+    (outcome.map(|ran| ran.expect("the work runs exactly once")), signal)
 }

@@ -10,7 +10,7 @@ use stochamort_core::{
     SampleWeights,
 };
 
-use crate::args::{count, distribution, merge_sides, readonly, real_or_none};
+use crate::args::{count, distribution, flag, flag_or, index_lists, merge_sides, readonly, readonly_bools, real, real_or_none, text};
 use crate::errors::compute;
 
 type F64Array3<'py> = Bound<'py, PyArray3<f64>>;
@@ -28,7 +28,7 @@ fn masks_values<'py>(
     values: &Bound<'py, PyAny>,
 ) -> PyResult<(PyReadonlyArray3<'py, bool>, PyReadonlyArray3<'py, f64>)> {
     Ok((
-        readonly::<bool, Ix3>(masks, "masks", "(n_points, n_samples, n_players)")?,
+        readonly_bools::<Ix3>(masks, "masks", "(n_points, n_samples, n_players)")?,
         readonly::<f64, Ix3>(values, "values", "(n_points, n_samples, n_outputs)")?,
     ))
 }
@@ -52,7 +52,7 @@ fn constrained_regression<'py>(
 /// `distribution`; `n_enumerated` leading rows carry no sampling variance and `stratified` says
 /// whether the random units were drawn stratified without replacement.
 #[pyfunction]
-#[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased, sample_weights=None, n_enumerated=None, stratified=false))]
+#[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased, sample_weights=None, n_enumerated=None, stratified=None))]
 #[allow(clippy::too_many_arguments)]
 fn kernelshap<'py>(
     py: Python<'py>,
@@ -60,13 +60,18 @@ fn kernelshap<'py>(
     values: &Bound<'py, PyAny>,
     null_values: &Bound<'py, PyAny>,
     grand_values: &Bound<'py, PyAny>,
-    paired: bool,
-    distribution: &str,
-    unbiased: bool,
+    paired: &Bound<'py, PyAny>,
+    distribution: &Bound<'py, PyAny>,
+    unbiased: &Bound<'py, PyAny>,
     sample_weights: Option<&Bound<'py, PyAny>>,
     n_enumerated: Option<&Bound<'py, PyAny>>,
-    stratified: bool,
+    stratified: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<AttributionArrays<'py>> {
+    let paired = flag(paired, "paired")?;
+    let distribution = text(distribution, "distribution")?;
+    let distribution = distribution.as_str();
+    let unbiased = flag(unbiased, "unbiased")?;
+    let stratified = flag_or(stratified, "stratified", false)?;
     let dist = self::distribution(distribution)?;
     let variant = if unbiased { KernelShapVariant::Unbiased } else { KernelShapVariant::Consistent };
     let weights = sample_weights
@@ -94,11 +99,12 @@ fn sgd_shapley<'py>(
     values: &Bound<'py, PyAny>,
     null_values: &Bound<'py, PyAny>,
     grand_values: &Bound<'py, PyAny>,
-    paired: bool,
+    paired: &Bound<'py, PyAny>,
     step_size: Option<&Bound<'py, PyAny>>,
     batch_size: &Bound<'py, PyAny>,
     replicates: &Bound<'py, PyAny>,
 ) -> PyResult<AttributionArrays<'py>> {
+    let paired = flag(paired, "paired")?;
     let step_size = real_or_none(step_size, "step_size")?;
     let (batch_size, replicates) = (count(batch_size, "batch_size")?, count(replicates, "replicates")?);
     constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
@@ -151,11 +157,14 @@ fn polyshap<'py>(
     sample_weights: &Bound<'py, PyAny>,
     order: &Bound<'py, PyAny>,
     max_terms: Option<&Bound<'py, PyAny>>,
-    interactions: Option<Vec<Vec<usize>>>,
-    paired: bool,
+    interactions: Option<&Bound<'py, PyAny>>,
+    paired: &Bound<'py, PyAny>,
     n_enumerated: &Bound<'py, PyAny>,
-    stratified: bool,
+    stratified: &Bound<'py, PyAny>,
 ) -> PyResult<PolynomialArrays<'py>> {
+    let interactions = index_lists(interactions, "interactions")?;
+    let paired = flag(paired, "paired")?;
+    let stratified = flag(stratified, "stratified")?;
     let inputs = [masks, values, null_values, grand_values, sample_weights];
     let terms = (order, max_terms, interactions);
     polynomial(py, inputs, PolynomialBasis::Monomials, terms, paired, (n_enumerated, stratified))
@@ -175,10 +184,12 @@ fn oddshap<'py>(
     sample_weights: &Bound<'py, PyAny>,
     order: &Bound<'py, PyAny>,
     max_terms: Option<&Bound<'py, PyAny>>,
-    interactions: Option<Vec<Vec<usize>>>,
+    interactions: Option<&Bound<'py, PyAny>>,
     n_enumerated: &Bound<'py, PyAny>,
-    stratified: bool,
+    stratified: &Bound<'py, PyAny>,
 ) -> PyResult<PolynomialArrays<'py>> {
+    let interactions = index_lists(interactions, "interactions")?;
+    let stratified = flag(stratified, "stratified")?;
     let inputs = [masks, values, null_values, grand_values, sample_weights];
     let terms = (order, max_terms, interactions);
     polynomial(py, inputs, PolynomialBasis::OddCharacters, terms, true, (n_enumerated, stratified))
@@ -214,8 +225,9 @@ fn permutation_shapley<'py>(
     py: Python<'py>,
     permutations: &Bound<'py, PyAny>,
     chain_values: &Bound<'py, PyAny>,
-    antithetic: bool,
+    antithetic: &Bound<'py, PyAny>,
 ) -> PyResult<(F64Array3<'py>, F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<u64>>)> {
+    let antithetic = flag(antithetic, "antithetic")?;
     let perms = readonly::<i64, Ix3>(permutations, "permutations", "(n_points, n_permutations, n_players)")?;
     let chains = readonly::<f64, Ix4>(chain_values, "chain_values", "(n_points, n_permutations, n_players + 1, n_outputs)")?;
     let (p, c) = (perms.as_array(), chains.as_array());
@@ -259,12 +271,15 @@ fn regression_adjusted_semivalue<'py>(
     sample_weights: &Bound<'py, PyAny>,
     n_enumerated: &Bound<'py, PyAny>,
     semivalue_weights: &Bound<'py, PyAny>,
-    paired: bool,
+    paired: &Bound<'py, PyAny>,
     folds: Option<&Bound<'py, PyAny>>,
     degree: Option<&Bound<'py, PyAny>>,
-    size_intercepts: Option<bool>,
-    ridge: f64,
+    size_intercepts: Option<&Bound<'py, PyAny>>,
+    ridge: &Bound<'py, PyAny>,
 ) -> PyResult<RegressionArrays<'py>> {
+    let paired = flag(paired, "paired")?;
+    let size_intercepts = size_intercepts.filter(|v| !v.is_none()).map(|v| flag(v, "size_intercepts")).transpose()?;
+    let ridge = real(ridge, "ridge")?;
     let settings = RegressionSettings {
         paired,
         folds: folds.map(|f| count(f, "folds")).transpose()?,

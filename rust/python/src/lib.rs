@@ -14,6 +14,7 @@ macro_rules! add_functions {
 mod args;
 mod errors;
 mod estimators;
+mod limits;
 mod parallel;
 mod sampling;
 mod valuation;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::check_classes(m.py())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
+    limits::register(m)?;
     sampling::register(m)?;
     weights::register(m)?;
     estimators::register(m)?;

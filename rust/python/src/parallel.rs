@@ -4,6 +4,8 @@
 use pyo3::prelude::*;
 use stochamort_core as core;
 
+use crate::args::flag;
+
 /// After `fork`, run the core serially in the child if the parent had started rayon's pool.
 extern "C" fn child_after_fork() {
     if core::parallelism_used() {
@@ -20,8 +22,9 @@ fn parallelism_from_env() {
 
 /// Switch the core's rayon parallelism on or off for this process.
 #[pyfunction]
-fn set_parallelism(enabled: bool) {
-    core::set_parallelism(enabled);
+fn set_parallelism(enabled: &Bound<'_, PyAny>) -> PyResult<()> {
+    core::set_parallelism(flag(enabled, "enabled")?);
+    Ok(())
 }
 
 /// Whether the core may use several threads.

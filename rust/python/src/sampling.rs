@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use stochamort_core as core;
 use stochamort_core::Draws;
 
-use crate::args::{count, distribution, readonly, unsigned};
+use crate::args::{count, distribution, flag, readonly, readonly_bools, text, unsigned};
 use crate::errors::{compute, CoreFailure};
 
 /// The draws of one sampler call; `samples` names its count of samples per point.
@@ -32,12 +32,15 @@ fn sample_coalitions<'py>(
     n_points: &Bound<'py, PyAny>,
     n_samples: &Bound<'py, PyAny>,
     n_players: &Bound<'py, PyAny>,
-    distribution: &str,
-    paired: bool,
+    distribution: &Bound<'py, PyAny>,
+    paired: &Bound<'py, PyAny>,
     seed: &Bound<'py, PyAny>,
     point_offset: &Bound<'py, PyAny>,
     sample_offset: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<bool>>> {
+    let distribution = text(distribution, "distribution")?;
+    let distribution = distribution.as_str();
+    let paired = flag(paired, "paired")?;
     let draws = draws(n_points, (n_samples, "n_samples"), seed, point_offset, sample_offset)?;
     let n_players = count(n_players, "n_players")?;
     let distribution = self::distribution(distribution)?;
@@ -53,12 +56,16 @@ fn sample_design<'py>(
     n_points: &Bound<'py, PyAny>,
     n_samples: &Bound<'py, PyAny>,
     n_players: &Bound<'py, PyAny>,
-    distribution: &str,
-    paired: bool,
-    replace: bool,
+    distribution: &Bound<'py, PyAny>,
+    paired: &Bound<'py, PyAny>,
+    replace: &Bound<'py, PyAny>,
     seed: &Bound<'py, PyAny>,
     point_offset: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyArray3<bool>>, Bound<'py, PyArray2<f64>>, usize)> {
+    let distribution = text(distribution, "distribution")?;
+    let distribution = distribution.as_str();
+    let paired = flag(paired, "paired")?;
+    let replace = flag(replace, "replace")?;
     let zero = 0u64.into_pyobject(py)?.into_any();
     let draws = draws(n_points, (n_samples, "n_samples"), seed, point_offset, &zero)?;
     let n_players = count(n_players, "n_players")?;
@@ -72,9 +79,11 @@ fn sample_design<'py>(
 fn coalition_probabilities<'py>(
     py: Python<'py>,
     masks: &Bound<'py, PyAny>,
-    distribution: &str,
+    distribution: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let masks = readonly::<bool, Ix2>(masks, "masks", "(n_coalitions, n_players)")?;
+    let distribution = text(distribution, "distribution")?;
+    let distribution = distribution.as_str();
+    let masks = readonly_bools::<Ix2>(masks, "masks", "(n_coalitions, n_players)")?;
     let dist = self::distribution(distribution)?;
     let view = masks.as_array();
     Ok(compute(py, || core::coalition_probabilities(view, dist))?.into_pyarray(py))
@@ -85,12 +94,18 @@ fn coalition_probabilities<'py>(
 fn size_probabilities<'py>(
     py: Python<'py>,
     n_players: &Bound<'py, PyAny>,
-    distribution: &str,
+    distribution: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let distribution = text(distribution, "distribution")?;
+    let distribution = distribution.as_str();
     let d = count(n_players, "n_players")?;
     let dist = self::distribution(distribution)?;
     dist.check_players(d, "n_players").map_err(CoreFailure)?;
-    Ok(dist.size_probabilities(d).into_pyarray(py))
+    let probabilities = compute(py, || {
+        core::limits::check_table(d, 2, "n_players")?;
+        Ok(dist.size_probabilities(d))
+    })?;
+    Ok(probabilities.into_pyarray(py))
 }
 
 /// Uniform random permutations, int64 `(n_points, n_permutations, n_players)`.
@@ -101,11 +116,12 @@ fn sample_permutations<'py>(
     n_points: &Bound<'py, PyAny>,
     n_permutations: &Bound<'py, PyAny>,
     n_players: &Bound<'py, PyAny>,
-    antithetic: bool,
+    antithetic: &Bound<'py, PyAny>,
     seed: &Bound<'py, PyAny>,
     point_offset: &Bound<'py, PyAny>,
     sample_offset: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<i64>>> {
+    let antithetic = flag(antithetic, "antithetic")?;
     let draws = draws(n_points, (n_permutations, "n_permutations"), seed, point_offset, sample_offset)?;
     let n_players = count(n_players, "n_players")?;
     Ok(compute(py, || core::sample_permutations(draws, n_players, antithetic))?.into_pyarray(py))
@@ -117,8 +133,9 @@ fn sample_permutations<'py>(
 fn permutation_chain_masks<'py>(
     py: Python<'py>,
     permutations: &Bound<'py, PyAny>,
-    interior: bool,
+    interior: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray4<bool>>> {
+    let interior = flag(interior, "interior")?;
     let perms = readonly::<i64, Ix3>(permutations, "permutations", "(n_points, n_permutations, n_players)")?;
     let view = perms.as_array();
     Ok(compute(py, || core::permutation_chain_masks(view, interior))?.into_pyarray(py))

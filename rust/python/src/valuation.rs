@@ -6,7 +6,7 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use stochamort_core as core;
 
-use crate::args::{count, merge_sides, readonly, unsigned};
+use crate::args::{count, merge_sides, readonly, unsigned, real};
 use crate::errors::compute;
 
 /// `(values, std_errors, m2, counts, n_evaluations)` of a data-valuation result.
@@ -83,9 +83,11 @@ fn contribution_values<'py>(py: Python<'py>, contributions: &Bound<'py, PyAny>) 
 fn truncation_points<'py>(
     py: Python<'py>,
     chain_values: &Bound<'py, PyAny>,
-    target: f64,
-    tolerance: f64,
+    target: &Bound<'py, PyAny>,
+    tolerance: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let target = real(target, "target")?;
+    let tolerance = real(tolerance, "tolerance")?;
     let c = readonly::<f64, Ix2>(chain_values, "chain_values", "(n_permutations, n_columns)")?;
     let view = c.as_array();
     Ok(compute(py, || core::truncation_points(view, target, tolerance))?.into_pyarray(py))

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use stochamort_core as core;
 use stochamort_core::Semivalue;
 
-use crate::args::count;
+use crate::args::{count, real, text};
 use crate::errors::{compute, CoreFailure};
 
 /// KernelSHAP's kernel per coalition size (length n_players + 1; infinite at both ends).
@@ -17,8 +17,9 @@ fn shapley_kernel<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>) -> PyResu
 
 /// LIME's exponential kernel per coalition size (length n_players + 1).
 #[pyfunction]
-fn lime_kernel<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>, width: f64) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn lime_kernel<'py>(py: Python<'py>, n_players: &Bound<'py, PyAny>, width: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let d = count(n_players, "n_players")?;
+    let width = real(width, "width")?;
     Ok(compute(py, || core::lime_kernel(d, width))?.into_pyarray(py))
 }
 
@@ -31,12 +32,14 @@ macro_rules! semivalue_table {
         fn $name<'py>(
             py: Python<'py>,
             n_players: &Bound<'py, PyAny>,
-            kind: &str,
-            alpha: f64,
-            beta: f64,
+            kind: &Bound<'py, PyAny>,
+            alpha: &Bound<'py, PyAny>,
+            beta: &Bound<'py, PyAny>,
         ) -> PyResult<Bound<'py, PyArray1<f64>>> {
             let d = count(n_players, "n_players")?;
-            let semivalue = Semivalue::parse(kind, alpha, beta).map_err(CoreFailure)?;
+            let kind = text(kind, "kind")?;
+            let (alpha, beta) = (real(alpha, "alpha")?, real(beta, "beta")?);
+            let semivalue = Semivalue::parse(&kind, alpha, beta).map_err(CoreFailure)?;
             Ok(compute(py, || semivalue.$table(d))?.into_pyarray(py))
         }
     };

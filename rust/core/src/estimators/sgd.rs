@@ -60,7 +60,7 @@ fn settings(
     // Each of the `replicates` blocks must hold whole batches (and whole pairs when paired).
     let rows_per_unit = if paired { 2 } else { 1 };
     let block_multiple = lcm(batch_size, rows_per_unit);
-    let multiple = replicates * block_multiple;
+    let multiple = replicates.saturating_mul(block_multiple);
     let what = if paired {
         format!("replicates × lcm(batch_size, 2) = {replicates} × {block_multiple} (blocks of whole batches and whole pairs)")
     } else {

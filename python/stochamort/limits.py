@@ -1,0 +1,33 @@
+"""How much memory one call of the Rust core may allocate.
+
+Every function of the core sizes what it will allocate (its outputs and work arrays) before it
+allocates anything, and refuses a request over the limit with a
+:class:`~stochamort.errors.RequestTooLargeError` naming the argument that makes it large (a
+failed allocation would abort the whole process, which nothing can catch). The oracles do the same
+for a point's coalitions before sampling them. The limit defaults to 75 % of this machine's
+physical memory (or of the container's memory limit when lower); set ``STOCHAMORT_MEMORY_LIMIT``
+(bytes) before import, or call :func:`set_memory_limit`.
+"""
+
+from __future__ import annotations
+
+from stochamort import _core
+
+__all__ = ["set_memory_limit", "memory_limit"]
+
+
+def set_memory_limit(limit: int | None = None) -> None:
+    """Set the most bytes one call of the core may allocate (None: back to the default).
+
+    Args:
+        limit: bytes, an integer in ``[0, 2**64)``, or None for 75 % of physical memory.
+
+    Raises:
+        InvalidArgumentError: naming ``limit`` if it is not such an integer.
+    """
+    _core.set_memory_limit(limit)
+
+
+def memory_limit() -> int:
+    """The most bytes one call of the core may allocate now."""
+    return _core.memory_limit()
