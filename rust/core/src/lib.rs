@@ -36,7 +36,7 @@ pub use estimators::{
 };
 pub use limits::{checked_cells, checked_total, memory_limit, set_memory_limit, Interrupted};
 pub use moments::{merge_moments, Moments};
-pub use parallel::{parallelism_enabled, parallelism_used, set_parallelism};
+pub use parallel::{call_pool, parallelism_enabled, parallelism_used, set_parallelism};
 pub use rng::Draws;
 pub use sampling::{
     coalition_probabilities, enumerate_coalitions, permutation_chain_masks, sample_coalitions, sample_multisets,

@@ -65,17 +65,26 @@ fn pool() -> Option<&'static ThreadPool> {
     }
 }
 
-/// Below this many units of work a call stays serial: starting threads would cost more.
-const SERIAL_BELOW: usize = 2;
-
-/// The pool to run `n` units on, if they should run in parallel.
-fn parallel_pool(n: usize) -> Option<&'static ThreadPool> {
-    if n < SERIAL_BELOW || !parallelism_enabled() {
+/// This process's pool when parallelism is on (for callers that hand a whole call to it, so that
+/// their own thread stays free, e.g. to watch for signals), else None.
+pub fn call_pool() -> Option<&'static ThreadPool> {
+    if !parallelism_enabled() {
         return None;
     }
     let pool = pool()?;
     USED.store(true, Ordering::SeqCst);
     Some(pool)
+}
+
+/// Below this many units of work a call stays serial: starting threads would cost more.
+const SERIAL_BELOW: usize = 2;
+
+/// The pool to run `n` units on, if they should run in parallel.
+fn parallel_pool(n: usize) -> Option<&'static ThreadPool> {
+    if n < SERIAL_BELOW {
+        return None;
+    }
+    call_pool()
 }
 
 /// Apply `f` to every index in `0..n`, in parallel when allowed, and return the results in order.

@@ -9,6 +9,7 @@ use pyo3::PyTypeInfo;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, mpsc::RecvTimeoutError, Mutex};
 use std::time::Duration;
+use stochamort_core as core;
 use stochamort_core::{limits, CoreError, Interrupted};
 
 /// Import each class of `stochamort.errors` as a Rust type, and list their names.
@@ -86,7 +87,8 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// Run `work` without the GIL, turning core errors and panics into Python exceptions.
 ///
-/// The work runs on a scoped thread while this one waits and checks for signals every 50 ms; on
+/// The work runs on the core's thread pool (or, with parallelism off, a thread of its own) while
+/// this one waits and checks for signals every 50 ms; on
 /// Ctrl-C (or any signal whose handler raises) it raises the core's interrupt flag, the work
 /// unwinds at its next checkpoint, and the handler's exception (KeyboardInterrupt) is raised here.
 pub(crate) fn compute<T, F>(py: Python<'_>, work: F) -> PyResult<T>
@@ -126,17 +128,8 @@ fn watched<T: Send, F: FnOnce() -> Result<T, CoreError> + Send>(work: F) -> (Out
         let work = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.map(|w| w())))
     };
-    let result = std::thread::scope(|scope| {
-        let (done, finished) = mpsc::channel::<()>();
-        let run = &run;
-        let spawned = std::thread::Builder::new().name("stochamort-call".into()).spawn_scoped(scope, move || {
-            let outcome = run();
-            let _ = done.send(());
-            outcome
-        });
-        let Ok(handle) = spawned else {
-            return (run(), None);
-        };
+    let (done, finished) = mpsc::channel::<()>();
+    let watch = |finished: mpsc::Receiver<()>| {
         let mut signal = None;
         while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(SIGNAL_POLL) {
             if signal.is_none() {
@@ -146,8 +139,37 @@ fn watched<T: Send, F: FnOnce() -> Result<T, CoreError> + Send>(work: F) -> (Out
                 }
             }
         }
-        (handle.join().unwrap_or_else(Err), signal)
-    });
+        signal
+    };
+    let result = match core::call_pool() {
+        // On the pool's (already running) threads: no thread to start per call.
+        Some(pool) => {
+            let outcome = Mutex::new(None);
+            let signal = pool.in_place_scope(|scope| {
+                scope.spawn(|_| {
+                    *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(run());
+                    let _ = done.send(());
+                });
+                watch(finished)
+            });
+            let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
+            (outcome.expect("the scope ran the work"), signal)
+        }
+        // Parallelism off (e.g. after fork): a thread of its own for the call.
+        None => std::thread::scope(|scope| {
+            let run = &run;
+            let spawned = std::thread::Builder::new().name("stochamort-call".into()).spawn_scoped(scope, move || {
+                let outcome = run();
+                let _ = done.send(());
+                outcome
+            });
+            let Ok(handle) = spawned else {
+                return (run(), None);
+            };
+            let signal = watch(finished);
+            (handle.join().unwrap_or_else(Err), signal)
+        }),
+    };
     RUNNING.fetch_sub(1, Ordering::SeqCst);
     let (outcome, signal) = result;
     (outcome.map(|ran| ran.expect("the work runs exactly once")), signal)
