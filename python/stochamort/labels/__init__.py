@@ -33,7 +33,11 @@ A store is a directory holding:
     fingerprint of the inputs: SHA-256 of their dtype, shape and bytes in C order),
     ``model_sha256`` (for a :class:`~stochamort.games.MaskedModel`: SHA-256 of an ``nn.Module``'s
     ``state_dict``, or for any other model — scikit-learn, a numpy function — of its outputs on the
-    first 64 inputs rounded to 10 significant digits; null for other games) and ``created`` (UTC,
+    first 64 inputs rounded to 10 significant digits; null for other games), ``game_sha256`` (of
+    the whole game, for every kind of game: its values on the first 8 points for the empty, the
+    full and 14 fixed random coalitions, rounded to 6 significant digits, so that another masker,
+    baseline, background, output transform or feature grouping is refused too), ``game_id`` (the
+    caller's own name for the game, or null) and ``created`` (UTC,
     ISO 8601). A run resumes a store only if all of these but ``created`` (and the derived
     ``n_chunks`` and ``chunk_files``) agree; otherwise it names the fields that differ.
 ``chunk-00000.npz``, ``chunk-00001.npz``, ...

@@ -13,12 +13,21 @@ import torch
 from stochamort._checks import as_numeric_array
 from stochamort._core import __version__
 from stochamort.errors import ShapeError
+from stochamort.games.base import Game
 from stochamort.games.model import MaskedModel
 
 #: Inputs whose outputs identify a model that is not a torch module.
 BEHAVIOUR_POINTS = 64
 #: Significant digits of those outputs that are hashed.
 OUTPUT_DIGITS = 10
+#: Points, and coalitions per point (besides the empty and the full one), whose game values
+#: identify the game a store labels.
+GAME_PROBE_POINTS = 8
+GAME_PROBE_COALITIONS = 14
+#: Significant digits of those values that are hashed (float32 models compute about 7).
+GAME_VALUE_DIGITS = 6
+#: The seed of the probe coalitions (fixed: the fingerprint must not depend on the labels' seed).
+GAME_PROBE_SEED = 0x5EED_F1A6
 #: Bytes of input hashed per block when fingerprinting (bounds the copies of non-contiguous inputs).
 HASH_BLOCK = 1 << 26
 
@@ -77,6 +86,25 @@ def behaviour_fingerprint(family: MaskedModel, x: Any) -> str:
     """SHA-256 of a model's rounded raw outputs on the unmasked first inputs of ``x``."""
     outputs = family.bind(x[:BEHAVIOUR_POINTS]).probe_outputs + 0.0  # + 0.0: -0.0 and 0.0 hash alike
     text = json.dumps([list(outputs.shape), [f"{v:.{OUTPUT_DIGITS - 1}e}" for v in outputs.ravel().tolist()]])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def game_fingerprint(game: Game) -> str:
+    """SHA-256 of a game's values (rounded to :data:`GAME_VALUE_DIGITS` significant digits) on its
+    first (up to 8) points, for the empty, the full and 14 seeded random coalitions.
+
+    This ties a store to the whole value function, not only the model: another masker, baseline
+    or background, output transform, grouping of features or model changes these values, so a
+    resume with any of them is refused instead of mixing the labels of two games.
+    """
+    from stochamort.sampling import sample_coalitions
+
+    n, d = min(game.n_points, GAME_PROBE_POINTS), game.n_players
+    masks = np.zeros((n, GAME_PROBE_COALITIONS + 2, d), dtype=np.bool_)
+    masks[:, 1] = True
+    masks[:, 2:] = sample_coalitions(n, GAME_PROBE_COALITIONS, d, distribution="banzhaf", seed=GAME_PROBE_SEED)
+    values = game.evaluate(masks, np.arange(n)) + 0.0  # + 0.0: -0.0 and 0.0 hash alike
+    text = json.dumps([list(values.shape), [f"{v:.{GAME_VALUE_DIGITS - 1}e}" for v in values.ravel().tolist()]])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -43,6 +43,8 @@ IDENTITY = (
     "x_dtype",
     "x_sha256",
     "model_sha256",
+    "game_sha256",
+    "game_id",
     "n_players",
     "n_outputs",
     "chunk_size",

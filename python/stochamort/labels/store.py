@@ -18,7 +18,7 @@ from stochamort.errors import InvalidArgumentError, ShapeError
 from stochamort.executors import Executor, InProcessExecutor, ThreadedExecutor
 from stochamort.games.model import MaskedModel, ModelGame
 from stochamort.labels.chunks import ChunkWork, GameSource, bind_chunk, chunk_games
-from stochamort.labels.fingerprint import as_inputs, fingerprint, model_fingerprint, package_version
+from stochamort.labels.fingerprint import as_inputs, fingerprint, game_fingerprint, model_fingerprint, package_version
 from stochamort.labels.format import (
     EXTRA_PREFIX,
     FORMAT,
@@ -66,6 +66,7 @@ def generate_labels(
     chunk_size: int = 256,
     progress: bool = True,
     executor: Executor | None = None,
+    game_id: str | None = None,
 ) -> LabelStore:
     """Estimate every point's attribution with ``oracle`` and store the labels in ``directory``.
 
@@ -94,6 +95,12 @@ def generate_labels(
             Either way this process writes every chunk, atomically, so the store is the same
             file for file (the manifest's ``created`` aside) and resumable the same way.
 
+        game_id: your own name for the game (e.g. ``"resnet50-v3, blur baseline"``), stored in the
+            manifest and required to match on resume. The store already refuses a resume whose
+            game gives other values (see ``game_sha256`` in the module docs); an identifier also
+            tells apart games that agree on those probes but not elsewhere (a factory whose later
+            chunks differ, a model changed only for some inputs).
+
     Returns:
         The complete :class:`LabelStore`.
 
@@ -109,6 +116,8 @@ def generate_labels(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise InvalidArgumentError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
     seed, chunk_size = int(seed), int(chunk_size)
+    if game_id is not None and not isinstance(game_id, str):
+        raise InvalidArgumentError(f"game_id: must be a string or None, got {type(game_id).__name__}")
     if executor is None:
         executor = default_executor(game)
     elif not isinstance(executor, Executor):
@@ -125,6 +134,7 @@ def generate_labels(
         "n_points": n,
         **fingerprint(x),
         "model_sha256": model_fingerprint(game, x),
+        "game_id": game_id,
         "chunk_size": chunk_size,
     }
     root = Path(directory)
@@ -142,6 +152,7 @@ def generate_labels(
             )
         first = bind_chunk(games, 0, min(n, chunk_size))
         identity["n_players"], identity["n_outputs"] = first.n_players, first.n_outputs
+        identity["game_sha256"] = game_fingerprint(first)
         if stored is not None:
             check_same(root, stored, identity)
             store = LabelStore(root, stored)
