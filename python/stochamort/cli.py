@@ -170,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StochamortError as err:
         print(f"stochamort: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resume = "; run the same command again to resume (finished chunks are kept)" if args.command == "labels" else ""
+        print(f"stochamort: interrupted{resume}", file=sys.stderr)
+        return 130
     return 0
 
 

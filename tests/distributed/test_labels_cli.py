@@ -25,9 +25,10 @@ GAME_MODULE = textwrap.dedent(
 )
 
 
-def labels(cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def labels(cwd: Path, *options: str, omit_budget: bool = False) -> subprocess.CompletedProcess[str]:
+    budget = [] if omit_budget else ["--budget", "24"]
     command = [sys.executable, "-m", "stochamort.cli", "labels", "--game", "usergame:make_game", "--inputs", "x.npy",
-               "--oracle", "kernelshap", "--budget", "24", "--chunk-size", "10", "--no-progress", *options]
+               "--oracle", "kernelshap", *budget, "--chunk-size", "10", "--no-progress", *options]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -51,7 +52,10 @@ def test_labels_on_a_local_ray_cluster_match_the_in_process_store(tmp_path: Path
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (("--ray-address", "127.0.0.1:9"), "stochamort: error: address: no Ray cluster answers at '127.0.0.1:9'"),
+        (("--ray-address", "127.0.0.1:9"), "stochamort: error: --ray-address: no Ray cluster answers at '127.0.0.1:9'"),
+        (("--ray-address", "loclal"), "stochamort: error: --ray-address: expected None, 'auto', 'local', 'host:port'"),
+        (("--budget", "-"), "stochamort: error: --budget: KernelSHAP needs a budget"),
+        (("--inputs", "flat.npy"), "stochamort: error: --inputs: a MaskedModel explains inputs (n_points, *input_shape), got shape (12,)"),
         (("--oracle", "kernel-shapley"), "stochamort: error: --oracle: unknown oracle 'kernel-shapley'"),
         (("--game", "usergame:nothing"), "stochamort: error: --game: module 'usergame' has no attribute 'nothing'"),
         (("--game", "nosuchmodule:make"), "stochamort: error: --game: cannot import 'nosuchmodule'"),
@@ -62,7 +66,9 @@ def test_labels_on_a_local_ray_cluster_match_the_in_process_store(tmp_path: Path
 def test_bad_options_are_named(tmp_path: Path, options: tuple[str, ...], message: str) -> None:
     (tmp_path / "usergame.py").write_text(GAME_MODULE)
     np.save(tmp_path / "x.npy", np.zeros((12, 5)))
-    run = labels(tmp_path, "--out", "store", *options)
+    np.save(tmp_path / "flat.npy", np.zeros(12))
+    omit_budget = options == ("--budget", "-")  # stands for: no --budget at all
+    run = labels(tmp_path, "--out", "store", *([] if omit_budget else options), omit_budget=omit_budget)
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert message in run.stderr
-    assert not (tmp_path / "store" / "manifest.json").exists()
+    assert not (tmp_path / "store").exists()  # not even an empty directory is left

@@ -233,7 +233,11 @@ def test_an_oracle_error_leaves_no_store_behind(x: Tensor, tmp_path: Path) -> No
     directory = tmp_path / "labels"
     with pytest.raises(InsufficientSamplesError):
         generate_labels(make_game(), x, KernelSHAP(budget=4), directory, seed=SEED, progress=False)
-    assert list(directory.iterdir()) == []
+    assert not directory.exists()  # the run created it, and removed it empty
+    directory.mkdir()
+    with pytest.raises(InsufficientSamplesError):
+        generate_labels(make_game(), x, KernelSHAP(budget=4), directory, seed=SEED, progress=False)
+    assert list(directory.iterdir()) == []  # a directory that was there is left, empty
     generate_labels(make_game(), x[:8], ORACLE, directory, seed=SEED, progress=False)
 
 
@@ -257,7 +261,10 @@ def test_refuses_a_foreign_directory(x: Tensor, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, message",
     [("{not json", "not a readable label store manifest"), ('{"format": "other"}', "not a label store manifest"),
-     ('{"format": "stochamort-labels", "format_version": 99}', "format version 99")],
+     ('{"format": "stochamort-labels", "format_version": 99}', "format version 99"),
+     ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+     ('{"format": "stochamort-labels", "format_version": 1, "n_points": 10000000, "n_players": 10000000, "n_outputs": 1, '
+      '"chunk_size": 1, "n_chunks": 10000000}', "would not fit in the memory limit")],
 )
 def test_refuses_a_bad_manifest(x: Tensor, tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "manifest.json").write_text(text)
@@ -305,9 +312,29 @@ def corrupt_wrong_shape(path: Path) -> None:
         np.savez(f, **arrays)
 
 
+def corrupt_zip_directory(path: Path, offset: int, value: bytes) -> None:
+    """Overwrite a field of every entry of the zip's central directory."""
+    data = bytearray(path.read_bytes())
+    start = 0
+    while (start := data.find(b"PK\x01\x02", start)) >= 0:
+        data[start + offset : start + offset + len(value)] = value
+        start += 4
+    path.write_bytes(bytes(data))
+
+
+def corrupt_compression_method(path: Path) -> None:
+    corrupt_zip_directory(path, 10, b"\x63\x00")  # method 99: zipfile raises NotImplementedError
+
+
+def corrupt_encryption_flag(path: Path) -> None:
+    corrupt_zip_directory(path, 8, b"\x01\x00")  # "encrypted": zipfile raises RuntimeError
+
+
 @pytest.mark.parametrize(
     "damage, message, on_resume",
     [
+        (corrupt_compression_method, "unreadable: NotImplementedError", True),
+        (corrupt_encryption_flag, "unreadable: RuntimeError", True),
         (corrupt_truncated, "unreadable", True),
         (corrupt_wrong_points, "points are not 16..23", True),
         (corrupt_wrong_shape, r"values is float64 \(8, 6, 1\), expected float64 \(8, 6, 2\)", True),
@@ -397,3 +424,18 @@ def test_dataset(x: Tensor, reference_store: Path, direct: Estimate) -> None:
     assert len(store.dataset(x * 2, check_inputs=False)) == N
     with pytest.raises(StochamortError, match="x: has 39 points"):
         store.dataset(x[:-1])
+
+
+def test_an_unwritable_directory_is_refused_before_any_work(x: Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    game = make_game()
+    calls: list[int] = []
+    game.model.register_forward_hook(lambda *args: calls.append(1))
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(LabelStoreError, match="directory: cannot write into .*PermissionError"):
+        generate_labels(game, x, ORACLE, tmp_path / "store", seed=SEED, progress=False)
+    assert calls == []  # not even the game was bound

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -12,14 +13,22 @@ from typing import Any
 import numpy as np
 
 from stochamort.distributed.ray_executor import RayExecutor
-from stochamort.errors import InvalidArgumentError
+from stochamort.errors import InvalidArgumentError, StochamortError
 from stochamort.executors import Executor
 from stochamort.games.base import Game
 from stochamort.games.model import MaskedModel
 from stochamort.labels import LabelStore, generate_labels
 from stochamort.oracles import Oracle, oracle_from_settings
+from stochamort.oracles.base import retold
 
 __all__ = ["LabelsJob", "load_game", "oracle_from_name", "run_labels_job"]
+
+
+#: The command's flags for the arguments errors name.
+FLAGS = {
+    "address": "--ray-address", "num_workers": "--workers", "num_cpus": "--num-cpus", "num_gpus": "--num-gpus",
+    "x": "--inputs", "directory": "--out", "seed": "--seed", "chunk_size": "--chunk-size", "budget": "--budget",
+}
 
 
 def load_game(spec: str) -> Any:
@@ -75,9 +84,20 @@ def oracle_from_name(name: str, budget: int | None) -> Oracle:
         settings: dict[str, Any] = {"oracle": cls_name}
         if budget is not None:
             settings["budget"] = budget
+        elif "budget" in _required_fields(getattr(oracles, cls_name)):
+            raise InvalidArgumentError(f"--budget: {cls_name} needs a budget (game evaluations per point), e.g. --budget 512")
         return oracle_from_settings(settings)
-    except (InvalidArgumentError, json.JSONDecodeError) as err:
+    except InvalidArgumentError as err:
+        if str(err).startswith("--"):
+            raise
         raise InvalidArgumentError(f"--oracle: {err}") from err
+    except json.JSONDecodeError as err:
+        raise InvalidArgumentError(f"--oracle: {err}") from err
+
+
+def _required_fields(cls: type) -> set[str]:
+    """The fields of an oracle's dataclass that have no default."""
+    return {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
 
 
 @dataclass
@@ -130,5 +150,12 @@ def run_labels_job(job: LabelsJob) -> LabelStore:
         raise InvalidArgumentError(f"--inputs: {path} is not a .npy array ({err})") from err
     oracle = oracle_from_name(job.oracle, job.budget)
     game = load_game(job.game)
-    executor = _executor(job)
-    return generate_labels(game, x, oracle, job.out, seed=job.seed, chunk_size=job.chunk_size, progress=job.progress, executor=executor)
+    try:
+        executor = _executor(job)
+        return generate_labels(game, x, oracle, job.out, seed=job.seed, chunk_size=job.chunk_size, progress=job.progress, executor=executor)
+    except StochamortError as err:
+        # Messages start with the argument's name; on the command line, name the flag instead.
+        name, sep, rest = str(err).partition(":")
+        if not sep or name not in FLAGS:
+            raise
+        raise retold(err, FLAGS[name] + ":" + rest, argument=FLAGS[name]) from err

@@ -36,19 +36,36 @@ def _ray() -> Any:
 
 
 class _Worker:
-    """A Ray actor holding one function (deserialised once, when the actor starts)."""
+    """A Ray actor running one function, fetched from the object store and deserialised once.
 
-    def __init__(self, function: Callable[[Any], Any], n_threads: int) -> None:
+    The function comes with each call as a reference wrapped in a list (Ray resolves only
+    top-level references), not as a constructor argument: Ray warns that restarting an actor whose
+    constructor arguments live in the object store can fail.
+    """
+
+    def __init__(self, n_threads: int) -> None:
         import torch
 
         torch.set_num_threads(n_threads)  # what the actor was given, not every core of the node
-        self._function = function
+        self._function: Callable[[Any], Any] | None = None
 
-    def run(self, item: Any) -> Any:
+    def run(self, shared: list[Any], item: Any) -> Any:
+        if self._function is None:
+            import ray
+
+            self._function = ray.get(shared[0])
         return self._function(item)
 
     def pid(self) -> int:
         return os.getpid()
+
+
+def _valid_address(address: str) -> bool:
+    """Whether Ray can read ``address``: ``auto``, ``local``, or ``[ray://]host:port``."""
+    if address in ("auto", "local"):
+        return True
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
 
 
 def _check_reachable(address: str) -> None:
@@ -97,8 +114,10 @@ class RayExecutor(Executor):
         in_flight_per_worker: int = 2,
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if address is not None and (not isinstance(address, str) or not address):
-            raise InvalidArgumentError(f"address: must be a non-empty string or None, got {address!r}")
+        if address is not None and (not isinstance(address, str) or not _valid_address(address)):
+            raise InvalidArgumentError(
+                f"address: expected None, 'auto', 'local', 'host:port' or 'ray://host:port', got {address!r}"
+            )
         self.address = address
         self.num_workers = None if num_workers is None else check_int("num_workers", num_workers, 1)
         self.num_cpus = check_int("num_cpus", num_cpus, 1)
@@ -162,8 +181,8 @@ class _RayPool(WorkerPool):
         actor = ray.remote(
             num_cpus=executor.num_cpus, num_gpus=executor.num_gpus, max_restarts=retries, max_task_retries=retries
         )(_Worker)
-        shared = ray.put(function)  # once into the object store; each actor deserialises it once
-        self.actors = [actor.remote(shared, executor.num_cpus) for _ in range(executor.n_workers)]
+        self._shared = [ray.put(function)]  # once into the object store; each actor deserialises it once
+        self.actors = [actor.remote(executor.num_cpus) for _ in range(executor.n_workers)]
 
     def worker_pids(self) -> list[int]:
         """The process ids of the workers (for monitoring, and for tests that kill one)."""
@@ -178,7 +197,7 @@ class _RayPool(WorkerPool):
 
         def submit(actor: Any) -> None:
             position = queue.popleft()
-            pending[actor.run.remote(items[position])] = (position, actor)
+            pending[actor.run.remote(self._shared, items[position])] = (position, actor)
 
         for _ in range(self._executor.in_flight_per_worker):
             for actor in self.actors:

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, StochamortError
+from stochamort.limits import memory_limit
 
 __all__ = ["LabelStoreError", "FORMAT", "FORMAT_VERSION"]
 
@@ -101,8 +102,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LabelStoreError(f"{path}: not a readable label store manifest ({err})") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise LabelStoreError(f"{path}: not a readable label store manifest ({type(err).__name__}: {err})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise LabelStoreError(f"{path}: not a label store manifest (its format is not {FORMAT!r})")
     version = manifest.get("format_version")
@@ -114,6 +115,12 @@ def read_manifest(root: Path) -> dict[str, Any]:
         value = manifest.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise LabelStoreError(f"{path}: invalid manifest ({name} must be a positive integer, got {value!r})")
+    cells = manifest["n_points"] * manifest["n_players"] * manifest["n_outputs"]
+    if 2 * 8 * cells > memory_limit():
+        raise LabelStoreError(
+            f"{path}: invalid manifest (its {manifest['n_points']} points x {manifest['n_players']} players x "
+            f"{manifest['n_outputs']} outputs of labels would not fit in the memory limit; see stochamort.set_memory_limit)"
+        )
     if manifest["n_chunks"] != -(-manifest["n_points"] // manifest["chunk_size"]):
         raise LabelStoreError(f"{path}: invalid manifest (n_chunks disagrees with n_points and chunk_size)")
     if not isinstance(manifest.get("oracle"), dict) or not isinstance(manifest.get("seed"), int):
@@ -189,8 +196,10 @@ def read_chunk_file(
             headers = npz_headers(path)
             with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
                 content = {"points": npz["points"]} if "points" in headers else {}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise corrupt(f"unreadable: {err}") from err
+    # A damaged zip directory can surface as any of these (zipfile raises NotImplementedError for an
+    # unknown compression method and RuntimeError for a member it thinks is encrypted).
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError, OverflowError) as err:
+        raise corrupt(f"unreadable: {type(err).__name__}: {err}") from err
     for name, (shape, dtype) in expected.items():
         if name not in headers:
             raise corrupt(f"no {name!r} array")

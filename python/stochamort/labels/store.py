@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ __all__ = ["LabelStore", "generate_labels", "GameSource", "default_executor"]
 
 def _busy(root: Path) -> LabelStoreError:
     return LabelStoreError(f"directory: {root} is being written by another process; wait for it or use another directory")
+
+
+def check_writable(root: Path) -> None:
+    """Refuse, before any work, a store directory this process cannot write into."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-", suffix=".tmp"):
+            pass
+    except OSError as err:
+        raise LabelStoreError(f"directory: cannot write into {root} ({type(err).__name__}: {err})") from err
 
 
 def default_executor(game: GameSource) -> Executor:
@@ -124,6 +134,8 @@ def generate_labels(
         raise InvalidArgumentError(f"executor: must be a stochamort.executors.Executor (e.g. RayExecutor()) or None, got {type(executor).__name__}")
     x = as_inputs(x)
     n = int(x.shape[0])
+    if isinstance(game, MaskedModel) and x.ndim < 2:
+        raise ShapeError(f"x: a MaskedModel explains inputs (n_points, *input_shape), got shape {tuple(x.shape)}")
     games = chunk_games(game, x, n)
     identity = {
         "format": FORMAT,
@@ -140,7 +152,23 @@ def generate_labels(
     root = Path(directory)
     if root.exists() and not root.is_dir():
         raise LabelStoreError(f"directory: {root} exists and is not a directory")
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _generate(root, games, identity, game, x, oracle, seed, chunk_size, progress, executor)
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no empty directory behind
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
+
+
+def _generate(
+    root: Path, games: Any, identity: dict[str, Any], game: GameSource, x: Any, oracle: Oracle, seed: int,
+    chunk_size: int, progress: bool, executor: Executor,
+) -> LabelStore:
+    """:func:`generate_labels` once its arguments are checked and ``root`` exists."""
+    n = int(x.shape[0])
     with exclusive_lock(root, _busy):
         listing = scan(root)
         stored = read_manifest(root) if listing.has_manifest else None
@@ -150,6 +178,7 @@ def generate_labels(
                 f"directory: {root} is not empty and holds no label store ({MANIFEST} is missing; found "
                 f"{shorten(found)}); refusing to write into it, use an empty or new directory"
             )
+        check_writable(root)
         first = bind_chunk(games, 0, min(n, chunk_size))
         identity["n_players"], identity["n_outputs"] = first.n_players, first.n_outputs
         identity["game_sha256"] = game_fingerprint(first)
