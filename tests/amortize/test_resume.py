@@ -79,15 +79,15 @@ def test_writing_the_state_changes_nothing(tmp_path: Path) -> None:
 def test_a_state_for_another_run_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "s.pt"
     train(CONFIG.replace(epochs=3, resume_path=str(state)))
-    with pytest.raises(InvalidArgumentError, match="^TrainConfig.resume_path: .*other settings, data or model"):
+    with pytest.raises(InvalidArgumentError, match=r"^TrainConfig.resume_path: .*other settings, data or model \(what differs: lr: saved 0.003, this run 0.01\)"):
         train(CONFIG.replace(epochs=3, lr=1e-2, resume_path=str(state)))
     from stochamort.amortize import MLPAmortizer, train_amortizer
 
     x, labels, x_val, labels_val = data()
-    with pytest.raises(InvalidArgumentError, match="^TrainConfig.resume_path: .*other settings, data or model"):
+    with pytest.raises(InvalidArgumentError, match=r"^TrainConfig.resume_path: .*other settings, data or model \(what differs: labels\)"):
         train_amortizer(MLPAmortizer(6, 6, 2, hidden=(32, 32)), x, labels + 1, x_val=x_val, labels_val=labels_val,
                         config=CONFIG.replace(epochs=3, resume_path=str(state)))
-    with pytest.raises(InvalidArgumentError, match="^TrainConfig.resume_path: .*other settings, data or model"):
+    with pytest.raises(InvalidArgumentError, match=r"^TrainConfig.resume_path: .*\(what differs: the model's layout\)"):
         train_amortizer(MLPAmortizer(6, 6, 2, hidden=(16,)), x, labels, x_val=x_val, labels_val=labels_val,
                         config=CONFIG.replace(epochs=3, resume_path=str(state)))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

@@ -356,10 +356,13 @@ def fit(
     best = BestCheckpoint(config.patience)
     progress = Progress()
     resume = None if config.resume_path is None else Path(config.resume_path)
-    fingerprint = ""
+    fingerprint: dict[str, Any] = {}
     if resume is not None:
         labels = targets_for.labels if isinstance(targets_for, FixedLabels) else None
-        fingerprint = run_fingerprint(config.settings(), model, [data.x, data.gaps, data.x_val, data.gaps_val, labels, *_validation_tensors(data)])
+        fingerprint = run_fingerprint(config.settings(), model, {
+            "inputs": [data.x, data.gaps], "labels": [labels],
+            "validation inputs": [data.x_val, data.gaps_val], "validation labels": list(_validation_tensors(data)),
+        })
     bar = tqdm(total=config.epochs, desc="amortizer", unit="epoch", disable=not config.progress or run.rank != 0, leave=False)
     try:
         with seeded(config.seed, where) as shuffle:
@@ -400,7 +403,7 @@ def _validation_tensors(data: TrainingData) -> list[Tensor]:
 
 
 def _snapshot(
-    run: Run, progress: Progress, best: BestCheckpoint, shuffle: torch.Generator, where: torch.device, next_epoch: int, fingerprint: str
+    run: Run, progress: Progress, best: BestCheckpoint, shuffle: torch.Generator, where: torch.device, next_epoch: int, fingerprint: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a resumed run needs to continue at ``next_epoch`` exactly as this one would."""
     return {

@@ -45,15 +45,35 @@ def _tensor_digest(digest: Any, tensor: Tensor | None) -> None:
     digest.update(cpu.view(torch.uint8).numpy().tobytes() if cpu.numel() else b"")
 
 
-def run_fingerprint(settings: dict[str, Any], model: torch.nn.Module, tensors: list[Tensor | None]) -> str:
-    """What a resume file must agree with: settings, the model's state layout and the data."""
-    digest = hashlib.sha256()
+def run_fingerprint(
+    settings: dict[str, Any], model: torch.nn.Module, data: dict[str, list[Tensor | None]]
+) -> dict[str, Any]:
+    """What a resume file must agree with: the settings (as JSON values, so that a refusal can say
+    which differ), and SHA-256 digests of the model's state layout and of each named group of data
+    tensors (e.g. ``{"inputs": [x, gaps], "labels": [labels]}``)."""
     kept = {k: v for k, v in settings.items() if k not in _FREE}
-    digest.update(json.dumps(kept, sort_keys=True, default=str).encode())
-    digest.update(json.dumps([(k, list(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]).encode())
-    for tensor in tensors:
-        _tensor_digest(digest, tensor)
-    return digest.hexdigest()
+    parts: dict[str, Any] = {"settings": json.loads(json.dumps(kept, sort_keys=True, default=str))}
+    layout = json.dumps([(k, list(v.shape), str(v.dtype)) for k, v in model.state_dict().items()])
+    parts["the model's layout"] = hashlib.sha256(layout.encode()).hexdigest()
+    for name, tensors in data.items():
+        digest = hashlib.sha256()
+        for tensor in tensors:
+            _tensor_digest(digest, tensor)
+        parts[name] = digest.hexdigest()
+    return parts
+
+
+def _differences(saved: Any, current: dict[str, Any]) -> list[str]:
+    """What differs between a saved fingerprint and this run's, in words."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict):
+        return ["the file comes from an older version of stochamort"]
+    found = []
+    before, now = saved["settings"], current["settings"]
+    for key in sorted(set(before) | set(now)):
+        if before.get(key) != now.get(key):
+            found.append(f"{key}: saved {before.get(key)!r}, this run {now.get(key)!r}")
+    found += [name for name in current if name != "settings" and saved.get(name) != current[name]]
+    return found
 
 
 def save_training_state(path: Path, state: dict[str, Any]) -> None:
@@ -63,7 +83,7 @@ def save_training_state(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
-def load_training_state(path: Path, fingerprint: str) -> dict[str, Any]:
+def load_training_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     """The state saved at ``path``, checked against this run's ``fingerprint``.
 
     Raises:
@@ -76,9 +96,10 @@ def load_training_state(path: Path, fingerprint: str) -> dict[str, Any]:
         raise InvalidArgumentError(f"{_NAME}: {path} is not a training state saved by stochamort ({type(err).__name__}: {err})") from err
     if not isinstance(state, dict) or "fingerprint" not in state:
         raise InvalidArgumentError(f"{_NAME}: {path} is not a training state saved by stochamort")
-    if state["fingerprint"] != fingerprint:
+    differences = _differences(state["fingerprint"], fingerprint)
+    if differences:
         raise InvalidArgumentError(
-            f"{_NAME}: {path} was saved by a run with other settings, data or model; resuming it would "
-            f"train another model. Delete it to start afresh, or use another path"
+            f"{_NAME}: {path} was saved by a run with other settings, data or model (what differs: "
+            f"{'; '.join(differences)}); resuming it would train another model. Delete it to start afresh, or use another path"
         )
     return state
