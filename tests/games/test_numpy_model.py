@@ -159,9 +159,16 @@ def test_softmax_is_refused_on_predict_proba_wrapped_by_hand() -> None:
 
 
 def test_explicit_softmax_on_predict_proba_is_refused() -> None:
-    for output in ("probabilities", "log_odds"):
-        with pytest.raises(InvalidArgumentError, match=r"^output: the model's outputs already look like probabilities"):
-            MaskedModel(gradient_boosting(), BaselineMasker(0.0), output=output)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match=r"^output: the model's outputs already look like probabilities"):
+        MaskedModel(gradient_boosting(), BaselineMasker(0.0), output="probabilities")
+
+
+def test_log_odds_of_predict_proba_are_the_log_odds_of_its_probabilities() -> None:
+    model = gradient_boosting()
+    _, x, _ = breast_cancer()
+    game = MaskedModel(model, BaselineMasker(x.mean(axis=0)), output="log_odds").bind(x[:5])
+    p = np.clip(model.predict_proba(x[:5]), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(game.endpoints()[1], np.log(p / (1 - p)), rtol=1e-12)
 
 
 def test_from_estimator_picks_and_names_methods() -> None:

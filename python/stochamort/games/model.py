@@ -30,8 +30,9 @@ OutputSpec = Union[Literal["probabilities", "identity", "logits", "log_odds"], C
 """How the model's raw output becomes the game's value: ``"identity"`` as is (regression outputs,
 scores, or probabilities the model already returns); ``"logits"`` the same, the name kept for
 models whose outputs are logits; ``"probabilities"`` through softmax (sigmoid for a single
-output), for models returning logits; ``"log_odds"`` as log(p / (1 − p)) of those
-probabilities; or any callable on the output tensor ``(n, n_outputs)``."""
+output), for models returning logits; ``"log_odds"`` as log(p / (1 − p)) of the probabilities:
+those a numpy model returns itself (``predict_proba``), else those of softmax (sigmoid) of the
+logits; or any callable on the output tensor ``(n, n_outputs)``."""
 
 #: Transforms that turn logits into probabilities, so they must not meet probabilities.
 PROBABILITY_TRANSFORMS = ("probabilities", "log_odds")
@@ -49,9 +50,16 @@ ALREADY_PROBABILITIES = (
 _EPS = 1e-7
 
 
-def _transform(output: OutputSpec) -> Callable[[Tensor], Tensor]:
+def returns_probabilities(model: Any) -> bool:
+    """Whether a model declares that it returns probabilities (a numpy model's ``predict_proba``)."""
+    return isinstance(model, NumpyModel) and model.output_kind == "probabilities"
+
+
+def _transform(output: OutputSpec, given_probabilities: bool = False) -> Callable[[Tensor], Tensor]:
     if callable(output):
         return output
+    if output == "log_odds" and given_probabilities:
+        return lambda p: torch.logit(p.double(), eps=_EPS)
     if output in ("identity", "logits"):
         return lambda raw: raw
     if output in ("probabilities", "log_odds"):
@@ -76,9 +84,8 @@ def resolve_output(model: Any, output: OutputSpec | None) -> OutputSpec:
     """
     if output is None:
         return "identity" if isinstance(model, NumpyModel) else "probabilities"
-    if isinstance(output, str) and output in PROBABILITY_TRANSFORMS:
-        if isinstance(model, NumpyModel) and model.output_kind == "probabilities":
-            raise InvalidArgumentError(ALREADY_PROBABILITIES)
+    if output == "probabilities" and returns_probabilities(model):
+        raise InvalidArgumentError(ALREADY_PROBABILITIES)
     return output
 
 
@@ -282,7 +289,7 @@ class MaskedModel:
         self.model = model
         self.masker = masker
         self.output = resolve_output(model, output)
-        self.transform = _transform(self.output)
+        self.transform = _transform(self.output, given_probabilities=returns_probabilities(model))
         self.batch_size = int(batch_size)
         self.device = model_device(model, device)
         self.groups = groups
@@ -351,7 +358,8 @@ class ModelGame(Game):
             torch.arange(n_probe, device=device), torch.ones((n_probe, n_features), dtype=torch.bool, device=device), raw=True
         )
         self.probe_outputs: NDArray[np.float64] = raw.cpu().numpy()
-        check_output_fits(family.output, self.probe_outputs)
+        if not returns_probabilities(family.model):  # log-odds of given probabilities need no softmax
+            check_output_fits(family.output, self.probe_outputs)
         self._n_outputs = int(family.transform(raw[:1]).shape[1])
 
     @property
