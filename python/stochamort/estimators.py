@@ -22,7 +22,7 @@ from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFinite
 from stochamort._checks import as_float64, as_int64, as_masks
 from stochamort.regression import regression_adjusted_semivalue
 from stochamort.polynomial import oddshap, polyshap
-from stochamort.results import DataValues, Estimate
+from stochamort.results import DataValues, Estimate, degrees_of_freedom
 from stochamort.sampling import CoalitionDistribution
 from stochamort.weights import lime_kernel, semivalue_weights
 
@@ -77,7 +77,8 @@ def _kernelshap(
         n_enumerated,
         stratified,
     )
-    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2))
+    units = (m.shape[1] - (n_enumerated or 0)) // (2 if paired else 1)
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2), degrees_of_freedom(m.shape[0], units - 1))
 
 
 def kernelshap(
@@ -212,7 +213,7 @@ def sgd_shapley(
         batch_size,
         replicates,
     )
-    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2))
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2), degrees_of_freedom(m.shape[0], int(replicates) - 1))
 
 
 def msr_banzhaf(masks: Any, values: Any) -> Estimate:
@@ -227,7 +228,7 @@ def msr_banzhaf(masks: Any, values: Any) -> Estimate:
     """
     m = as_masks(masks)
     phi, se = _core.msr_banzhaf(m, as_float64(values, "values"))
-    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1]))
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1]), degrees_of_freedom(m.shape[0], m.shape[1] - 2))
 
 
 def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
@@ -244,7 +245,8 @@ def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
         raise InvalidArgumentError(f"kernel_width: must be a positive finite number, got {kernel_width!r}")
     kernel = lime_kernel(m.shape[2], kernel_width)
     coef, se, intercept = _core.lime(m, as_float64(values, "values"), kernel)
-    return Estimate(coef, se, _per_point(m.shape[0], m.shape[1]), {"intercept": intercept})
+    extras = {"intercept": intercept, **degrees_of_freedom(m.shape[0], m.shape[1] - m.shape[2] - 1)}
+    return Estimate(coef, se, _per_point(m.shape[0], m.shape[1]), extras)
 
 
 def permutation_shapley(permutations: Any, chain_values: Any, *, antithetic: bool = False) -> Estimate:
@@ -264,7 +266,8 @@ def permutation_shapley(permutations: Any, chain_values: Any, *, antithetic: boo
     perms = as_int64(permutations, "permutations")
     mean, se, m2, counts = _core.permutation_shapley(perms, as_float64(chain_values, "chain_values"), antithetic)
     n_points, n_perm, d = perms.shape
-    return Estimate(mean, se, _per_point(n_points, n_perm * (d + 1)), {"m2": m2, "n_units": counts})
+    extras = {"m2": m2, "n_units": counts, "dof": np.maximum(counts.astype(np.float64) - 1, 0)}
+    return Estimate(mean, se, _per_point(n_points, n_perm * (d + 1)), extras)
 
 
 def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
@@ -286,7 +289,8 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
     n = counts.astype(np.float64)[:, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.where(n >= 2, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1) / n), np.inf)
-    return Estimate(means, se, first.n_evaluations + second.n_evaluations, {"m2": m2, "n_units": counts})
+    extras = {"m2": m2, "n_units": counts, "dof": np.maximum(counts.astype(np.float64) - 1, 0)}
+    return Estimate(means, se, first.n_evaluations + second.n_evaluations, extras)
 
 
 def exact_semivalue(values: Any, weights: Any) -> Estimate:
@@ -303,7 +307,7 @@ def exact_semivalue(values: Any, weights: Any) -> Estimate:
     """
     v = as_float64(values, "values")
     phi = _core.exact_semivalue(v, as_float64(weights, "weights"))
-    return Estimate(phi, np.zeros_like(phi), _per_point(v.shape[0], v.shape[1]))
+    return Estimate(phi, np.zeros_like(phi), _per_point(v.shape[0], v.shape[1]), degrees_of_freedom(v.shape[0], np.inf))
 
 
 def _players_of_table(values: Any) -> tuple[Any, int]:

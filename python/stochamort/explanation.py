@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from stochamort._checks import as_float64, as_float_array, as_integer_array, check_finite, check_int, check_shape
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, MissingDependencyError, NonFiniteError, ShapeError
-from stochamort.results import Estimate, normal_interval
+from stochamort.results import Estimate, t_interval
 
 __all__ = ["Attributions", "MissingDependencyError", "to_shap_explanation"]
 
@@ -177,6 +177,9 @@ class Attributions:
         patch_size: ``(ph, pw)`` when the players are image patches, else ``None``. Then ``data`` is
             ``(n_points, C, H, W)`` channels-first, ``ph`` and ``pw`` divide ``H`` and ``W``, and the
             players are the patches in row-major order: patch ``(r, c)`` is player ``r * (W // pw) + c``.
+        dof: float64 ``(n_points,)``, the degrees of freedom of each point's standard errors (the
+            independent replicates behind them minus one; ``inf`` for exact values), or ``None``
+            when unknown (the intervals then use the normal quantile).
 
     Raises:
         InvalidArgumentError: (or its subclasses ShapeError, InvalidDTypeError, NonFiniteError) naming
@@ -194,6 +197,7 @@ class Attributions:
     output_names: tuple[str, ...] | None = None
     method: str
     patch_size: tuple[int, int] | None = None
+    dof: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         values = as_float_array("values", _to_numpy(self.values, "values"), 3)
@@ -213,6 +217,12 @@ class Attributions:
         if (evaluations < 0).any():
             raise InvalidArgumentError("n_evaluations: counts must be >= 0")
         self._set("n_evaluations", evaluations)
+        if self.dof is not None:
+            dof = as_float_array("dof", _to_numpy(self.dof, "dof"), 1)
+            check_shape("dof", dof, (n,), "one count per point")
+            if np.isnan(dof).any() or (dof < 0).any():
+                raise InvalidArgumentError("dof: degrees of freedom must be >= 0 (inf for exact values)")
+            self._set("dof", dof)
         for name in ("base_values", "outputs"):
             endpoint = as_float_array(name, _to_numpy(getattr(self, name), name), 2)
             check_shape(name, endpoint, (n, o), "(n_points, n_outputs) of values")
@@ -284,7 +294,8 @@ class Attributions:
         return gaps
 
     def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Normal-approximation confidence interval ``(lower, upper)`` of every value.
+        """Confidence interval ``(lower, upper)`` of every value: Student's t with each point's
+        ``dof`` (the normal quantile when ``dof`` is None; infinite where it is 0).
 
         Args:
             level: two-sided coverage, in (0, 1).
@@ -296,7 +307,7 @@ class Attributions:
             InvalidArgumentError: if ``level`` is outside (0, 1), or there are no standard errors
                 (amortized predictions).
         """
-        return normal_interval(self.values, self._required_std_errors("confidence_interval"), level)
+        return t_interval(self.values, self._required_std_errors("confidence_interval"), level, self.dof)
 
     def to_estimate(self) -> Estimate:
         """The values, standard errors and evaluations as an :class:`~stochamort.results.Estimate`.
@@ -309,7 +320,8 @@ class Attributions:
                 Estimate must carry them, and zeros would claim the values are exact.
         """
         std_errors = self._required_std_errors("to_estimate")
-        return Estimate(self.values.copy(), std_errors.copy(), self.n_evaluations.copy())
+        extras = {} if self.dof is None else {"dof": self.dof.copy()}
+        return Estimate(self.values.copy(), std_errors.copy(), self.n_evaluations.copy(), extras)
 
     def _required_std_errors(self, caller: str) -> NDArray[np.float64]:
         if self.std_errors is None:
@@ -343,6 +355,7 @@ class Attributions:
             self,
             values=self.values[rows],
             std_errors=None if self.std_errors is None else self.std_errors[rows],
+            dof=None if self.dof is None else self.dof[rows],
             n_evaluations=self.n_evaluations[rows],
             base_values=self.base_values[rows],
             outputs=self.outputs[rows],

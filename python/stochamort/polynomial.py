@@ -25,7 +25,7 @@ import numpy as np
 from stochamort import _core
 from stochamort._checks import as_float64, as_masks
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError
-from stochamort.results import Estimate
+from stochamort.results import Estimate, degrees_of_freedom
 
 __all__ = ["polyshap", "oddshap"]
 
@@ -50,10 +50,11 @@ def _interactions(interactions: Sequence[Sequence[int]] | None) -> list[list[int
     return out
 
 
-def _estimate(result: tuple[Any, Any, Any], n_samples: int) -> Estimate:
+def _estimate(result: tuple[Any, Any, Any], n_samples: int, units: int) -> Estimate:
     values, std_errors, n_terms = result
     n_points = values.shape[0]
-    return Estimate(values, std_errors, np.full(n_points, n_samples + 2, dtype=np.int64), {"n_terms": n_terms})
+    extras = {"n_terms": n_terms, **degrees_of_freedom(n_points, units - 1)}
+    return Estimate(values, std_errors, np.full(n_points, n_samples + 2, dtype=np.int64), extras)
 
 
 def polyshap(
@@ -141,7 +142,7 @@ def polyshap(
         n_enumerated,
         bool(stratified),
     )
-    return _estimate(result, m.shape[1])
+    return _estimate(result, m.shape[1], (m.shape[1] - int(n_enumerated)) // (2 if paired else 1))
 
 
 def oddshap(
@@ -204,4 +205,4 @@ def oddshap(
         n_enumerated,
         bool(stratified),
     )
-    return _estimate(result, m.shape[1])
+    return _estimate(result, m.shape[1], (m.shape[1] - int(n_enumerated)) // 2)

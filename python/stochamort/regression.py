@@ -10,7 +10,7 @@ import numpy as np
 
 from stochamort import _core
 from stochamort._checks import as_bool, as_float64, as_int, as_masks, check_float
-from stochamort.results import Estimate
+from stochamort.results import Estimate, degrees_of_freedom
 
 __all__ = ["regression_adjusted_semivalue", "degree_two_fits"]
 
@@ -110,7 +110,7 @@ def regression_adjusted_semivalue(
     folds = None if folds is None else as_int("folds", folds, minimum=1)
     degree = None if degree is None else as_int("degree", degree, minimum=0, maximum=3)
     intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
-    phi, se, fold_values, _, used_degree, used_intercepts = _core.regression_adjusted_semivalue(
+    phi, se, fold_values, used_folds, used_degree, used_intercepts = _core.regression_adjusted_semivalue(
         m,
         as_float64(values, "values"),
         as_float64(null_values, "null_values"),
@@ -129,5 +129,6 @@ def regression_adjusted_semivalue(
         "fold_values": fold_values,
         "degree": np.full(n_points, used_degree, dtype=np.int64),
         "size_intercepts": np.full(n_points, used_intercepts, dtype=np.bool_),
+        **degrees_of_freedom(n_points, used_folds - 1),
     }
     return Estimate(phi, se, np.full(m.shape[0], m.shape[1] + 2, dtype=np.int64), extras)

@@ -364,7 +364,8 @@ def test_stopping_rule_meets_the_target_or_the_cap(name: str) -> None:
     assert worst1.max() > 5 * target
     cap = fixed + 6 * per_round + per_round // 2  # not a whole number of rounds
     max_rounds = (cap - fixed) // per_round
-    stopped = run(_with_budget(oracle, round_budget, stopping=StoppingRule(target, cap)), game)
+    # min_replicates=1: the target alone decides (test_stopping_waits_for_enough_replicates checks the rest)
+    stopped = run(_with_budget(oracle, round_budget, stopping=StoppingRule(target, cap, min_replicates=1)), game)
     n_eval = stopped.n_evaluations
     worst = stopped.std_errors.reshape(game.n_points, -1).max(1)
 
@@ -386,6 +387,27 @@ def test_stopping_rule_meets_the_target_or_the_cap(name: str) -> None:
         if rounds > 1:
             before = run(_with_budget(oracle, int(fixed + (rounds - 1) * per_round)), game)
             assert before.std_errors[p].max() > target
+
+
+@pytest.mark.parametrize("name", list(STOPPABLE))
+def test_stopping_waits_for_enough_replicates(name: str) -> None:
+    """A standard error from few replicates cannot stop a point, however small it is."""
+    factory, round_budget = STOPPABLE[name]
+    oracle = factory(round_budget)
+    game = mlp_game(d=D, n_points=len(SCALES), seed=21, scales=SCALES)
+    fixed, per_round = _round_cost(oracle, D)
+    first = run(oracle, game)
+    assert first.dof is not None
+    needed = int(first.dof.min()) + 1 + 1  # one replicate more than a single round gives the thinnest point
+    cap = fixed + 8 * per_round
+    easy = run(_with_budget(oracle, round_budget, stopping=StoppingRule(1e9, cap, min_replicates=1)), game)
+    np.testing.assert_array_equal(easy.n_evaluations, fixed + per_round)  # any target is met at once
+    waiting = run(_with_budget(oracle, round_budget, stopping=StoppingRule(1e9, cap, min_replicates=needed)), game)
+    assert waiting.dof is not None and np.all(waiting.dof + 1 >= needed)
+    thin = first.dof + 1 < needed  # too few replicates after one round: these must go on
+    assert thin.any() and np.all(waiting.n_evaluations[thin] > fixed + per_round)
+    with pytest.raises(InvalidArgumentError, match="min_replicates"):
+        StoppingRule(1.0, min_replicates=0)
 
 
 @pytest.mark.parametrize("name", ["KernelSHAP", "Permutation", "MSRBanzhaf"])

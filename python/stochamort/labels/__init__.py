@@ -45,7 +45,8 @@ A store is a directory holding:
     at least five digits (``chunk-{k:05d}.npz``). Plain ``numpy.savez`` archives (with fixed member timestamps, so the same labels give the same bytes) with ``values`` and
     ``std_errors`` (float64, ``(m, n_players, n_outputs)``), ``n_evaluations`` (int64, ``(m,)``),
     ``points`` (int64, ``(m,)``, the global indices of the chunk's points) and, for oracles that
-    return them, ``extra_<name>`` arrays (e.g. ``extra_intercept`` for LIME), one row per point.
+    return them, ``extra_<name>`` arrays (e.g. ``extra_intercept`` for LIME, ``extra_dof`` for the
+    degrees of freedom of the standard errors), one row per point.
 
 Files are written to a hidden temporary file in the same directory (``.<name>.<random>.tmp``),
 flushed to disk, then renamed into place, so a chunk is either complete or absent; temporary files

@@ -65,24 +65,35 @@ class StoppingRule:
     """Ask for a precision rather than a number of samples.
 
     The oracle spends its budget in rounds; after each round, points whose largest standard error
-    (over players and outputs) is at most ``target_std_error`` stop. No point ever uses more than
-    ``max_evaluations`` game evaluations: a round that would exceed it is not started.
+    (over players and outputs) is at most ``target_std_error`` stop, once that standard error rests
+    on at least ``min_replicates`` independent replicates (a standard error from two or three
+    replicates is itself too noisy to stop on: it is often far too small by chance). No point ever
+    uses more than ``max_evaluations`` game evaluations: a round that would exceed it is not started.
 
     Args:
         target_std_error: stop a point once every standard error is at most this (None: no target).
         max_evaluations: hard cap on evaluations per point (None: 64 rounds' worth when a target is set).
+        min_replicates: replicates (permutations, pairs, samples, folds: what the estimator's
+            degrees of freedom count, plus one) a point needs before its standard error can stop it.
     """
 
     target_std_error: float | None = None
     max_evaluations: int | None = None
+    min_replicates: int = 10
 
     def __post_init__(self) -> None:
         t = self.target_std_error
         if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
             raise InvalidArgumentError(f"target_std_error: must be a positive finite number, got {t!r}")
         m = self.max_evaluations
-        if m is not None and not (isinstance(m, (int, np.integer)) and m >= 1):
+        if m is not None and (isinstance(m, (bool, np.bool_)) or not (isinstance(m, (int, np.integer)) and m >= 1)):
             raise InvalidArgumentError(f"max_evaluations: must be a positive integer, got {m!r}")
+        if m is not None:
+            object.__setattr__(self, "max_evaluations", int(m))
+        r = self.min_replicates
+        if isinstance(r, (bool, np.bool_)) or not (isinstance(r, (int, np.integer)) and r >= 1):
+            raise InvalidArgumentError(f"min_replicates: must be a positive integer, got {r!r}")
+        object.__setattr__(self, "min_replicates", int(r))
 
     def limit(self, round_cost: int, fixed_cost: int) -> int:
         """The largest number of rounds allowed for a point."""
@@ -96,12 +107,16 @@ class StoppingRule:
             )
         return rounds if self.target_std_error is not None else min(rounds, 1)
 
-    def done(self, std_errors: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Which points ``(n,)`` meet the target, from standard errors ``(n, d, n_outputs)``."""
+    def done(self, std_errors: NDArray[np.float64], dof: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
+        """Which points ``(n,)`` meet the target, from standard errors ``(n, d, n_outputs)`` and
+        their degrees of freedom ``(n,)`` (None: unknown, the target alone decides)."""
         if self.target_std_error is None:
             return np.zeros(std_errors.shape[0], dtype=np.bool_)
         worst: NDArray[np.float64] = std_errors.reshape(std_errors.shape[0], -1).max(axis=1)
-        return np.asarray(worst <= self.target_std_error, dtype=np.bool_)
+        met = worst <= self.target_std_error
+        if dof is not None:
+            met &= np.asarray(dof) + 1 >= self.min_replicates
+        return np.asarray(met, dtype=np.bool_)
 
 
 @dataclass(frozen=True)

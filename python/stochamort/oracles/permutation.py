@@ -88,7 +88,7 @@ class Permutation(Oracle):
                 merged = estimators.merge_permutation_estimates(previous, est)
                 result = _assign(result, active, merged)
             result.n_evaluations[active] = 2 + (r + 1) * per_round
-            active = active[~rule.done(result.std_errors[active])]
+            active = active[~rule.done(result.std_errors[active], None if result.dof is None else result.dof[active])]
             if active.size == 0:
                 break
         assert result is not None

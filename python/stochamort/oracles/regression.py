@@ -126,7 +126,7 @@ class RegressionOracle(Oracle):
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
             result.n_evaluations[active] = 2 + n_enum + (r + 1) * per_round
-            going_on = ~rule.done(est.std_errors)
+            going_on = ~rule.done(est.std_errors, est.dof)
             if not going_on.any():
                 break
             active, masks, values, weights = active[going_on], masks[going_on], values[going_on], weights[going_on]

@@ -137,7 +137,7 @@ class CoalitionOracle(Oracle):
             result.n_evaluations[active] = spent
             for name, array in est.extras.items():
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
-            going_on = ~rule.done(est.std_errors)
+            going_on = ~rule.done(est.std_errors, est.dof)
             if not going_on.any():
                 break
             if not going_on.all():
