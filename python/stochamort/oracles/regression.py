@@ -120,7 +120,7 @@ class RegressionOracle(Oracle):
                 weights = np.concatenate([weights, extra.weights[active, n_enum:] / (r + 1)], axis=1)
             est = self._estimate(masks, values, null[active], grand[active], weights, n_enum, paired, points[active], point_offset)
             # Per-fold estimates are left out: the number of folds grows with the rounds.
-            for name in ("degree", "size_intercepts"):
+            for name in ("degree", "size_intercepts", "dof"):
                 array = est.extras[name]
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
             result.values[active] = est.values
