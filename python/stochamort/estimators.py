@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import _core
-from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError
+from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError, StochamortError
 from stochamort._checks import as_float64, as_int64, as_masks
 from stochamort.regression import regression_adjusted_semivalue
 from stochamort.polynomial import oddshap, polyshap
@@ -276,16 +276,25 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
     The result equals the estimate from all permutations at once (Chan's parallel moments).
     """
     for name, est in (("first", first), ("second", second)):
+        if not isinstance(est, Estimate):
+            raise InvalidArgumentError(f"{name}: must be an Estimate from permutation_shapley, got {type(est).__name__}")
         if "m2" not in est.extras or "n_units" not in est.extras:
             raise InvalidArgumentError(f"{name}: not a permutation_shapley estimate (no running moments)")
-    counts, means, m2 = _core.merge_moments(
-        first.extras["n_units"],
-        first.values,
-        first.extras["m2"],
-        second.extras["n_units"],
-        second.values,
-        second.extras["m2"],
-    )
+        for part, array in (("values", est.values), ("m2", est.extras["m2"])):
+            if not np.isfinite(np.asarray(array, dtype=np.float64)).all():
+                raise NonFiniteError(f"{name}: its {part} hold NaN or infinity")
+    try:
+        counts, means, m2 = _core.merge_moments(
+            first.extras["n_units"],
+            first.values,
+            first.extras["m2"],
+            second.extras["n_units"],
+            second.values,
+            second.extras["m2"],
+        )
+    except StochamortError as err:  # the core names its own arrays (counts_a, m2_b): name the estimates
+        name = "first" if (err.argument or "").endswith("_a") else "second"
+        raise type(err)(f"{name}: {err}") from err
     n = counts.astype(np.float64)[:, None, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.where(n >= 2, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1) / n), np.inf)

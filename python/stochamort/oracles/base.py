@@ -7,6 +7,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -15,7 +16,8 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort._checks import check_seed
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, StochamortError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, NonFiniteError, RequestTooLargeError, StochamortError
+from stochamort.limits import memory_limit
 from stochamort.results import Estimate
 from stochamort.games.base import Game
 
@@ -135,6 +137,18 @@ class Oracle(ABC):
 
     stopping: StoppingRule | None = field(default=None, kw_only=True)
 
+    def __post_init__(self) -> None:
+        # numpy scalars (np.uint8(12), np.True_) become Python ones once, here: kept as numpy, a
+        # budget would overflow in the arithmetic that sizes rounds and chunks.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.bool_):
+                object.__setattr__(self, f.name, bool(value))
+            elif isinstance(value, np.integer):
+                object.__setattr__(self, f.name, int(value))
+            elif isinstance(value, np.floating):
+                object.__setattr__(self, f.name, float(value))
+
     def settings(self) -> dict[str, Any]:
         """The oracle's name and settings, e.g. for a label store's manifest."""
         return {"oracle": type(self).__name__, **asdict(self)}
@@ -150,12 +164,21 @@ class Oracle(ABC):
             raise InvalidArgumentError(f"point_offset: must be a non-negative integer, got {point_offset!r}")
         self._validate(game)
         n, d, o = game.n_points, game.n_players, game.n_outputs
+        cells = self._cells_per_point(game)
+        if cells > memory_limit():
+            raise RequestTooLargeError(
+                f"budget: {type(self).__name__} would hold {cells} mask cells ({cells / 2**30:.1f} GiB) for one point "
+                f"of this {d}-player game, more than the memory limit of {memory_limit() / 2**30:.1f} GiB; lower the budget "
+                "(or raise the limit with stochamort.set_memory_limit)"
+            )
         out = _Accumulator(n, d, o)
-        chunk = max(1, MAX_CHUNK_CELLS // max(1, self._cells_per_point(game)))
+        chunk = max(1, MAX_CHUNK_CELLS // max(1, cells))
         with tqdm(total=n, desc=type(self).__name__, unit="pt", disable=not progress, leave=False) as bar:
             for start in range(0, n, chunk):
                 points = np.arange(start, min(n, start + chunk), dtype=np.int64)
-                out.put(points, self._estimate_chunk(game, points, int(seed), int(point_offset)))
+                est = self._estimate_chunk(game, points, int(seed), int(point_offset))
+                check_finite_estimate(est, points + int(point_offset))
+                out.put(points, est)
                 bar.update(len(points))
         return out.result()
 
@@ -169,6 +192,19 @@ class Oracle(ABC):
     @abstractmethod
     def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
         """The estimate for a chunk of the game's points."""
+
+
+def check_finite_estimate(est: Estimate, points: NDArray[np.int64]) -> None:
+    """Refuse estimates that overflowed float64 (finite game values whose differences or squares
+    do not fit), naming the points: an infinite or NaN attribution is never a result. Infinite
+    standard errors are allowed (too few samples for a variance), NaN ones are not."""
+    bad = ~np.isfinite(est.values).reshape(est.n_points, -1).all(axis=1) | np.isnan(est.std_errors).reshape(est.n_points, -1).any(axis=1)
+    if bad.any():
+        where = ", ".join(str(int(p)) for p in points[bad][:10])
+        raise NonFiniteError(
+            f"values: the estimate overflowed float64 at point(s) {where} (the game's values or their differences are "
+            "too large); rescale the game's outputs"
+        )
 
 
 class _Accumulator:

@@ -41,7 +41,7 @@ class Permutation(Oracle):
         return orders - orders % 2 if self.antithetic else orders
 
     def _validate(self, game: Game) -> None:
-        if not isinstance(self.budget, (int, np.integer)) or self.budget < 1:
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
             raise InvalidArgumentError(f"budget: must be a positive integer, got {self.budget!r}")
         d = game.n_players
         needed = 2 if self.antithetic else 1

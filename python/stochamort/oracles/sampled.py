@@ -62,8 +62,13 @@ class CoalitionOracle(Oracle):
         return samples - samples % 2 if self.grouped else samples
 
     def _validate(self, game: Game) -> None:
-        if not isinstance(self.budget, (int, np.integer)) or self.budget < 1:
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
             raise InvalidArgumentError(f"budget: must be a positive integer, got {self.budget!r}")
+        if getattr(self, "distribution", None) in ("shapley", "leverage") and game.n_players < 2:
+            raise InvalidArgumentError(
+                f"game: {type(self).__name__} needs at least 2 players, the game has {game.n_players} (the kernel has "
+                "no coalition size strictly between 0 and d); one player's Shapley value is v(all) - v(empty): use Exact()"
+            )
         samples = self._samples_per_round()
         needed = self.min_samples * (2 if self.grouped else 1)
         if samples < needed:
@@ -162,6 +167,12 @@ class DesignSampling(CoalitionOracle):
                 "cannot do; use sampling='iid' with a target"
             )
         super()._validate(game)
+
+    def _cells_per_point(self, game: Game) -> int:
+        d, samples = game.n_players, self._samples_per_round()
+        if self.sampling == "design" and d < 63:
+            samples = min(samples, (1 << d) - 2)  # a design holds each coalition at most once
+        return samples * d
 
     def _draw(
         self, n: int, samples: int, d: int, seed: int, first_point: int, round_index: int
