@@ -12,6 +12,7 @@ import pytest
 
 import stochamort as sm
 import stochamort.oracles.base as oracle_base
+import stochamort.oracles.sampled as sampled_oracles
 from stochamort import _core, errors
 from stochamort.games import FunctionGame
 from stochamort.oracles import Exact, KernelSHAP, MSRBanzhaf, Permutation, SGDShapley
@@ -170,6 +171,7 @@ def test_an_unlucky_draw_names_the_global_point(
     game = FunctionGame(_additive, 60, D)
     chunk = 4
     monkeypatch.setattr(oracle_base, "MAX_CHUNK_CELLS", chunk * oracle._cells_per_point(game))
+    monkeypatch.setattr(sampled_oracles, "MAX_DOUBLINGS", 0)  # no rescue with a larger budget (test_singular_rescue.py)
     with pytest.raises(error) as info:
         oracle(game, seed=seed, point_offset=1000, progress=False)
     err = info.value

@@ -1,6 +1,6 @@
 """Games: value functions v_x(S) for batches of points, evaluated in large batches on the model's device."""
 
-from stochamort.games.base import FunctionGame, Game
+from stochamort.games.base import FunctionGame, Game, PointRange
 from stochamort.games.masker_state import masker_from_state, masker_state
 from stochamort.games.maskers import BaselineMasker, ImagePatchMasker, MarginalMasker, Masker, TokenMasker
 from stochamort.games.model import MaskedModel, ModelGame, OutputSpec
@@ -8,6 +8,7 @@ from stochamort.games.numpy_model import NumpyModel, OutputKind
 from stochamort.games.surrogate import Surrogate, SurrogateMasker, train_surrogate
 
 __all__ = [
+    "PointRange",
     "Game",
     "FunctionGame",
     "MaskedModel",

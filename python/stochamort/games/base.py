@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
-__all__ = ["Game", "FunctionGame", "check_game_values"]
+__all__ = ["Game", "FunctionGame", "PointRange", "check_game_values"]
 
 
 class Game(ABC):
@@ -128,3 +128,41 @@ class FunctionGame(Game):
         if values.shape != expected:
             raise ShapeError(f"fn: must return values of shape {expected}, got {values.shape}")
         return values
+
+
+class PointRange(Game):
+    """Points ``start..stop - 1`` of a game bound to more points, as a game of its own.
+
+    Call an oracle on it with ``point_offset=start`` to get exactly the estimates of those points
+    in a call over the whole game (the draws follow the global point index).
+
+
+    Raises:
+        InvalidArgumentError: naming ``parent``, ``start`` or ``stop`` for anything but a game and
+            integers with ``0 <= start < stop <= parent.n_points``.
+    """
+
+    def __init__(self, parent: Game, start: int, stop: int) -> None:
+        if not isinstance(parent, Game):
+            raise InvalidArgumentError(f"parent: must be a Game, got {type(parent).__name__}")
+        for name, value in (("start", start), ("stop", stop)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise InvalidArgumentError(f"{name}: must be an integer, got {value!r}")
+        if not 0 <= start < stop <= parent.n_points:
+            raise InvalidArgumentError(f"start: need 0 <= start < stop <= {parent.n_points}, got start={start}, stop={stop}")
+        self._parent, self._start, self._stop = parent, int(start), int(stop)
+
+    @property
+    def n_points(self) -> int:
+        return self._stop - self._start
+
+    @property
+    def n_players(self) -> int:
+        return self._parent.n_players
+
+    @property
+    def n_outputs(self) -> int:
+        return self._parent.n_outputs
+
+    def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
+        return self._parent.evaluate(masks, points + self._start)

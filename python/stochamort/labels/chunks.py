@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort.errors import InvalidArgumentError, ShapeError
-from stochamort.games.base import Game
+from stochamort.games.base import Game, PointRange
 from stochamort.games.model import MaskedModel
 from stochamort.oracles.base import Oracle
 from stochamort.results import Estimate
@@ -44,30 +44,6 @@ def bind_chunk(games: Callable[[int, int], Game], start: int, stop: int) -> Game
     if game.n_points != stop - start:
         raise ShapeError(f"game: the game for points {start}..{stop - 1} has {game.n_points} points, expected {stop - start}")
     return game
-
-
-class PointRange(Game):
-    """Points ``start..stop - 1`` of a game bound to more points."""
-
-    def __init__(self, parent: Game, start: int, stop: int) -> None:
-        self._parent, self._start, self._stop = parent, start, stop
-
-    @property
-    def n_points(self) -> int:
-        return self._stop - self._start
-
-    @property
-    def n_players(self) -> int:
-        return self._parent.n_players
-
-    @property
-    def n_outputs(self) -> int:
-        return self._parent.n_outputs
-
-    def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
-        return self._parent.evaluate(masks, points + self._start)
-
-
 
 
 class ChunkWork:

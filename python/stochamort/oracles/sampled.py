@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
 
@@ -11,10 +12,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
-from stochamort.errors import InsufficientSamplesError, InvalidArgumentError
+from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
 from stochamort.oracles.base import Oracle, StoppingRule, global_points, retold
+from stochamort.oracles.rescue import MAX_DOUBLINGS, estimate_or_rescue
 from stochamort.sampling import CoalitionDistribution, sample_coalitions, sample_design
 
 __all__ = ["KernelSHAP", "UnbiasedKernelSHAP", "LeverageSHAP", "SGDShapley", "MSRBanzhaf", "LIME"]
@@ -37,6 +39,12 @@ class Samples(NamedTuple):
     null: NDArray[np.float64]
     grand: NDArray[np.float64]
     design: Design | None = None
+
+
+def subset(sample: Samples, rows: NDArray[np.int64]) -> Samples:
+    """The samples of some rows (points) only."""
+    design = None if sample.design is None else sample.design._replace(weights=sample.design.weights[rows])
+    return Samples(sample.masks[rows], sample.values[rows], sample.null[rows], sample.grand[rows], design)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,23 @@ class CoalitionOracle(Oracle):
         return masks, None
 
     def _estimate_chunk(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int) -> Estimate:
+        return self._estimate_points(game, points, seed, point_offset, rescue=True)
+
+    def _rescue(self, game: Game, point: int, seed: int, point_offset: int, spent: int, err: SingularSystemError) -> Estimate:
+        """Point ``point`` of ``game`` estimated on its own with 2, 4, 8 times the budget (see
+        :mod:`stochamort.oracles.rescue`); ``spent``: evaluations of the failed attempt."""
+        for doubling in range(1, MAX_DOUBLINGS + 1):
+            bigger = dataclasses.replace(self, budget=self.budget * 2**doubling, stopping=None)
+            try:
+                est = bigger._estimate_points(game, np.array([point]), seed, point_offset, rescue=False)
+            except SingularSystemError:
+                continue
+            est.extras["singular_retries"] = np.array([doubling])
+            est.n_evaluations[0] += spent
+            return est
+        raise err
+
+    def _estimate_points(self, game: Game, points: NDArray[np.int64], seed: int, point_offset: int, *, rescue: bool) -> Estimate:
         n, d, o = len(points), game.n_players, game.n_outputs
         samples = self._samples_per_round()
         fixed = 2 if self.uses_endpoints else 0
@@ -128,9 +153,20 @@ class CoalitionOracle(Oracle):
             else:
                 masks = np.concatenate([masks, new_masks], axis=1)
                 values = np.concatenate([values, new_values], axis=1)
+            sample = Samples(masks, values, null[active], grand[active], design)
+
+            def estimate(rows: NDArray[np.int64], sample: Samples = sample, active: NDArray[np.int64] = active) -> Estimate:
+                with global_points(point_offset + points[active[rows]]):
+                    return self._estimate(subset(sample, rows))
+
             try:
-                with global_points(point_offset + points[active]):
-                    est = self._estimate(Samples(masks, values, null[active], grand[active], design))
+                if rescue:
+                    rescue_row = lambda row, err, active=active, spent=spent: self._rescue(  # noqa: E731
+                        game, int(points[active[row]]), seed, point_offset, spent, err
+                    )
+                    est, rescued = estimate_or_rescue(estimate, point_offset + points[active], rescue_row)
+                else:
+                    est, rescued = estimate(np.arange(len(active))), []
             except InsufficientSamplesError as err:
                 # The draw was unlucky for this budget (e.g. a player never sampled): name the budget.
                 first, last = point_offset + int(points[0]), point_offset + int(points[-1])
@@ -140,9 +176,11 @@ class CoalitionOracle(Oracle):
             result.values[active] = est.values
             result.std_errors[active] = est.std_errors
             result.n_evaluations[active] = spent
+            result.n_evaluations[active[rescued]] = est.n_evaluations[rescued]
             for name, array in est.extras.items():
                 result.extras.setdefault(name, np.zeros((n, *array.shape[1:]), dtype=array.dtype))[active] = array
             going_on = ~rule.done(est.std_errors, est.dof)
+            going_on[rescued] = False  # estimated on their own, with a budget of their own
             if not going_on.any():
                 break
             if not going_on.all():
