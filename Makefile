@@ -11,7 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Quick hypothesis profile in CI, a longer one locally (see tests/conftest.py).
 export STOCHAMORT_HYPOTHESIS_PROFILE ?= $(if $(CI),ci,dev)
 
-.PHONY: all venv deps build test rust-test architecture typecheck py-test wheel wheel-check sdist-check demo bench clean
+.PHONY: all venv deps build test rust-test architecture typecheck py-test wheel wheel-check sdist-check demo bench fuzz clean
 
 all: test
 
@@ -51,6 +51,12 @@ typecheck: build
 
 py-test: build
 	$(VPY) -m pytest -q
+
+# The long fuzzing run (tests/fuzz): every public function of the bottom layer for FUZZ_MINUTES
+# (12 by default), random seeds; make test runs the short, derandomised pass.
+FUZZ_MINUTES ?= 12
+fuzz: build
+	STOCHAMORT_FUZZ_MINUTES=$(FUZZ_MINUTES) $(VPY) -m pytest -q -s -p no:cacheprovider tests/fuzz
 
 # dist/: the abi3 wheel for Python >= 3.10 on any Linux with glibc >= 2.17 on this machine's
 # architecture (manylinux2014: zig links it against glibc 2.17's symbols; auditwheel confirms), and

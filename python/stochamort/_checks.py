@@ -214,10 +214,14 @@ def check_float(name: str, value: Any, *, positive: bool) -> float:
     """``value`` as a float, refused unless it is a finite real number, ``> 0`` if ``positive``
     and ``>= 0`` otherwise."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not math.isfinite(float(value)) or (float(value) <= 0 if positive else float(value) < 0):
+    try:
+        number = float(value) if ok else math.nan
+    except OverflowError:  # an int beyond float64
+        number = math.inf
+    if not math.isfinite(number) or (number <= 0 if positive else number < 0):
         kind = "positive" if positive else "non-negative"
         raise InvalidArgumentError(f"{name}: must be a {kind} finite number, got {value!r}")
-    return float(value)
+    return number
 
 
 def check_fraction(name: str, value: Any) -> float:

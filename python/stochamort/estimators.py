@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from stochamort import _core
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError, StochamortError
-from stochamort._checks import as_float64, as_int64, as_masks
+from stochamort._checks import as_float64, as_int64, as_masks, check_float
 from stochamort.regression import regression_adjusted_semivalue
 from stochamort.polynomial import oddshap, polyshap
 from stochamort.results import DataValues, Estimate, degrees_of_freedom
@@ -241,9 +241,7 @@ def lime(masks: Any, values: Any, *, kernel_width: float = 0.25) -> Estimate:
     m = as_masks(masks)
     if m.ndim != 3:
         raise ShapeError(f"masks: expected a 3-d array (n_points, n_samples, n_players), got shape {m.shape}")
-    if not (isinstance(kernel_width, (int, float)) and np.isfinite(kernel_width) and kernel_width > 0):
-        raise InvalidArgumentError(f"kernel_width: must be a positive finite number, got {kernel_width!r}")
-    kernel = lime_kernel(m.shape[2], kernel_width)
+    kernel = lime_kernel(m.shape[2], check_float("kernel_width", kernel_width, positive=True))
     coef, se, intercept = _core.lime(m, as_float64(values, "values"), kernel)
     extras = {"intercept": intercept, **degrees_of_freedom(m.shape[0], m.shape[1] - m.shape[2] - 1)}
     return Estimate(coef, se, _per_point(m.shape[0], m.shape[1]), extras)
@@ -436,6 +434,8 @@ def merge_data_values(first: DataValues, second: DataValues) -> DataValues:
         NonFiniteError: non-finite values or ``m2``.
     """
     for name, result in (("first", first), ("second", second)):
+        if not isinstance(result, DataValues):
+            raise InvalidArgumentError(f"{name}: must be DataValues, got {type(result).__name__}")
         if result.m2 is None:
             raise InvalidArgumentError(f"{name}: has no m2 (running moments), so it cannot be merged")
     assert first.m2 is not None and second.m2 is not None

@@ -34,10 +34,20 @@ pub fn checked_cells(dims: &[usize], cell_bytes: usize, name: &'static str) -> C
 /// The bytes of several arrays (each a shape and the bytes of one cell), refused as for
 /// [`checked_cells`] when their sum overflows or exceeds the memory limit.
 pub fn checked_total(arrays: &[(&[usize], usize)], name: &'static str) -> CoreResult<u64> {
-    let bytes = arrays.iter().try_fold(0u64, |sum, (dims, cell_bytes)| {
-        let cells = dims.iter().try_fold(*cell_bytes as u64, |acc, &x| acc.checked_mul(x as u64))?;
-        sum.checked_add(cells)
+    // An empty array's other axes still give it strides (numpy's, too), which must not overflow:
+    // (0, 2**62, 8) holds nothing, but its first stride is 2**65 bytes.
+    let strides_fit = arrays.iter().all(|(dims, cell_bytes)| {
+        dims.iter()
+            .try_fold(*cell_bytes as u64, |acc, &x| acc.checked_mul(x.max(1) as u64))
+            .is_some_and(|extent| extent <= isize::MAX as u64)
     });
+    let bytes = arrays
+        .iter()
+        .try_fold(0u64, |sum, (dims, cell_bytes)| {
+            let cells = dims.iter().try_fold(*cell_bytes as u64, |acc, &x| acc.checked_mul(x as u64))?;
+            sum.checked_add(cells)
+        })
+        .filter(|_| strides_fit);
     let limit = memory_limit().min(isize::MAX as u64);
     match bytes {
         Some(b) if b <= limit => Ok(b),
@@ -111,7 +121,9 @@ mod tests {
         assert_eq!(checked_cells(&[2, 3, 4], 8, "x").unwrap(), 24);
         assert!(matches!(checked_cells(&[usize::MAX, 2], 1, "x"), Err(CoreError::TooLarge { name: "x", .. })));
         assert!(matches!(checked_cells(&[1 << 40, 1 << 30], 1, "x"), Err(CoreError::TooLarge { .. })));
-        assert_eq!(checked_cells(&[0, usize::MAX], 8, "x").unwrap(), 0);
+        assert_eq!(checked_cells(&[0, 1 << 20], 8, "x").unwrap(), 0);
+        // Empty, but with strides that overflow.
+        assert!(matches!(checked_cells(&[0, 1 << 62, 8], 8, "x"), Err(CoreError::TooLarge { .. })));
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }
