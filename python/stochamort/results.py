@@ -35,16 +35,15 @@ def t_interval(
     an infinite interval where it is 0: one replicate says nothing about the variance)."""
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
         raise InvalidArgumentError(f"level: must be a number in (0, 1), got {level!r}")
-    z = NormalDist().inv_cdf(0.5 + level / 2.0)
     if dof is None:
-        q: Any = z
+        q: Any = NormalDist().inv_cdf(0.5 + level / 2.0)
     else:
         from scipy.stats import t as student_t  # type: ignore[import-untyped]
 
         dof = np.asarray(dof, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q = np.where(np.isinf(dof), z, student_t.ppf(0.5 + level / 2.0, np.maximum(dof, 1e-300)))
-        q = np.where(dof > 0, q, np.inf).reshape(dof.shape + (1,) * (values.ndim - dof.ndim))
+        with np.errstate(invalid="ignore"):  # t.ppf is NaN at 0 dof, the normal quantile at inf
+            q = np.where(dof > 0, student_t.ppf(0.5 + level / 2.0, dof), np.inf)
+        q = q.reshape(dof.shape + (1,) * (values.ndim - dof.ndim))
     with np.errstate(invalid="ignore"):  # inf * 0 (an exact value with no replicates) stays exact
         half = np.where(std_errors == 0, 0.0, q * std_errors)
     return values - half, values + half

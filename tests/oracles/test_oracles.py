@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stochamort.oracles as oracles
+from stochamort.results import Estimate
 from stochamort.errors import (
     InsufficientSamplesError,
     InvalidArgumentError,
@@ -349,13 +350,19 @@ def _with_budget(oracle: Oracle, budget: int, **changes: Any) -> Oracle:
     return dataclasses.replace(oracle, budget=budget, **changes)
 
 
-@pytest.mark.parametrize("name", list(STOPPABLE))
-def test_stopping_rule_meets_the_target_or_the_cap(name: str) -> None:
+def _stopping_setup(name: str) -> tuple[Oracle, int, Any, int, int, Estimate]:
+    """The oracle ``name`` at its round budget, the game of the stopping tests, the fixed and
+    per-round costs, and the estimate of one round."""
     factory, round_budget = STOPPABLE[name]
     oracle = factory(round_budget)
     game = mlp_game(d=D, n_points=len(SCALES), seed=21, scales=SCALES)
     fixed, per_round = _round_cost(oracle, D)
-    one_round = run(oracle, game)
+    return oracle, round_budget, game, fixed, per_round, run(oracle, game)
+
+
+@pytest.mark.parametrize("name", list(STOPPABLE))
+def test_stopping_rule_meets_the_target_or_the_cap(name: str) -> None:
+    oracle, round_budget, game, fixed, per_round, one_round = _stopping_setup(name)
     np.testing.assert_array_equal(one_round.n_evaluations, fixed + per_round)
     worst1 = one_round.std_errors.reshape(game.n_points, -1).max(1)
     # a target that the second-smallest point meets after a few rounds (SE ∝ 1/sqrt(rounds)) and
@@ -392,11 +399,7 @@ def test_stopping_rule_meets_the_target_or_the_cap(name: str) -> None:
 @pytest.mark.parametrize("name", list(STOPPABLE))
 def test_stopping_waits_for_enough_replicates(name: str) -> None:
     """A standard error from few replicates cannot stop a point, however small it is."""
-    factory, round_budget = STOPPABLE[name]
-    oracle = factory(round_budget)
-    game = mlp_game(d=D, n_points=len(SCALES), seed=21, scales=SCALES)
-    fixed, per_round = _round_cost(oracle, D)
-    first = run(oracle, game)
+    oracle, round_budget, game, fixed, per_round, first = _stopping_setup(name)
     assert first.dof is not None
     needed = int(first.dof.min()) + 1 + 1  # one replicate more than a single round gives the thinnest point
     cap = fixed + 8 * per_round

@@ -153,18 +153,18 @@ class CoalitionOracle(Oracle):
             else:
                 masks = np.concatenate([masks, new_masks], axis=1)
                 values = np.concatenate([values, new_values], axis=1)
-            sample = Samples(masks, values, null[active], grand[active], design)
+            sample, rows_points = Samples(masks, values, null[active], grand[active], design), points[active]
 
-            def estimate(rows: NDArray[np.int64], sample: Samples = sample, active: NDArray[np.int64] = active) -> Estimate:
-                with global_points(point_offset + points[active[rows]]):
+            def estimate(rows: NDArray[np.int64]) -> Estimate:
+                with global_points(point_offset + rows_points[rows]):
                     return self._estimate(subset(sample, rows))
+
+            def rescue_row(row: int, err: SingularSystemError) -> Estimate:
+                return self._rescue(game, int(rows_points[row]), seed, point_offset, spent, err)
 
             try:
                 if rescue:
-                    rescue_row = lambda row, err, active=active, spent=spent: self._rescue(  # noqa: E731
-                        game, int(points[active[row]]), seed, point_offset, spent, err
-                    )
-                    est, rescued = estimate_or_rescue(estimate, point_offset + points[active], rescue_row)
+                    est, rescued = estimate_or_rescue(estimate, point_offset + rows_points, rescue_row)
                 else:
                     est, rescued = estimate(np.arange(len(active))), []
             except InsufficientSamplesError as err:
