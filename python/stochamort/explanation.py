@@ -293,21 +293,26 @@ class Attributions:
         gaps: NDArray[np.float64] = self.outputs - self.base_values - self.values.sum(axis=1)
         return gaps
 
-    def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Confidence interval ``(lower, upper)`` of every value: Student's t with each point's
-        ``dof`` (the normal quantile when ``dof`` is None; infinite where it is 0).
+    def confidence_interval(
+        self, level: float = 0.95, kind: str = "moderated"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Confidence interval ``(lower, upper)`` of every value (see
+        :meth:`stochamort.results.Estimate.confidence_interval`).
 
         Args:
             level: two-sided coverage, in (0, 1).
+            kind: ``"moderated"`` (default: standard errors pooled over these attributions,
+                empirical Bayes, then Student's t), ``"t"`` (each point's ``dof`` alone) or
+                ``"normal"``. The normal quantile when ``dof`` is None; infinite where it is 0.
 
         Returns:
             two float64 arrays shaped like ``values``.
 
         Raises:
-            InvalidArgumentError: if ``level`` is outside (0, 1), or there are no standard errors
-                (amortized predictions).
+            InvalidArgumentError: if ``level`` is outside (0, 1), ``kind`` is unknown, or there
+                are no standard errors (amortized predictions).
         """
-        return t_interval(self.values, self._required_std_errors("confidence_interval"), level, self.dof)
+        return t_interval(self.values, self._required_std_errors("confidence_interval"), level, self.dof, kind)
 
     def to_estimate(self) -> Estimate:
         """The values, standard errors and evaluations as an :class:`~stochamort.results.Estimate`.

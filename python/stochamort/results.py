@@ -27,14 +27,35 @@ from stochamort.errors import InvalidArgumentError
 __all__ = ["Estimate", "DataValues", "CoalitionDesign"]
 
 
+#: How :meth:`Estimate.confidence_interval` turns standard errors into intervals.
+INTERVAL_KINDS = ("moderated", "t", "normal")
+
+
 def t_interval(
-    values: NDArray[np.float64], std_errors: NDArray[np.float64], level: float, dof: NDArray[np.float64] | None
+    values: NDArray[np.float64],
+    std_errors: NDArray[np.float64],
+    level: float,
+    dof: NDArray[np.float64] | None,
+    kind: str = "t",
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``values ∓ q · std_errors`` with ``q`` the two-sided ``level`` quantile of Student's t with
     ``dof`` degrees of freedom per point (the normal quantile where ``dof`` is None or infinite;
-    an infinite interval where it is 0: one replicate says nothing about the variance)."""
+    an infinite interval where it is 0: one replicate says nothing about the variance).
+
+    ``kind`` is ``"t"`` (as just said), ``"moderated"`` (the standard errors and degrees of
+    freedom pooled over the result first, see :mod:`stochamort._moderation`; plain t without
+    ``dof``) or ``"normal"`` (the normal quantile whatever ``dof``).
+    """
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
         raise InvalidArgumentError(f"level: must be a number in (0, 1), got {level!r}")
+    if not isinstance(kind, str) or kind not in INTERVAL_KINDS:
+        raise InvalidArgumentError(f"kind: must be one of {', '.join(map(repr, INTERVAL_KINDS))}, got {kind!r}")
+    if kind == "normal":
+        dof = None
+    if dof is not None and kind == "moderated" and values.shape[0] > 0:
+        from stochamort._moderation import moderated_std_errors
+
+        std_errors, dof = moderated_std_errors(np.asarray(std_errors, dtype=np.float64), dof)
     if dof is None:
         q: Any = NormalDist().inv_cdf(0.5 + level / 2.0)
     else:
@@ -99,18 +120,32 @@ class Estimate:
         dof = self.extras.get("dof")
         return None if dof is None else np.asarray(dof, dtype=np.float64)
 
-    def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def confidence_interval(
+        self, level: float = 0.95, kind: str = "moderated"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Confidence interval ``(lower, upper)`` at the given level, each of ``values``' shape.
 
-        Student's t with each point's :attr:`dof` (a standard error from a handful of replicates is
-        itself uncertain, and the normal quantile under-covers: permutation sampling with 2
-        antithetic pairs covered the truth 62 % of the time at 95 %), the normal quantile where the
-        estimator gives no degrees of freedom. Infinite where ``dof`` is 0.
+        A standard error from a handful of replicates is itself uncertain, and for games with
+        strong interactions it is usually too small (sometimes exactly zero). With 2 antithetic
+        permutation pairs, 95 % intervals covered the truth 65 % of the time with the normal
+        quantile and 88 % with Student's t; moderated, 93–95 %.
+
+        Args:
+            level: two-sided coverage, in (0, 1).
+            kind: ``"moderated"`` (default): each standard error is pooled with the others of
+                this result (empirical Bayes, as limma: the players of a point share a scale, the
+                points' scales are shrunk toward each other as far as their scatter allows), then
+                Student's t with the pooled degrees of freedom. A point's interval therefore
+                depends on the other points in the result. ``"t"``: Student's t with each point's
+                :attr:`dof` alone. ``"normal"``: the normal quantile. Without :attr:`dof`, all
+                three use the normal quantile; where ``dof`` is 0 (one replicate) the interval is
+                infinite, and exact values (zero standard error, infinite ``dof``) are their own
+                interval.
 
         Raises:
-            InvalidArgumentError: naming ``level`` unless it lies in (0, 1).
+            InvalidArgumentError: naming ``level`` unless it lies in (0, 1), or ``kind``.
         """
-        return t_interval(self.values, self.std_errors, level, self.dof)
+        return t_interval(self.values, self.std_errors, level, self.dof, kind)
 
 
 @dataclass(frozen=True)
@@ -155,16 +190,25 @@ class DataValues:
         """Number of training points valued."""
         return int(self.values.shape[0])
 
-    def confidence_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def confidence_interval(
+        self, level: float = 0.95, kind: str = "moderated"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Confidence interval ``(lower, upper)`` at the given level: Student's t with
         ``n_contributions − 1`` degrees of freedom per point (the contributions are the replicates
         behind each standard error); exact values (zero standard error) are their own interval.
 
+        Args:
+            level: two-sided coverage, in (0, 1).
+            kind: ``"moderated"`` (default: each point's variance pooled with the others' first,
+                empirical Bayes, which matters when points have few contributions), ``"t"`` or
+                ``"normal"`` (see :meth:`Estimate.confidence_interval`).
+
         Raises:
-            InvalidArgumentError: naming ``level`` unless it lies in (0, 1).
+            InvalidArgumentError: naming ``level`` unless it lies in (0, 1), or ``kind``.
         """
         dof = np.maximum(np.asarray(self.n_contributions, dtype=np.float64) - 1, 0)
-        return t_interval(self.values, self.std_errors, level, dof)
+        lower, upper = t_interval(self.values[None], self.std_errors[None], level, dof[None], kind)
+        return lower[0], upper[0]
 
 
 class CoalitionDesign(NamedTuple):
