@@ -6,6 +6,9 @@
 * :mod:`~stochamort.valuation.oracles`: noisy Monte Carlo values with standard errors —
   :class:`TMCShapley`, :class:`BetaShapley`, :class:`DataBanzhaf`,
   :class:`DistributionalShapley` — and :class:`ExactDataValues` for tiny datasets.
+* :mod:`~stochamort.valuation.stopping`: :class:`ValuationStopping`, rounds until a target
+  standard error or a number of fits; :mod:`~stochamort.valuation.merging`: :func:`merge_values`
+  combines results from independent samples (as pyDVL's results add up).
 * :mod:`~stochamort.valuation.amortize`: a value network (x, y) ↦ value trained on the noisy
   values (:func:`amortize_data_values`); it values unseen examples too.
 * :mod:`~stochamort.valuation.valuer`: :class:`AmortizedValuer`, all of the above as one object
@@ -28,11 +31,13 @@ Example::
 """
 
 from stochamort.results import DataValues
-from stochamort.valuation import amortize, baselines, metrics, oracles, utility, valuer
+from stochamort.valuation import amortize, baselines, merging, metrics, oracles, stopping, utility, valuer
 from stochamort.valuation.amortize import *
 from stochamort.valuation.baselines import *
+from stochamort.valuation.merging import merge_values
 from stochamort.valuation.metrics import *
 from stochamort.valuation.oracles import *
+from stochamort.valuation.stopping import *
 from stochamort.valuation.utility import *
 from stochamort.valuation.valuer import *
 
@@ -40,6 +45,8 @@ from stochamort.valuation.valuer import *
 __all__ = ["DataValues"]
 __all__ += utility.__all__
 __all__ += oracles.__all__
+__all__ += stopping.__all__
+__all__ += ["merge_values"]
 __all__ += amortize.__all__
 __all__ += metrics.__all__
 __all__ += valuer.__all__

@@ -34,6 +34,8 @@ from stochamort._checks import check_seed
 from stochamort.errors import InvalidArgumentError, TooManyPlayersError
 from stochamort.sampling import enumerate_coalitions, sample_coalitions, sample_multisets, sample_permutations
 from stochamort.results import DataValues
+from stochamort.valuation.merging import banzhaf_moments
+from stochamort.valuation.stopping import ValuationStopping, run_rounds
 from stochamort.valuation.utility import Utility
 from stochamort.weights import semivalue_position_weights, semivalue_weights
 
@@ -65,23 +67,62 @@ class DataValuationOracle(ABC):
     #: Whether E[estimate] equals the target exactly (for the settings' defaults).
     unbiased: ClassVar[bool]
 
+    def __post_init__(self) -> None:
+        stopping = getattr(self, "stopping", None)
+        if isinstance(stopping, dict):  # as settings() writes it, e.g. read back from a saved valuer
+            object.__setattr__(self, "stopping", ValuationStopping(**stopping))
+
     def settings(self) -> dict[str, Any]:
         """The oracle's name and settings, e.g. for a label store's manifest."""
         return {"oracle": type(self).__name__, **asdict(self)}
 
     def __call__(self, utility: Utility, *, seed: int = 0, progress: bool = True) -> DataValues:
-        """Estimate the value of each of ``utility``'s training points."""
+        """Estimate the value of each of ``utility``'s training points.
+
+        With a ``stopping`` rule, the oracle runs in rounds of its own size until the rule is met
+        (see :class:`~stochamort.valuation.ValuationStopping`); the result's ``extras["rounds"]``
+        says how many ran.
+        """
         if not isinstance(utility, Utility):
             raise InvalidArgumentError(f"utility: must be a stochamort.valuation.Utility, got {type(utility).__name__}")
         self._validate(utility)
-        return self._estimate(utility, check_seed(seed), bool(progress))
+        seed, progress = check_seed(seed), bool(progress)
+        stopping = getattr(self, "stopping", None)
+        if stopping is None:
+            return self._estimate(utility, seed, progress)
+        if not isinstance(stopping, ValuationStopping):
+            raise InvalidArgumentError(f"stopping: must be a ValuationStopping or None, got {type(stopping).__name__}")
+        rounds = 0
+
+        def one_round(index: int, points: NDArray[np.int64]) -> DataValues:
+            nonlocal rounds
+            rounds += 1
+            return self._round(utility, seed, index, points, progress)
+
+        result = run_rounds(
+            stopping, utility.n_data, one_round, lambda n_active: self._round_fits(utility, n_active),
+            per_point=self.per_point, name=type(self).__name__, progress=progress,
+        )
+        return replace(result, extras={**result.extras, "rounds": rounds})
+
+    #: Whether a stopping rule stops point by point (each point's fits are its own).
+    per_point: ClassVar[bool] = False
 
     def _validate(self, utility: Utility) -> None:
         """Check that the settings suit this utility."""
 
-    @abstractmethod
     def _estimate(self, utility: Utility, seed: int, progress: bool) -> DataValues:
-        """The estimate for all training points."""
+        """The estimate for all training points (one round)."""
+        return self._round(utility, seed, 0, np.arange(utility.n_data, dtype=np.int64), progress)
+
+    @abstractmethod
+    def _round(self, utility: Utility, seed: int, index: int, points: NDArray[np.int64], progress: bool) -> DataValues:
+        """Round ``index`` of the estimate, on samples of its own; ``points`` are the points to
+        value (all of them unless :attr:`per_point`)."""
+
+    @abstractmethod
+    def _round_fits(self, utility: Utility, n_points: int) -> int:
+        """At most how many utility evaluations a round for ``n_points`` points takes."""
 
 
 def _prefix_counts(ranks: NDArray[np.int64], sizes: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -127,9 +168,13 @@ class _PermutationOracle(DataValuationOracle):
         fits = max(1, MAX_SUBSET_CELLS // max(1, n_perm * n))
         return min(fits, max(1, n // 32)) if truncating else fits
 
-    def _estimate(self, utility: Utility, seed: int, progress: bool) -> DataValues:
+    def _round_fits(self, utility: Utility, n_points: int) -> int:
+        start = int(self.min_cardinality)
+        return 1 + (1 if start == 0 else int(self.n_permutations)) + int(self.n_permutations) * max(0, utility.n_data - 1 - start)
+
+    def _round(self, utility: Utility, seed: int, index: int, points: NDArray[np.int64], progress: bool) -> DataValues:
         n, n_perm, start = utility.n_data, int(self.n_permutations), int(self.min_cardinality)
-        perms = sample_permutations(1, n_perm, n, seed=seed)[0]
+        perms = sample_permutations(1, n_perm, n, seed=seed, sample_offset=index * n_perm)[0]
         ranks = np.empty_like(perms)
         np.put_along_axis(ranks, perms, np.arange(n, dtype=np.int64)[None, :], axis=1)
         chain = np.zeros((n_perm, n + 1))
@@ -191,6 +236,9 @@ class TMCShapley(_PermutationOracle):
             ``tolerance × |U(all)|`` of U(all); the contributions after it are recorded as 0 and
             their fits are skipped. ``None`` (default): no truncation.
         min_cardinality: size of the starting set of each permutation (the paper's code uses 5).
+        stopping: a :class:`~stochamort.valuation.ValuationStopping`: rounds of
+            ``n_permutations`` until every point's standard error meets its target or the fits
+            run out (None: one round).
 
     **Unbiased** for Data Shapley with the defaults. Truncation biases contributions after the cut
     towards 0 (small when the tolerance is small); ``min_cardinality = m > 0`` estimates the
@@ -198,6 +246,7 @@ class TMCShapley(_PermutationOracle):
     """
 
     truncation_tolerance: float | None = None
+    stopping: ValuationStopping | None = None
     target: ClassVar[str] = "shapley"
     unbiased: ClassVar[bool] = True
 
@@ -220,11 +269,12 @@ class BetaShapley(_PermutationOracle):
     semivalue weight of one coalition of size k, so that the weighted mean is the Beta Shapley
     value. α > β emphasises small coalitions (the paper's default Beta(16, 1)); α = β = 1 is Data
     Shapley. Cost as :class:`TMCShapley` (without truncation). **Unbiased** (for
-    ``min_cardinality = 0``).
+    ``min_cardinality = 0``). ``stopping``: as for :class:`TMCShapley`.
     """
 
     alpha: float = 16.0
     beta: float = 1.0
+    stopping: ValuationStopping | None = None
     target: ClassVar[str] = "beta"
     unbiased: ClassVar[bool] = True
 
@@ -243,28 +293,34 @@ class DataBanzhaf(DataValuationOracle):
     Draws ``n_samples`` subsets with every point present with probability 1/2 and fits one model
     per subset; the value of point i is mean U(S ∋ i) − mean U(S ∌ i), so every fit serves every
     point. **Unbiased** given at least one sample on each side (probability 1 − 2^(1−m)); standard
-    errors from the two groups' variances.
+    errors from the two groups' variances, whose moments are kept in ``extras`` (``n_inside``,
+    ``mean_inside``, ``m2_inside`` and the same ``_outside``) so that results merge
+    (:func:`~stochamort.valuation.merge_values`). ``stopping``: a
+    :class:`~stochamort.valuation.ValuationStopping`, rounds of ``n_samples`` fits.
     """
 
     n_samples: int
+    stopping: ValuationStopping | None = None
     target: ClassVar[str] = "banzhaf"
     unbiased: ClassVar[bool] = True
 
     def _validate(self, utility: Utility) -> None:
         _check_positive_int("n_samples", self.n_samples, 2)
 
-    def _estimate(self, utility: Utility, seed: int, progress: bool) -> DataValues:
+    def _round_fits(self, utility: Utility, n_points: int) -> int:
+        return int(self.n_samples)
+
+    def _round(self, utility: Utility, seed: int, index: int, points: NDArray[np.int64], progress: bool) -> DataValues:
         n, m = utility.n_data, int(self.n_samples)
-        masks = sample_coalitions(1, m, n, distribution="banzhaf", seed=seed)
+        masks = sample_coalitions(1, m, n, distribution="banzhaf", seed=seed, sample_offset=index * m)
         values = utility.evaluate(masks[0], progress=progress)
         est = estimators.msr_banzhaf(masks, values[None, :, None])
-        inside = masks[0].sum(axis=0, dtype=np.int64)
         return DataValues(
             est.values[0, :, 0],
             est.std_errors[0, :, 0],
             np.full(n, m, dtype=np.int64),
             m,
-            extras={"n_inside": inside},
+            extras=banzhaf_moments(masks[0], np.asarray(values, dtype=np.float64)),
         )
 
 
@@ -280,13 +336,20 @@ class DistributionalShapley(DataValuationOracle):
 
     Because D never depends on z beyond the draw, the value is defined for any point, not just the
     training points: see :meth:`value_points`.
+
+    ``stopping``: a :class:`~stochamort.valuation.ValuationStopping`: rounds of
+    ``n_contributions`` per point, each point stopping on its own once its standard error meets
+    the target (``extras["contributions"]`` is then kept only while every point has had the same
+    rounds).
     """
 
     n_contributions: int
     min_size: int = 10
     max_size: int = 100
+    stopping: ValuationStopping | None = None
     target: ClassVar[str] = "distributional"
     unbiased: ClassVar[bool] = True
+    per_point: ClassVar[bool] = True
 
     def _validate(self, utility: Utility) -> None:
         _check_positive_int("n_contributions", self.n_contributions)
@@ -295,8 +358,11 @@ class DistributionalShapley(DataValuationOracle):
         if hi < lo:
             raise InvalidArgumentError(f"max_size: must be at least min_size = {lo}, got {hi}")
 
-    def _estimate(self, utility: Utility, seed: int, progress: bool) -> DataValues:
-        return self._contributions(utility, np.arange(utility.n_data, dtype=np.int64), seed, progress)
+    def _round_fits(self, utility: Utility, n_points: int) -> int:
+        return 2 * int(self.n_contributions) * n_points
+
+    def _round(self, utility: Utility, seed: int, index: int, points: NDArray[np.int64], progress: bool) -> DataValues:
+        return self._contributions(utility, points, seed, progress, sample_offset=index * int(self.n_contributions))
 
     def value_training_points(self, utility: Utility, points: Any, *, seed: int = 0, progress: bool = True) -> DataValues:
         """Values of some training points only (indices ``points``), e.g. for ground truth.
@@ -326,7 +392,8 @@ class DistributionalShapley(DataValuationOracle):
         return self._contributions(extended, candidates, check_seed(seed), bool(progress), n_pool=utility.n_data)
 
     def _contributions(
-        self, utility: Utility, points: NDArray[np.int64], seed: int, progress: bool, n_pool: int | None = None
+        self, utility: Utility, points: NDArray[np.int64], seed: int, progress: bool, n_pool: int | None = None,
+        sample_offset: int = 0,
     ) -> DataValues:
         n_data = utility.n_data
         pool = n_data if n_pool is None else n_pool
@@ -341,7 +408,8 @@ class DistributionalShapley(DataValuationOracle):
                 runs = np.split(batch, np.flatnonzero(np.diff(batch) != 1) + 1)
                 draws = np.concatenate([
                     sample_multisets(
-                        run.size, m, pool, min_size=self.min_size, max_size=self.max_size, seed=seed, point_offset=int(run[0])
+                        run.size, m, pool, min_size=self.min_size, max_size=self.max_size, seed=seed,
+                        point_offset=int(run[0]), sample_offset=sample_offset,
                     )
                     for run in runs
                 ])
@@ -376,7 +444,10 @@ class ExactDataValues(DataValuationOracle):
             raise TooManyPlayersError(f"utility: exact enumeration supports at most 20 training points, got {utility.n_data}")
         semivalue_weights(max(1, utility.n_data), self.kind, alpha=self.alpha, beta=self.beta)
 
-    def _estimate(self, utility: Utility, seed: int, progress: bool) -> DataValues:
+    def _round_fits(self, utility: Utility, n_points: int) -> int:
+        return 1 << utility.n_data
+
+    def _round(self, utility: Utility, seed: int, index: int, points: NDArray[np.int64], progress: bool) -> DataValues:
         n = utility.n_data
         table = utility.evaluate(enumerate_coalitions(n), progress=progress)
         est = estimators.exact_semivalue(table[None, :, None], semivalue_weights(n, self.kind, alpha=self.alpha, beta=self.beta))
