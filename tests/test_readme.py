@@ -61,3 +61,14 @@ def test_readme_valuation_example_runs() -> None:
     values, flipped = np.asarray(namespace["values"]), np.asarray(namespace["flipped"])
     assert values.shape == (500,) and flipped.shape == (5,)
     assert np.isfinite(values).all() and np.isfinite(flipped).all()
+
+
+def test_readme_valuation_stopping_example_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[FIRST_TOUR + 2], str(README), "exec"), namespace)  # noqa: S102 - the utility it uses
+    exec(compile(blocks[FIRST_TOUR + 3], str(README), "exec"), namespace)  # noqa: S102 - our own documentation
+    values, more = namespace["values"], namespace["more"]
+    assert values.total_evaluations <= 2048  # type: ignore[attr-defined]
+    assert values.extras["target_met"].all() or values.total_evaluations > 2048 - 64  # type: ignore[attr-defined]
+    assert more.total_evaluations == values.total_evaluations + 256  # type: ignore[attr-defined]
