@@ -170,8 +170,10 @@ def test_bad_arguments_raise_typed_errors_naming_them(model: GradientBoostingCla
         AmortizedExplainer(42, background)
     with pytest.raises(InvalidArgumentError, match="^oracle: "):
         AmortizedExplainer(model, background, oracle="permutation")  # type: ignore[arg-type]
-    with pytest.raises(ShapeError, match="^background: "):
+    with pytest.raises(ShapeError, match="^x_train: each input has shape \\(30,\\), but the masker's background rows have \\(5,\\)"):
         AmortizedExplainer(model, MarginalMasker(background[:, :5])).fit(x, progress=False)
+    with pytest.raises(ShapeError, match="^x: each input has shape \\(4,\\)"):
+        AmortizedExplainer(model, background).explain(x[:3, :4], amortized=False)
     bad = x.copy()
     bad[3, 2] = np.nan
     with pytest.raises(NonFiniteError, match="^x_train: .*3"):

@@ -280,6 +280,12 @@ class AmortizedExplainer:
             raise ShapeError(f"{name}: each input has shape {tuple(inputs.array.shape[1:])}, but the explainer was fitted on inputs of shape {self.input_shape}")
         if self.columns is not None and inputs.columns is not None and tuple(inputs.columns) != tuple(self.columns):
             raise ShapeError(f"{name}: has columns {list(inputs.columns)[:8]}..., but the explainer was fitted on {list(self.columns)[:8]}...")
+        if isinstance(self.masker, MarginalMasker):
+            row_shape = self.masker.input_shape
+            if tuple(inputs.array.shape[1:]) != row_shape:
+                raise ShapeError(
+                    f"{name}: each input has shape {tuple(inputs.array.shape[1:])}, but the masker's background rows have {row_shape}"
+                )
         return inputs
 
     def game(self, x: Any) -> ModelGame:

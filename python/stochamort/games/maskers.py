@@ -159,6 +159,11 @@ class MarginalMasker(Masker):
         """The background rows the masker averages over (after subsampling), as numpy."""
         return _host_numpy(self._background_input)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one background row, which every explained input must have."""
+        return tuple(self._background_input.shape[1:])
+
     def n_features(self, sample_shape: tuple[int, ...]) -> int:
         return int(torch.Size(sample_shape).numel())
 
