@@ -87,21 +87,39 @@ def shrink(
     return common + keep * (effects - common), keep * noise
 
 
+def mean_calibration(
+    prior: NDArray[np.float64], d0: NDArray[np.float64], observed: NDArray[np.float64], informative: NDArray[np.bool_]
+) -> float:
+    """How far to raise the prior so that its mean matches the mean observed variance (never
+    lowered). Sample variances are unbiased whatever the contributions' distribution, their
+    logarithms only under normality: for heavy-tailed contributions the log scale sits too low."""
+    usable = informative & np.isfinite(d0) & (d0 > 4)  # the prior's mean is finite (and stable)
+    if usable.sum() < MIN_RESIDUAL_DOF:
+        return 1.0
+    expected = (prior * d0 / np.where(usable, d0 - 2, 1.0))[usable].sum()
+    return max(1.0, float(observed[usable].sum() / expected))
+
+
 def moderated_std_errors(
-    std_errors: NDArray[np.float64], dof: NDArray[np.float64]
+    std_errors: NDArray[np.float64], dof: NDArray[np.float64], poolable: NDArray[np.bool_] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Moderated standard errors and their degrees of freedom, both of ``std_errors``' shape.
 
     ``std_errors`` is ``(n_points, ...)``; ``dof`` is ``(n_points,)`` or ``std_errors``' shape: the
     replicates behind each standard error less one (their variance is ``se² · (dof + 1)``).
     Cells with no sampled variance (``dof`` 0 or infinite: one replicate, or exact values) are
-    returned as they are; so is everything when too few cells have a positive variance.
+    returned as they are; so are the points that are not ``poolable`` (``(n_points,)``, None: all
+    are): standard errors of stratified designs combine strata, and a point's cells then share
+    the error of its few units, which no pooling over cells can see; and so is everything when
+    too few cells have a positive variance.
     """
     n_points = std_errors.shape[0]
     dof = np.asarray(dof, dtype=np.float64)
     dof = np.broadcast_to(dof.reshape(dof.shape + (1,) * (std_errors.ndim - dof.ndim)), std_errors.shape)
     se, dof = std_errors.reshape(n_points, -1), dof.reshape(n_points, -1)
     sampled = (dof > 0) & np.isfinite(dof)
+    if poolable is not None:
+        sampled &= np.asarray(poolable, dtype=np.bool_).reshape(n_points, 1)
     d = np.where(sampled, dof, 1.0)
     variance = se**2 * (d + 1)
     informative = sampled & np.isfinite(variance) & (variance > 0)
@@ -137,6 +155,7 @@ def moderated_std_errors(
     with np.errstate(over="ignore"):
         prior = np.exp(scales + np.where(finite, digamma(safe_d0 / 2) - np.log(safe_d0 / 2), 0.0))
     observed = np.where(np.isfinite(variance), variance, 0.0)
+    prior = prior * mean_calibration(prior, d0, observed, informative)
     shrunk = np.where(finite, (safe_d0 * prior + d * observed) / (safe_d0 + d), prior)
     moderated = np.where(sampled & np.isfinite(se), np.sqrt(shrunk / (d + 1)), se)
     pooled_dof = np.where(sampled, dof + d0, dof)

@@ -78,7 +78,25 @@ def _kernelshap(
         stratified,
     )
     units = (m.shape[1] - (n_enumerated or 0)) // (2 if paired else 1)
-    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2), degrees_of_freedom(m.shape[0], units - 1))
+    extras = _stratified_dof(m, int(n_enumerated or 0), paired) if stratified else degrees_of_freedom(m.shape[0], units - 1)
+    return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2), extras)
+
+
+def _stratified_dof(masks: NDArray[np.bool_], n_enumerated: int, paired: bool) -> dict[str, NDArray[np.float64]]:
+    """Degrees of freedom of a stratified design's standard errors: Σ over size strata of (units
+    in it − 1), as the core pools them (a stratum of one unit borrows the pooled variance);
+    infinite when every coalition was enumerated (no sampling error)."""
+    n_points, d = masks.shape[0], masks.shape[2]
+    first_rows = masks[:, n_enumerated :: 2 if paired else 1]
+    if first_rows.shape[1] == 0:
+        return {**degrees_of_freedom(n_points, np.inf), "poolable": np.zeros(n_points, np.bool_)}
+    sizes = first_rows.sum(axis=2, dtype=np.int64)
+    strata = np.minimum(sizes, d - sizes) if paired else sizes
+    counts = np.zeros((n_points, d + 1), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(n_points), strata.shape[1]), strata.ravel()), 1)
+    # Not "poolable": the strata's variances are combined, and a point's players share the error
+    # of its few units, so pooling over players (stochamort._moderation) would trust it too much.
+    return {"dof": np.maximum(counts - 1, 0).sum(axis=1).astype(np.float64), "poolable": np.zeros(n_points, np.bool_)}
 
 
 def kernelshap(

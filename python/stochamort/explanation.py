@@ -180,6 +180,9 @@ class Attributions:
         dof: float64 ``(n_points,)``, the degrees of freedom of each point's standard errors (the
             independent replicates behind them minus one; ``inf`` for exact values), or ``None``
             when unknown (the intervals then use the normal quantile).
+        poolable: bool ``(n_points,)``: whether :meth:`confidence_interval` may pool a point's
+            standard errors with the others' (False for KernelSHAP's stratified designs, see
+            :meth:`stochamort.results.Estimate.confidence_interval`), or ``None``: all may.
 
     Raises:
         InvalidArgumentError: (or its subclasses ShapeError, InvalidDTypeError, NonFiniteError) naming
@@ -198,6 +201,7 @@ class Attributions:
     method: str
     patch_size: tuple[int, int] | None = None
     dof: NDArray[np.float64] | None = None
+    poolable: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         values = as_float_array("values", _to_numpy(self.values, "values"), 3)
@@ -223,6 +227,12 @@ class Attributions:
             if np.isnan(dof).any() or (dof < 0).any():
                 raise InvalidArgumentError("dof: degrees of freedom must be >= 0 (inf for exact values)")
             self._set("dof", dof)
+        if self.poolable is not None:
+            poolable = np.asarray(_to_numpy(self.poolable, "poolable"))
+            if poolable.dtype != np.bool_:
+                raise InvalidDTypeError(f"poolable: must be a bool array, got dtype {poolable.dtype}")
+            check_shape("poolable", poolable, (n,), "one flag per point")
+            self._set("poolable", poolable.copy())
         for name in ("base_values", "outputs"):
             endpoint = as_float_array(name, _to_numpy(getattr(self, name), name), 2)
             check_shape(name, endpoint, (n, o), "(n_points, n_outputs) of values")
@@ -312,7 +322,7 @@ class Attributions:
             InvalidArgumentError: if ``level`` is outside (0, 1), ``kind`` is unknown, or there
                 are no standard errors (amortized predictions).
         """
-        return t_interval(self.values, self._required_std_errors("confidence_interval"), level, self.dof, kind)
+        return t_interval(self.values, self._required_std_errors("confidence_interval"), level, self.dof, kind, self.poolable)
 
     def to_estimate(self) -> Estimate:
         """The values, standard errors and evaluations as an :class:`~stochamort.results.Estimate`.
@@ -326,6 +336,8 @@ class Attributions:
         """
         std_errors = self._required_std_errors("to_estimate")
         extras = {} if self.dof is None else {"dof": self.dof.copy()}
+        if self.poolable is not None:
+            extras["poolable"] = self.poolable.copy()
         return Estimate(self.values.copy(), std_errors.copy(), self.n_evaluations.copy(), extras)
 
     def _required_std_errors(self, caller: str) -> NDArray[np.float64]:
@@ -361,6 +373,7 @@ class Attributions:
             values=self.values[rows],
             std_errors=None if self.std_errors is None else self.std_errors[rows],
             dof=None if self.dof is None else self.dof[rows],
+            poolable=None if self.poolable is None else self.poolable[rows],
             n_evaluations=self.n_evaluations[rows],
             base_values=self.base_values[rows],
             outputs=self.outputs[rows],

@@ -37,6 +37,7 @@ def t_interval(
     level: float,
     dof: NDArray[np.float64] | None,
     kind: str = "t",
+    poolable: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``values ∓ q · std_errors`` with ``q`` the two-sided ``level`` quantile of Student's t with
     ``dof`` degrees of freedom per point (the normal quantile where ``dof`` is None or infinite;
@@ -44,7 +45,8 @@ def t_interval(
 
     ``kind`` is ``"t"`` (as just said), ``"moderated"`` (the standard errors and degrees of
     freedom pooled over the result first, see :mod:`stochamort._moderation`; plain t without
-    ``dof``) or ``"normal"`` (the normal quantile whatever ``dof``).
+    ``dof``; only the points that are ``poolable``, all when None) or ``"normal"`` (the normal
+    quantile whatever ``dof``).
     """
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0.0 < level < 1.0:
         raise InvalidArgumentError(f"level: must be a number in (0, 1), got {level!r}")
@@ -55,7 +57,7 @@ def t_interval(
     if dof is not None and kind == "moderated" and values.shape[0] > 0:
         from stochamort._moderation import moderated_std_errors
 
-        std_errors, dof = moderated_std_errors(np.asarray(std_errors, dtype=np.float64), dof)
+        std_errors, dof = moderated_std_errors(np.asarray(std_errors, dtype=np.float64), dof, poolable)
     if dof is None:
         q: Any = NormalDist().inv_cdf(0.5 + level / 2.0)
     else:
@@ -136,7 +138,8 @@ class Estimate:
                 this result (empirical Bayes, as limma: the players of a point share a scale, the
                 points' scales are shrunk toward each other as far as their scatter allows), then
                 Student's t with the pooled degrees of freedom. A point's interval therefore
-                depends on the other points in the result. ``"t"``: Student's t with each point's
+                depends on the other points in the result. Points whose ``extras["poolable"]`` is
+                False (KernelSHAP's stratified designs) keep their own. ``"t"``: Student's t with each point's
                 :attr:`dof` alone. ``"normal"``: the normal quantile. Without :attr:`dof`, all
                 three use the normal quantile; where ``dof`` is 0 (one replicate) the interval is
                 infinite, and exact values (zero standard error, infinite ``dof``) are their own
@@ -145,7 +148,8 @@ class Estimate:
         Raises:
             InvalidArgumentError: naming ``level`` unless it lies in (0, 1), or ``kind``.
         """
-        return t_interval(self.values, self.std_errors, level, self.dof, kind)
+        poolable = self.extras.get("poolable")
+        return t_interval(self.values, self.std_errors, level, self.dof, kind, None if poolable is None else np.asarray(poolable, bool))
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def test_files_read_with_numpy_and_json_alone(reference_store: Path, direct: Est
     assert manifest["x_shape"] == [N, D] and manifest["x_dtype"] == "float64" and len(manifest["x_sha256"]) == 64
     assert isinstance(manifest["stochamort_version"], str) and manifest["created"]
     chunks = [np.load(reference_store / manifest["chunk_files"].format(index=k)) for k in range(manifest["n_chunks"])]
-    assert set(chunks[0].files) == {"values", "std_errors", "n_evaluations", "points", "extra_dof", "extra_singular_retries"}
+    assert set(chunks[0].files) == {"values", "std_errors", "n_evaluations", "points", "extra_dof", "extra_poolable", "extra_singular_retries"}
     np.testing.assert_array_equal(np.concatenate([c["values"] for c in chunks]), direct.values)
     np.testing.assert_array_equal(np.concatenate([c["std_errors"] for c in chunks]), direct.std_errors)
     np.testing.assert_array_equal(np.concatenate([c["points"] for c in chunks]), np.arange(N))

@@ -96,13 +96,35 @@ def test_every_sampling_oracle_reports_its_degrees_of_freedom(game: FunctionGame
     for oracle, dof in [
         (Permutation(budget=2 + 6 * (D - 1)), 2.0),  # 6 orders: 3 antithetic pairs, the units
         (Permutation(budget=2 + 6 * (D - 1), antithetic=False), 5.0),  # 6 independent orders
-        (UnbiasedKernelSHAP(budget=34), 15.0),  # 32 samples, 16 pairs
+        (UnbiasedKernelSHAP(budget=34, sampling="iid"), 15.0),  # 32 samples, 16 pairs
         (MSRBanzhaf(budget=40), 38.0),
         (Exact(), np.inf),
     ]:
         est = oracle(small, progress=False)
         assert est.dof is not None and est.dof.shape == (3,)
         np.testing.assert_array_equal(est.dof, dof, err_msg=repr(oracle))
+        assert "poolable" not in est.extras
+
+
+def test_stratified_designs_count_the_degrees_of_freedom_of_their_strata(game: FunctionGame) -> None:
+    """A stratified design's variance sums the strata's: Σ (units in a stratum − 1), which the
+    core pools; its points are not poolable (their players share the error of few units)."""
+    from stochamort import estimators
+
+    est = UnbiasedKernelSHAP(budget=34)(game, progress=False)
+    assert not est.extras["poolable"].any() and (est.dof < 15).all()
+    d = 6
+    pairs = [(0b000001, 1), (0b000011, 2), (0b000101, 2), (0b001011, 3), (0b001101, 3), (0b010101, 3)]  # strata 1, 2, 2, 3, 3, 3
+    rows = []
+    for bits, _ in pairs:
+        row = np.array([(bits >> i) & 1 for i in range(d)], dtype=bool)
+        rows += [row, ~row]
+    masks = np.array(rows)[None]
+    values = masks.sum(axis=2, keepdims=True) ** 2.0
+    stratified = estimators.unbiased_kernelshap(masks, values, np.zeros((1, 1)), np.full((1, 1), 36.0), paired=True, stratified=True)
+    assert stratified.dof is not None and stratified.dof[0] == 0 + 1 + 2
+    plain = estimators.unbiased_kernelshap(masks, values, np.zeros((1, 1)), np.full((1, 1), 36.0), paired=True)
+    assert plain.dof is not None and plain.dof[0] == 5
 
 
 def test_t_interval_quantiles_and_edge_cases() -> None:

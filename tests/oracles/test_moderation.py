@@ -98,3 +98,25 @@ def test_data_values_pool_over_points_and_kind_is_checked() -> None:
     for bad in ("student", None, 1):
         with pytest.raises(InvalidArgumentError, match="kind"):
             values.confidence_interval(0.95, bad)  # type: ignore[arg-type]
+
+
+def test_points_that_are_not_poolable_keep_their_own_t_interval() -> None:
+    est = normal_replicates(np.random.default_rng(9), 40, 8, 2, 0, 0, 0)
+    poolable = np.arange(40) % 2 == 0
+    flagged = Estimate(est.values, est.std_errors, est.n_evaluations, {**est.extras, "poolable": poolable})
+    (lower, upper), (lower_t, upper_t) = flagged.confidence_interval(), flagged.confidence_interval(0.95, "t")
+    np.testing.assert_array_equal(upper[~poolable], upper_t[~poolable])
+    assert not np.array_equal(upper[poolable], upper_t[poolable])
+    from stochamort.explanation import Attributions
+
+    attributions = Attributions(
+        values=est.values, std_errors=est.std_errors, n_evaluations=est.n_evaluations, base_values=np.zeros((40, 1)),
+        outputs=np.zeros((40, 1)), method="UnbiasedKernelSHAP", dof=est.extras["dof"], poolable=poolable,
+    )
+    np.testing.assert_array_equal(attributions.confidence_interval()[1], upper)
+    np.testing.assert_array_equal(attributions[1:3].poolable, poolable[1:3])
+    with pytest.raises(InvalidArgumentError, match="poolable"):
+        Attributions(
+            values=est.values, std_errors=est.std_errors, n_evaluations=est.n_evaluations, base_values=np.zeros((40, 1)),
+            outputs=np.zeros((40, 1)), method="x", poolable=np.ones(40),
+        )

@@ -447,14 +447,14 @@ class AmortizedExplainer:
             gaps = grand - null if training.amortizer.efficiency else None
             values = training.amortizer.predict(inputs.array, gaps)
             std_errors, evaluations, method = None, np.full(inputs.n_points, 2, np.int64), "amortized"
-            dof = None
+            dof = poolable = None
         else:
             chosen = oracle if oracle is not None else self.oracle or default_oracle(inputs.n_points, game.n_players)
             if not isinstance(chosen, Oracle):
                 raise InvalidArgumentError(f"oracle: must be a stochamort.oracles.Oracle, got {type(chosen).__name__}")
             est = chosen(game, seed=check_seed(seed), progress=check_bool("progress", progress))
             values, std_errors, method = est.values, est.std_errors, type(chosen).__name__
-            evaluations, dof = est.n_evaluations + 2, est.dof
+            evaluations, dof, poolable = est.n_evaluations + 2, est.dof, est.extras.get("poolable")
         return Attributions(
             values=values,
             std_errors=std_errors,
@@ -467,6 +467,7 @@ class AmortizedExplainer:
             method=method,
             patch_size=self.masker.patch_size if isinstance(self.masker, ImagePatchMasker) else None,
             dof=dof,
+            poolable=poolable,
         )
 
     def score(self, x: Any, reference: Any = "exact", *, seed: int = 0, progress: bool = False) -> dict[str, float]:
