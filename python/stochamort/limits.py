@@ -11,9 +11,27 @@ physical memory (or of the container's memory limit when lower); set ``STOCHAMOR
 
 from __future__ import annotations
 
+import os
+
 from stochamort import _core
+from stochamort.errors import InvalidArgumentError
 
 __all__ = ["set_memory_limit", "memory_limit"]
+
+
+def _check_environment() -> None:
+    """A ``STOCHAMORT_MEMORY_LIMIT`` the core could not read must not be ignored silently."""
+    text = os.environ.get("STOCHAMORT_MEMORY_LIMIT")
+    if text is None:
+        return
+    digits = text.strip().removeprefix("+")  # what Rust's u64 parser reads
+    if not (digits.isascii() and digits.isdigit() and int(digits) < 2**64):
+        raise InvalidArgumentError(
+            f"STOCHAMORT_MEMORY_LIMIT: must be a number of bytes, an integer in [0, 2**64), got {text!r}"
+        )
+
+
+_check_environment()
 
 
 def set_memory_limit(limit: int | None = None) -> None:

@@ -60,6 +60,19 @@ def test_the_memory_limit_can_be_set_and_restored() -> None:
     assert sm.memory_limit() == default
 
 
+@pytest.mark.parametrize(("text", "accepted"), [("123456789", 123456789), (" +4096 ", 4096), ("abc", None), ("-5", None), ("1_000", None), ("1e9", None)])
+def test_the_memory_limit_from_the_environment_is_read_or_refused(text: str, accepted: int | None) -> None:
+    """A limit the core cannot read is an error at import, not a silent fallback to the default."""
+    env = {**os.environ, "STOCHAMORT_MEMORY_LIMIT": text}
+    run = subprocess.run(
+        [sys.executable, "-c", "import stochamort; print(stochamort.memory_limit())"], env=env, capture_output=True, text=True
+    )
+    if accepted is None:
+        assert run.returncode != 0 and "STOCHAMORT_MEMORY_LIMIT: must be a number of bytes" in run.stderr
+    else:
+        assert run.returncode == 0 and int(run.stdout) == accepted
+
+
 def junk(masks: np.ndarray) -> np.ndarray:
     """The same truth values with bytes other than 0/1 (legal in numpy)."""
     return (masks.view(np.uint8) * np.uint8(7)).view(np.bool_)

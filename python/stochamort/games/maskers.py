@@ -171,7 +171,7 @@ class MarginalMasker(Masker):
         background = _as_tensor(self._background_input, "background", x.device, x.dtype)
         if background.shape[1:] != x.shape[1:]:
             raise ShapeError(
-                f"background: rows have shape {tuple(background.shape[1:])} but inputs have {tuple(x.shape[1:])}"
+                f"x: each input has shape {tuple(x.shape[1:])}, but the background's rows have {tuple(background.shape[1:])}"
             )
         self._background = background.reshape(background.shape[0], -1)
 

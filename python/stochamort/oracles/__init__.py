@@ -5,8 +5,11 @@ Each oracle is a small frozen settings object; call it on a :class:`~stochamort.
     est = KernelSHAP(budget=512)(game, seed=0)
     est = Permutation(budget=512, stopping=StoppingRule(target_std_error=1e-3, max_evaluations=8192))(game)
 
-Budgets count game evaluations per point (including v(∅) and v(all) where used). Every docstring
-says whether the oracle is unbiased and, if not, how its bias behaves.
+Budgets count game evaluations per point (including v(∅) and v(all) where used). One exception:
+a regression oracle (KernelSHAP and its kin) whose sampled system is singular for a point draws
+that point again with 2, 4, then 8 times the budget rather than fail the batch; ``n_evaluations``
+and ``extras["singular_retries"]`` record it (see :mod:`stochamort.oracles.rescue`). Every
+docstring says whether the oracle is unbiased and, if not, how its bias behaves.
 """
 
 from stochamort.oracles.base import Oracle, StoppingRule

@@ -18,13 +18,42 @@ from stochamort import estimators
 from stochamort.errors import InvalidArgumentError
 from stochamort.results import DataValues
 
-__all__ = ["merge_values", "banzhaf_moments"]
+__all__ = ["merge_values", "banzhaf_moments", "PROVENANCE"]
 
 #: DataBanzhaf's ``extras``: each point's running moments inside and outside the samples.
 BANZHAF_MOMENTS = ("n_inside", "mean_inside", "m2_inside", "n_outside", "mean_outside", "m2_outside")
 
 #: ``extras`` arrays that list samples (permutations, draws) and are joined along this axis.
 SAMPLE_AXES = {"truncated_at": 0, "contributions": 1}
+
+#: ``extras`` an oracle's result carries so that merges can be checked: what made it (the
+#: oracle's settings but for its sample counts and stopping rule) and the seeds of its samples.
+PROVENANCE = ("estimator", "seeds")
+
+
+def check_provenance(first: DataValues, second: DataValues) -> dict[str, Any]:
+    """Refuse results of different oracles or settings, or sharing a seed (the same samples);
+    the merged result's provenance."""
+    made_by = first.extras.get("estimator"), second.extras.get("estimator")
+    if None not in made_by and made_by[0] != made_by[1]:
+        raise InvalidArgumentError(
+            f"second: was made by {made_by[1]}, first by {made_by[0]}: only results of the same oracle with the "
+            "same settings (but for how many samples) estimate the same values"
+        )
+    seeds = [np.asarray(v.extras["seeds"], dtype=np.uint64) if "seeds" in v.extras else None for v in (first, second)]
+    if seeds[0] is not None and seeds[1] is not None:
+        shared = np.intersect1d(seeds[0], seeds[1])
+        if shared.size:
+            raise InvalidArgumentError(
+                f"second: was drawn with seed {int(shared[0])}, as first was: the two hold the same samples, and merging "
+                "them would count each twice (halving the standard errors for nothing); run it with another seed"
+            )
+    merged: dict[str, Any] = {}
+    if made_by[0] is not None and made_by[0] == made_by[1]:
+        merged["estimator"] = made_by[0]
+    if seeds[0] is not None and seeds[1] is not None:
+        merged["seeds"] = np.union1d(seeds[0], seeds[1])
+    return merged
 
 
 def banzhaf_moments(masks: NDArray[np.bool_], utilities: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
@@ -56,7 +85,7 @@ def _side(values: DataValues, side: str) -> DataValues:
     )
 
 
-def _merge_banzhaf(first: DataValues, second: DataValues) -> DataValues:
+def _merge_banzhaf(first: DataValues, second: DataValues, provenance: dict[str, Any]) -> DataValues:
     inside = estimators.merge_data_values(_side(first, "inside"), _side(second, "inside"))
     outside = estimators.merge_data_values(_side(first, "outside"), _side(second, "outside"))
     assert inside.m2 is not None and outside.m2 is not None
@@ -67,6 +96,7 @@ def _merge_banzhaf(first: DataValues, second: DataValues) -> DataValues:
     extras = {
         "n_inside": inside.n_contributions, "mean_inside": inside.values, "m2_inside": inside.m2,
         "n_outside": outside.n_contributions, "mean_outside": outside.values, "m2_outside": outside.m2,
+        **provenance,
     }
     return DataValues(
         inside.values - outside.values,
@@ -86,14 +116,17 @@ def merge_values(first: DataValues, second: DataValues) -> DataValues:
     inside and outside the samples, in ``extras``). ``total_evaluations`` and the contributions
     are summed; per-sample ``extras`` (``truncated_at``, ``contributions``) are joined.
 
-    Two runs with the **same seed** draw the same samples: merging them counts every sample twice
-    and halves the standard errors wrongly. Use another seed (or let the stopping rule number the
-    rounds).
+    An oracle's result records what made it and its seed (``extras["estimator"]``,
+    ``extras["seeds"]``), so that two results of different oracles or settings (which estimate
+    different values), or drawn with the same seed (the same samples: merging would count each
+    twice and halve the standard errors for nothing) are refused. It cannot see the utility: merge
+    only results for the same model and data. A stopping rule's ``target_met`` and ``rounds`` do
+    not carry over (the merged result was not stopped by any rule).
 
     Raises:
         InvalidArgumentError: naming ``first`` or ``second`` for something that is not
-            :class:`~stochamort.results.DataValues`, exact values (nothing to merge), or two
-            results of different kinds.
+            :class:`~stochamort.results.DataValues`, exact values (nothing to merge), results of
+            different kinds, oracles or settings, or results sharing a seed.
         ShapeError: the results value different numbers of points.
     """
     for name, values in (("first", first), ("second", second)):
@@ -106,12 +139,13 @@ def merge_values(first: DataValues, second: DataValues) -> DataValues:
             )
     if (first.m2 is None) != (second.m2 is None):
         raise InvalidArgumentError("second: is a result of another kind of oracle than first (one keeps m2, the other not)")
+    provenance = check_provenance(first, second)
     if first.m2 is None:
-        return _merge_banzhaf(first, second)
+        return _merge_banzhaf(first, second, provenance)
     merged = estimators.merge_data_values(first, second)
     joined = {
         key: np.concatenate([first.extras[key], second.extras[key]], axis=axis)
         for key, axis in SAMPLE_AXES.items()
         if key in first.extras and key in second.extras
     }
-    return replace(merged, extras=joined)
+    return replace(merged, extras={**joined, **provenance})
