@@ -203,6 +203,26 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def real_values(name: str, raw: Any) -> NDArray[np.float64]:
+    """What a user's function returned, as float64; strings, complex numbers, ragged lists and
+    other non-numbers are an :class:`InvalidDTypeError` naming ``name``."""
+    try:
+        if np.iscomplexobj(raw):
+            raise TypeError("complex values")
+        return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InvalidDTypeError(f"{name}: must return real numbers, got {type(raw).__name__} ({err})") from err
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``bool(value)`` for a lenient on/off flag (``progress``), with the error of a value that has no
+    truth value (a numpy array of several elements) as an :class:`InvalidArgumentError` naming it."""
+    try:
+        return bool(value)
+    except (ValueError, TypeError) as err:
+        raise InvalidArgumentError(f"{name}: must be True or False, got {type(value).__name__} ({err})") from err
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
     """``value`` as an int, refused unless it is an integer (not a bool) ``>= minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -10,6 +10,8 @@ import numpy as np
 
 from stochamort import _core
 from stochamort._checks import as_bool, as_float64, as_int, as_masks, check_float
+from stochamort.errors import RequestTooLargeError
+from stochamort.limits import memory_limit
 from stochamort.results import Estimate, degrees_of_freedom
 
 __all__ = ["regression_adjusted_semivalue", "degree_two_fits"]
@@ -108,6 +110,10 @@ def regression_adjusted_semivalue(
     """
     m = as_masks(masks)
     folds = None if folds is None else as_int("folds", folds, minimum=1)
+    if folds is not None and m.ndim == 3 and 8 * folds * (m.shape[2] + 1) * max(1, np.ndim(values) and np.shape(values)[-1]) > memory_limit():
+        # The core allocates per-fold work before checking folds against the units: a huge
+        # ``folds`` aborted the process (a failed allocation), so it is refused here by size.
+        raise RequestTooLargeError(f"folds: {folds} folds would need more than the memory limit of {memory_limit()} bytes")
     degree = None if degree is None else as_int("degree", degree, minimum=0, maximum=3)
     intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
     phi, se, fold_values, used_folds, used_degree, used_intercepts = _core.regression_adjusted_semivalue(

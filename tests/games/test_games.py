@@ -569,9 +569,9 @@ def test_wrong_input_shapes_for_the_masker() -> None:
 
 def test_background_with_the_wrong_number_of_features() -> None:
     x = randn(2, 4, seed=39)
-    with raises_typed(ShapeError, "background"):
+    with raises_typed(ShapeError, "x"):  # the inputs disagree with the background; bind's argument is x
         MaskedModel(Flatten(), MarginalMasker(randn(6, 5, seed=40)), output="logits").bind(x)
-    with raises_typed(ShapeError, "background"):
+    with raises_typed(ShapeError, "x"):
         MaskedModel(Flatten(), MarginalMasker(np.zeros((6, 3))), output="logits").bind(x)
     with raises_typed(ShapeError, "background"):
         MarginalMasker(np.zeros(4))

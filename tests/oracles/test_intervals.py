@@ -141,3 +141,15 @@ def test_t_interval_quantiles_and_edge_cases() -> None:
     for bad in (0.0, 1.0, "0.9", True):
         with pytest.raises(InvalidArgumentError, match="level"):
             no_dof.confidence_interval(bad)  # type: ignore[arg-type]
+
+
+def test_a_stopping_target_says_which_points_met_it(game: FunctionGame) -> None:
+    from stochamort.oracles import StoppingRule
+
+    rule = StoppingRule(target_std_error=0.4, max_evaluations=2 + 16 * 2 * (D - 1))
+    est = Permutation(budget=2 + 2 * 2 * (D - 1), stopping=rule)(game, progress=False)
+    met = est.extras["target_met"]
+    assert met.dtype == np.bool_ and met.shape == (N,) and 0 < met.sum() < N  # the cap stopped the rest
+    worst = est.std_errors.reshape(N, -1).max(axis=1)
+    np.testing.assert_array_equal(met, (worst <= 0.4) & (est.dof + 1 >= rule.min_replicates))
+    assert "target_met" not in Permutation(budget=30)(game, progress=False).extras

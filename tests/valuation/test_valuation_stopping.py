@@ -152,4 +152,26 @@ def test_merge_refuses_what_cannot_be_merged() -> None:
     with pytest.raises(InvalidArgumentError, match="second"):
         merge_values(banzhaf, tmc)
     with pytest.raises(ShapeError):
-        merge_values(tmc, TMCShapley(n_permutations=4)(FunctionUtility(lambda c: c.sum(1).astype(float), 5), progress=False))
+        merge_values(tmc, TMCShapley(n_permutations=4)(FunctionUtility(lambda c: c.sum(1).astype(float), 5), seed=1, progress=False))
+
+
+def test_merge_refuses_the_same_samples_twice_and_other_estimators() -> None:
+    tmc = TMCShapley(n_permutations=4)
+    first, second = tmc(utility(), seed=0, progress=False), TMCShapley(n_permutations=9)(utility(), seed=1, progress=False)
+    merged = merge_values(first, second)  # other sample counts estimate the same values
+    np.testing.assert_array_equal(merged.extras["seeds"], [0, 1])
+    for other, why in [
+        (tmc(utility(), seed=0, progress=False), "seed 0"),
+        (first, "seed 0"),
+        (TMCShapley(n_permutations=4, min_cardinality=3)(utility(), seed=5, progress=False), "min_cardinality"),
+        (TMCShapley(n_permutations=4, truncation_tolerance=0.1)(utility(), seed=5, progress=False), "truncation_tolerance"),
+        (DistributionalShapley(n_contributions=3)(utility(), seed=5, progress=False), "DistributionalShapley"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=f"^second: .*{why}"):
+            merge_values(first, other)
+    with pytest.raises(InvalidArgumentError, match="seed 1"):
+        merge_values(merged, TMCShapley(n_permutations=2)(utility(), seed=1, progress=False))
+    banzhaf = DataBanzhaf(n_samples=16)
+    with pytest.raises(InvalidArgumentError, match="seed 2"):
+        merge_values(banzhaf(utility(), seed=2, progress=False), banzhaf(utility(), seed=2, progress=False))
+    assert "TMCShapley(min_cardinality=0" in first.extras["estimator"]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stochamort._checks import real_values
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
 
 __all__ = ["Game", "FunctionGame", "PointRange", "check_game_values"]
@@ -123,7 +124,7 @@ class FunctionGame(Game):
         return self._n_outputs
 
     def _evaluate(self, masks: NDArray[np.bool_], points: NDArray[np.int64]) -> NDArray[np.float64]:
-        values = np.asarray(self._fn(masks, points), dtype=np.float64)
+        values = real_values("fn", self._fn(masks, points))
         expected = (masks.shape[0], masks.shape[1], self._n_outputs)
         if values.shape != expected:
             raise ShapeError(f"fn: must return values of shape {expected}, got {values.shape}")

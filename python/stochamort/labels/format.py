@@ -123,7 +123,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
         )
     if manifest["n_chunks"] != -(-manifest["n_points"] // manifest["chunk_size"]):
         raise LabelStoreError(f"{path}: invalid manifest (n_chunks disagrees with n_points and chunk_size)")
-    if not isinstance(manifest.get("oracle"), dict) or not isinstance(manifest.get("seed"), int):
+    oracle = manifest.get("oracle")
+    if not isinstance(oracle, dict) or not isinstance(oracle.get("oracle"), str) or not isinstance(manifest.get("seed"), int):
         raise LabelStoreError(f"{path}: invalid manifest (oracle or seed missing)")
     return manifest
 

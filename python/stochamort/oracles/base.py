@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
-from stochamort._checks import check_seed
+from stochamort._checks import check_flag, check_seed
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, NonFiniteError, RequestTooLargeError, StochamortError
 from stochamort.limits import memory_limit
 from stochamort.results import Estimate
@@ -71,6 +71,7 @@ class StoppingRule:
     on at least ``min_replicates`` independent replicates (a standard error from two or three
     replicates is itself too noisy to stop on: it is often far too small by chance). No point ever
     uses more than ``max_evaluations`` game evaluations: a round that would exceed it is not started.
+    With a target, the estimate's ``extras["target_met"]`` says which points reached it.
 
     Args:
         target_std_error: stop a point once every standard error is at most this (None: no target).
@@ -160,8 +161,15 @@ class Oracle(ABC):
         if not isinstance(game, Game):
             raise InvalidArgumentError(f"game: must be a stochamort.games.Game, got {type(game).__name__}")
         check_seed(seed)
+        progress = check_flag("progress", progress)
         if not isinstance(point_offset, (int, np.integer)) or point_offset < 0:
             raise InvalidArgumentError(f"point_offset: must be a non-negative integer, got {point_offset!r}")
+        if int(point_offset) + game.n_points >= 2**63:  # global point indices are int64
+            raise InvalidArgumentError(
+                f"point_offset: point_offset + the game's {game.n_points} points must stay below 2**63, got {point_offset!r}"
+            )
+        if self.stopping is not None and not isinstance(self.stopping, StoppingRule):
+            raise InvalidArgumentError(f"stopping: must be a StoppingRule or None, got {type(self.stopping).__name__}")
         self._validate(game)
         n, d, o = game.n_points, game.n_players, game.n_outputs
         cells = self._cells_per_point(game)
@@ -170,6 +178,13 @@ class Oracle(ABC):
                 f"budget: {type(self).__name__} would hold {cells} mask cells ({cells / 2**30:.1f} GiB) for one point "
                 f"of this {d}-player game, more than the memory limit of {memory_limit() / 2**30:.1f} GiB; lower the budget "
                 "(or raise the limit with stochamort.set_memory_limit)"
+            )
+        result_bytes = 2 * 8 * n * d * o  # values and standard errors, float64
+        if result_bytes > memory_limit():
+            raise RequestTooLargeError(
+                f"game: the estimates of its {n} points x {d} players x {o} outputs would take {result_bytes / 2**30:.1f} GiB, "
+                f"more than the memory limit of {memory_limit() / 2**30:.1f} GiB; explain fewer points at a time "
+                "(e.g. with stochamort.games.PointRange, or raise the limit with stochamort.set_memory_limit)"
             )
         out = _Accumulator(n, d, o)
         chunk = max(1, MAX_CHUNK_CELLS // max(1, cells))
@@ -180,7 +195,11 @@ class Oracle(ABC):
                 check_finite_estimate(est, points + int(point_offset))
                 out.put(points, est)
                 bar.update(len(points))
-        return out.result()
+        result = out.result()
+        if self.stopping is not None and self.stopping.target_std_error is not None:
+            # Which points reached the target before max_evaluations (or 64 rounds) ran out.
+            result.extras["target_met"] = self.stopping.done(result.std_errors, result.dof)
+        return result
 
     def _validate(self, game: Game) -> None:
         """Check that the oracle can run on this game (budget large enough, ...)."""

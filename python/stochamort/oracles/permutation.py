@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
+from stochamort._checks import as_bool
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, TooManyPlayersError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
@@ -43,6 +44,7 @@ class Permutation(Oracle):
     def _validate(self, game: Game) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
             raise InvalidArgumentError(f"budget: must be a positive integer, got {self.budget!r}")
+        as_bool("antithetic", self.antithetic)  # as the core would, before it is used below
         d = game.n_players
         needed = 2 if self.antithetic else 1
         if self._orders_per_round(d) < needed:

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
+from stochamort._checks import as_bool
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort.games.base import Game
@@ -72,6 +73,8 @@ class CoalitionOracle(Oracle):
     def _validate(self, game: Game) -> None:
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
             raise InvalidArgumentError(f"budget: must be a positive integer, got {self.budget!r}")
+        if hasattr(self, "paired"):
+            as_bool("paired", self.paired)  # as the core would, before `grouped` is used below
         if getattr(self, "distribution", None) in ("shapley", "leverage") and game.n_players < 2:
             raise InvalidArgumentError(
                 f"game: {type(self).__name__} needs at least 2 players, the game has {game.n_players} (the kernel has "
@@ -217,6 +220,8 @@ class DesignSampling(CoalitionOracle):
     ) -> tuple[NDArray[np.bool_], Design | None]:
         if self.sampling == "iid":
             return super()._draw(n, samples, d, seed, first_point, round_index)
+        if d < 62:  # a budget of 2^d or more is spent on the census: more samples change nothing
+            samples = min(samples, 1 << 62)
         design = sample_design(
             n, samples, d, distribution=self.distribution, paired=self.grouped, seed=seed, point_offset=first_point
         )

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import estimators
-from stochamort.errors import InvalidArgumentError
+from stochamort.errors import InvalidArgumentError, NonFiniteError
 from stochamort.results import DataValues
 
 __all__ = ["merge_values", "banzhaf_moments", "PROVENANCE"]
@@ -61,16 +61,21 @@ def banzhaf_moments(masks: NDArray[np.bool_], utilities: NDArray[np.float64]) ->
     utilities of the samples that hold it and of those that do not. ``masks`` ``(m, n)``."""
     inside = masks.astype(np.float64)
     outside = 1.0 - inside
-    centre = float(utilities.mean()) if utilities.size else 0.0
-    shifted = utilities - centre  # centred first, so that the sums of squares keep their digits
     moments: dict[str, NDArray[Any]] = {}
-    for side, weights in (("inside", inside), ("outside", outside)):
-        count = weights.sum(axis=0)
-        total, squares = shifted @ weights, (shifted**2) @ weights
-        mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-        moments[f"n_{side}"] = count.astype(np.int64)
-        moments[f"mean_{side}"] = mean + centre
-        moments[f"m2_{side}"] = np.maximum(squares - count * mean**2, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below, by name
+        centre = float(utilities.mean()) if utilities.size else 0.0
+        shifted = utilities - centre  # centred first, so that the sums of squares keep their digits
+        for side, weights in (("inside", inside), ("outside", outside)):
+            count = weights.sum(axis=0)
+            total, squares = shifted @ weights, (shifted**2) @ weights
+            mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+            moments[f"n_{side}"] = count.astype(np.int64)
+            moments[f"mean_{side}"] = mean + centre
+            moments[f"m2_{side}"] = np.maximum(squares - count * mean**2, 0.0)
+    if not all(np.isfinite(moments[f"{k}_{side}"]).all() for k in ("mean", "m2") for side in ("inside", "outside")):
+        raise NonFiniteError(
+            "values: the utilities are too large for their moments (their sums or squares overflow float64); rescale the utility"
+        )
     return moments
 
 

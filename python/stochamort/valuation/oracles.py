@@ -30,8 +30,9 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort import estimators
-from stochamort._checks import check_seed
-from stochamort.errors import InvalidArgumentError, TooManyPlayersError
+from stochamort._checks import check_flag, check_seed
+from stochamort.errors import InvalidArgumentError, RequestTooLargeError, TooManyPlayersError
+from stochamort.limits import memory_limit
 from stochamort.sampling import enumerate_coalitions, sample_coalitions, sample_multisets, sample_permutations
 from stochamort.results import DataValues
 from stochamort.valuation.merging import banzhaf_moments
@@ -86,10 +87,15 @@ class DataValuationOracle(ABC):
         if not isinstance(utility, Utility):
             raise InvalidArgumentError(f"utility: must be a stochamort.valuation.Utility, got {type(utility).__name__}")
         self._validate(utility)
-        seed, progress = check_seed(seed), bool(progress)
+        if 4 * 8 * utility.n_data > memory_limit():  # values, standard errors, counts, point indices
+            raise RequestTooLargeError(
+                f"utility: the values of its {utility.n_data} training points would not fit in the memory limit of "
+                f"{memory_limit() / 2**30:.1f} GiB (see stochamort.set_memory_limit)"
+            )
+        seed, progress = check_seed(seed), check_flag("progress", progress)
         stopping = getattr(self, "stopping", None)
         if stopping is None:
-            return self._estimate(utility, seed, progress)
+            return self._with_provenance(self._estimate(utility, seed, progress), seed)
         if not isinstance(stopping, ValuationStopping):
             raise InvalidArgumentError(f"stopping: must be a ValuationStopping or None, got {type(stopping).__name__}")
         rounds = 0
@@ -103,7 +109,16 @@ class DataValuationOracle(ABC):
             stopping, utility.n_data, one_round, lambda n_active: self._round_fits(utility, n_active),
             per_point=self.per_point, name=type(self).__name__, progress=progress,
         )
-        return replace(result, extras={**result.extras, "rounds": rounds})
+        return self._with_provenance(replace(result, extras={**result.extras, "rounds": rounds}), seed)
+
+    #: Settings that say how much is sampled or how, not what is estimated.
+    _SIZE_SETTINGS: ClassVar[frozenset[str]] = frozenset({"n_permutations", "n_samples", "n_contributions", "block_size", "stopping"})
+
+    def _with_provenance(self, values: DataValues, seed: int) -> DataValues:
+        """``values`` with what made them and their seed, which :func:`merge_values` checks."""
+        settings = {k: v for k, v in asdict(self).items() if k not in self._SIZE_SETTINGS}
+        made_by = f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
+        return replace(values, extras={**values.extras, "estimator": made_by, "seeds": np.array([seed], dtype=np.uint64)})
 
     #: Whether a stopping rule stops point by point (each point's fits are its own).
     per_point: ClassVar[bool] = False
@@ -306,6 +321,8 @@ class DataBanzhaf(DataValuationOracle):
 
     def _validate(self, utility: Utility) -> None:
         _check_positive_int("n_samples", self.n_samples, 2)
+        if utility.n_data < 1:
+            raise InvalidArgumentError("utility: has no training points")
 
     def _round_fits(self, utility: Utility, n_points: int) -> int:
         return int(self.n_samples)
@@ -375,7 +392,7 @@ class DistributionalShapley(DataValuationOracle):
         idx = np.asarray(points)
         if idx.ndim != 1 or idx.dtype.kind not in "iu" or (idx.size and (idx.min() < 0 or idx.max() >= utility.n_data)):
             raise InvalidArgumentError(f"points: expected a 1-d array of indices in [0, {utility.n_data})")
-        return self._contributions(utility, idx.astype(np.int64), check_seed(seed), bool(progress))
+        return self._contributions(utility, idx.astype(np.int64), check_seed(seed), check_flag("progress", progress))
 
     def value_points(self, utility: Utility, x: Any, y: Any, *, seed: int = 0, progress: bool = True) -> DataValues:
         """Distributional values of points ``(x, y)`` that need not be in the training set.
@@ -389,7 +406,7 @@ class DistributionalShapley(DataValuationOracle):
         self._validate(utility)
         extended = utility.with_points(x, y)
         candidates = np.arange(utility.n_data, extended.n_data, dtype=np.int64)
-        return self._contributions(extended, candidates, check_seed(seed), bool(progress), n_pool=utility.n_data)
+        return self._contributions(extended, candidates, check_seed(seed), check_flag("progress", progress), n_pool=utility.n_data)
 
     def _contributions(
         self, utility: Utility, points: NDArray[np.int64], seed: int, progress: bool, n_pool: int | None = None,
@@ -399,6 +416,11 @@ class DistributionalShapley(DataValuationOracle):
         pool = n_data if n_pool is None else n_pool
         m = int(self.n_contributions)
         chunk = max(1, MAX_SUBSET_CELLS // max(1, 2 * m * n_data))
+        if 8 * max(1, points.size) * m > memory_limit():
+            raise RequestTooLargeError(
+                f"n_contributions: {m} contributions for each of {points.size} points would take "
+                f"{8 * points.size * m / 2**30:.1f} GiB, more than the memory limit of {memory_limit() / 2**30:.1f} GiB"
+            )
         diffs = np.empty((points.size, m))
         with tqdm(total=points.size, desc=type(self).__name__, unit="pt", disable=not progress, leave=False) as bar:
             for lo in range(0, points.size, chunk):
@@ -442,6 +464,8 @@ class ExactDataValues(DataValuationOracle):
     def _validate(self, utility: Utility) -> None:
         if utility.n_data > 20:
             raise TooManyPlayersError(f"utility: exact enumeration supports at most 20 training points, got {utility.n_data}")
+        if utility.n_data < 1:
+            raise InvalidArgumentError("utility: has no training points")
         semivalue_weights(max(1, utility.n_data), self.kind, alpha=self.alpha, beta=self.beta)
 
     def _round_fits(self, utility: Utility, n_points: int) -> int:

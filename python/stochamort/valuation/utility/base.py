@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort.errors import InvalidArgumentError, NonFiniteError, ShapeError
-from stochamort._checks import as_counts, check_int, shown_rows
+from stochamort._checks import as_counts, check_int, real_values, shown_rows
 
 __all__ = ["Utility", "FunctionUtility"]
 
@@ -135,7 +135,7 @@ class FunctionUtility(Utility):
         return self._batch_size
 
     def _evaluate(self, counts: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.float64]:
-        values = np.asarray(self._fn(counts), dtype=np.float64)
+        values = real_values("fn", self._fn(counts))
         if values.shape != (counts.shape[0],):
             raise ShapeError(f"fn: must return values of shape ({counts.shape[0]},), got {values.shape}")
         return values
