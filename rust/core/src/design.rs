@@ -367,7 +367,8 @@ pub fn sample_design(draws: Draws, n_players: usize, distribution: Distribution,
     let plan = Plan::new(d, n_samples, distribution, paired);
     plan.check()?;
     let rows = plan.n_rows();
-    checked_total(&[(&[n_points, rows, d], 1), (&[n_points, rows], 8)], "n_samples")?;
+    // The enumerated rows are built once, shared by every point (even when there are no points).
+    checked_total(&[(&[n_points, rows, d], 1), (&[n_points, rows], 8), (&[plan.n_enumerated, d], 1)], "n_samples")?;
     let enumerated = plan.enumerated_rows();
     let per_point = map_indices(n_points, |p| {
         let mut masks = vec![false; rows * d];

@@ -28,7 +28,13 @@ pub fn memory_limit() -> u64 {
 /// The number of cells of an array of shape `dims` whose cells take `cell_bytes` bytes, refusing
 /// (as an error about the argument `name`) shapes whose size overflows or exceeds the memory limit.
 pub fn checked_cells(dims: &[usize], cell_bytes: usize, name: &'static str) -> CoreResult<usize> {
-    checked_total(&[(dims, cell_bytes)], name).map(|_| dims.iter().product())
+    checked_total(&[(dims, cell_bytes)], name)?;
+    // With cells of zero bytes the size check passes whatever the count: check the count too.
+    dims.iter().try_fold(1usize, |acc, &x| acc.checked_mul(x)).ok_or_else(|| CoreError::TooLarge {
+        name,
+        request: format!("more than 2**64 cells ({})", describe(&[(dims, cell_bytes)])),
+        limit: memory_limit().min(isize::MAX as u64),
+    })
 }
 
 /// The bytes of several arrays (each a shape and the bytes of one cell), refused as for

@@ -175,6 +175,15 @@ pub(crate) fn merge_arrays<D: Dimension>(a: MomentArrays<D>, b: MomentArrays<D>)
             return Err(CoreError::shape(name, format!("[{blocks}] (the first axis of {reference_name})"), counts.shape()));
         }
     }
+    // The merged counts must fit in u64 (they would wrap around, or panic with overflow checks).
+    let overflowing: Vec<usize> = (0..blocks).filter(|&i| a.counts.0[i].checked_add(b.counts.0[i]).is_none()).collect();
+    if !overflowing.is_empty() {
+        return Err(CoreError::invalid_at(
+            b.counts.1,
+            overflowing,
+            format!("{} + {} overflows 2**64 - 1 at the listed entries", a.counts.1, b.counts.1),
+        ));
+    }
     let mut merged = RunningMoments::from_arrays(a.counts.0, a.means.0, a.m2.0);
     merged.merge(&RunningMoments::from_arrays(b.counts.0, b.means.0, b.m2.0));
     Ok(merged)

@@ -28,7 +28,7 @@ use crate::moments::variance_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::{check_constrained_inputs, check_finite, check_leading};
 use crate::weights::shapley_kernel;
-use fit::{fit, Equations, Fit};
+use fit::{check_fit_memory, fit, Equations, Fit};
 use terms::{check_interactions, select_interactions, EXACT_FIT};
 
 /// Which polynomial the regression uses.
@@ -288,7 +288,10 @@ fn estimate_point(
     }
     let singletons = (0..d).map(|i| vec![i]);
     let fitted = match interactions {
-        Some(given) => fit(eq, &singletons.chain(given.iter().cloned()).collect::<Vec<_>>(), d, point)?,
+        Some(given) => {
+            check_fit_memory(eq, d.saturating_add(given.len()), "interactions")?;
+            fit(eq, &singletons.chain(given.iter().cloned()).collect::<Vec<_>>(), d, point)?
+        }
         None => {
             let selection = select_interactions(eq, terms.order, terms.max_terms, pe.distinct, point)?;
             let mut best: Option<(f64, Fit)> = None;

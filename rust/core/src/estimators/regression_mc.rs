@@ -14,6 +14,7 @@ use super::gram::FeatureRows;
 use super::surrogate::{ClosedForm, Layout, NormalEquations, SizeFunction, Surrogate};
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
+use crate::limits::checked_total;
 use crate::math::ln_binomial;
 use crate::moments::std_error_of_mean;
 use crate::parallel::{collect_results, map_indices};
@@ -129,6 +130,9 @@ pub fn regression_adjusted_semivalue(
             format!("{folds} folds need at least {folds} random units per point ({unit}), got {n_units}"),
         ));
     }
+    // `folds` estimates per point (the fold values, and each point's own copy of them): a census
+    // (no random units) accepts any number of folds, so refuse those whose arrays exceed the limit.
+    checked_total(&[(&[2, n_points, folds, d, n_outputs], 8)], "folds")?;
     let largest_fold = n_units.div_ceil(folds);
     let train_rows = n_samples - rows_per_unit * largest_fold;
     let symmetric = is_symmetric(semivalue_weights);

@@ -14,7 +14,8 @@ use crate::validate::check_constrained_inputs;
 /// P = I − 11ᵀ/d onto the efficiency constraint has removed its component along 1.
 fn max_projected_norm2(n_players: usize) -> f64 {
     let k = n_players / 2;
-    (k * (n_players - k)) as f64 / n_players as f64
+    // In floating point: k (d − k) overflows usize for d above 2**32.
+    k as f64 * (n_players - k) as f64 / n_players as f64
 }
 
 /// The default step of [`sgd_shapley`] for `n_players` ≥ 2 players: η = 1/R² with
@@ -86,12 +87,13 @@ fn settings(
     })
 }
 
+/// The least common multiple, saturating at `usize::MAX` (no block of samples is that long).
 fn lcm(a: usize, b: usize) -> usize {
     let (mut x, mut y) = (a, b);
     while y != 0 {
         (x, y) = (y, x % y);
     }
-    a / x * b
+    (a / x).saturating_mul(b)
 }
 
 /// SGD-Shapley for a batch of points (Simon & Vincent 2020).

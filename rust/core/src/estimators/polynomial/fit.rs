@@ -8,6 +8,7 @@ use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, Par, Side};
 
 use crate::error::{CoreError, CoreResult};
+use crate::limits::checked_total;
 
 /// A term is dropped when its weighted column keeps less than this fraction of its squared norm
 /// after projection on the terms kept before it (the Cholesky pivot of the equilibrated system).
@@ -54,6 +55,12 @@ pub(super) struct Fit {
     pub influence: Mat<f64>,
     /// Indices of the terms used (into the `terms` given).
     pub kept: Vec<usize>,
+}
+
+/// Refuse fits of `n_terms` terms whose arrays (the `(n, n_terms)` design and the
+/// `(n_terms, n_terms)` normal equations) exceed the memory limit; `name` is the argument asking.
+pub(super) fn check_fit_memory(eq: &Equations, n_terms: usize, name: &'static str) -> CoreResult<()> {
+    checked_total(&[(&[eq.len(), n_terms], 8), (&[n_terms, n_terms], 8)], name).map(|_| ())
 }
 
 /// Fit `eq` on `terms`; the first `required` terms (the singletons) must all be kept.

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use faer::Mat;
 
-use super::fit::{fit, Equations};
+use super::fit::{check_fit_memory, fit, Equations};
 use crate::error::{CoreError, CoreResult};
 
 /// Distinct equations per regression term below which the full model of the requested orders is
@@ -36,10 +36,11 @@ pub(super) const ROUNDS_FROM_SHARE: f64 = 0.5;
 const SCORE_DIGITS: f64 = 1e9;
 
 /// The orders of the candidate terms: 2..=order (at most d − 1, since Π_{j∈N} z_j vanishes on every
-/// sampled coalition) for monomials, 3, 5, ..=order for odd characters.
+/// sampled coalition) for monomials, 3, 5, ..=order (at most d) for odd characters.
 fn orders(order: usize, n_players: usize, odd: bool) -> Vec<usize> {
     if odd {
-        (3..=order).step_by(2).collect()
+        // No term has more than d players (an order of usize::MAX would collect 2**63 orders).
+        (3..=order.min(n_players)).step_by(2).collect()
     } else {
         (2..=order.min(n_players.saturating_sub(1))).collect()
     }
@@ -148,6 +149,9 @@ pub(super) fn select_interactions(
         None if full_fits => total,
         None => total.min((n_distinct / EQUATIONS_PER_TERM).saturating_sub(d)),
     };
+    // The candidates of every order explode with d (C(d, k) each): refuse models whose fit (and list
+    // of terms) would exceed the memory limit rather than build them.
+    check_fit_memory(eq, d.saturating_add(wanted), "max_terms")?;
     if wanted == total || wanted == 0 {
         let terms = if wanted == 0 { Vec::new() } else { candidates(&all, order, d, odd) };
         return Ok(Selection { terms, prefixes: vec![wanted] });
