@@ -97,6 +97,7 @@ bench: build $(VENV)/.deps-bench
 	$(VPY) benches/bench_tabular.py
 	$(VPY) benches/bench_images.py
 	$(VPY) benches/bench_valuation_real.py
+	$(VPY) benches/bench_intervals.py
 	$(VPY) benches/bench_ray_labels.py
 	$(VPY) benches/bench_gpu_labels.py
 	$(VPY) benches/bench_accuracy.py
