@@ -153,3 +153,12 @@ def test_a_stopping_target_says_which_points_met_it(game: FunctionGame) -> None:
     worst = est.std_errors.reshape(N, -1).max(axis=1)
     np.testing.assert_array_equal(met, (worst <= 0.4) & (est.dof + 1 >= rule.min_replicates))
     assert "target_met" not in Permutation(budget=30)(game, progress=False).extras
+
+
+def test_a_stopping_target_on_a_game_without_points() -> None:
+    """Found by the fuzzer: target_met of zero points failed to reshape."""
+    from stochamort.oracles import StoppingRule
+
+    empty = FunctionGame(lambda m, p: m.sum(axis=2, keepdims=True) * 1.0, 0, 3)
+    est = Permutation(budget=20, stopping=StoppingRule(target_std_error=1e-3))(empty, progress=False)
+    assert est.extras["target_met"].shape == (0,)
