@@ -128,7 +128,7 @@ def test_huge_requests_are_refused_with_typed_errors_under_a_capped_address_spac
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect in the Rust core (rust/, not editable here): the default memory limit (75 % of physical "
+    reason="known defect in the Rust glue (rust/python/src/limits.rs, issue 14, open): the default memory limit (75 % of physical "
     "or cgroup memory) ignores RLIMIT_AS (ulimit -v), so a request between the address-space cap and the default "
     "limit (here 8 GB of masks with 3 GiB of address space left) passes the size check and the failed allocation aborts the process",
 )
