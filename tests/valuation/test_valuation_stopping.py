@@ -110,6 +110,7 @@ def test_stopping_rules_name_their_bad_arguments() -> None:
         ({"max_fits": 0}, "max_fits"),
         ({"max_fits": 2.5}, "max_fits"),
         ({"max_fits": 10, "min_contributions": 0}, "min_contributions"),
+        ({"max_fits": 10, "min_contributions": None}, "min_contributions"),  # found by the long fuzz
     ]:
         with pytest.raises(InvalidArgumentError, match=name):
             ValuationStopping(**kwargs)  # type: ignore[arg-type]

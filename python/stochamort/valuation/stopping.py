@@ -70,6 +70,8 @@ class ValuationStopping:
                 raise InvalidArgumentError(f"target_std_error: must be a positive finite number, got {t!r}")
             object.__setattr__(self, "target_std_error", float(t))
         object.__setattr__(self, "max_fits", _positive_int("max_fits", self.max_fits))
+        if self.min_contributions is None:
+            raise InvalidArgumentError("min_contributions: must be an integer >= 1, got None")
         object.__setattr__(self, "min_contributions", _positive_int("min_contributions", self.min_contributions))
         if self.target_std_error is None and self.max_fits is None:
             raise InvalidArgumentError("target_std_error: give a target standard error, max_fits, or both")
