@@ -5,8 +5,10 @@ allocates anything, and refuses a request over the limit with a
 :class:`~stochamort.errors.RequestTooLargeError` naming the argument that makes it large (a
 failed allocation would abort the whole process, which nothing can catch). The oracles do the same
 for a point's coalitions before sampling them. The limit defaults to 75 % of this machine's
-physical memory (or of the container's memory limit when lower); set ``STOCHAMORT_MEMORY_LIMIT``
-(bytes) before import, or call :func:`set_memory_limit`.
+physical memory, lowered to the container's memory limit and to the address space the process has
+left under ``ulimit -v`` (RLIMIT_AS) at import, whichever is least; set ``STOCHAMORT_MEMORY_LIMIT``
+(bytes) before import, or call :func:`set_memory_limit` (``None`` computes the default again, for
+a process that has mapped much more since import).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def set_memory_limit(limit: int | None = None) -> None:
     """Set the most bytes one call of the core may allocate (None: back to the default).
 
     Args:
-        limit: bytes, an integer in ``[0, 2**64)``, or None for 75 % of physical memory.
+        limit: bytes, an integer in ``[0, 2**64)``, or None for the default (75 % of physical,
+            container or remaining address-space memory, whichever is least, computed now).
 
     Raises:
         InvalidArgumentError: naming ``limit`` if it is not such an integer.

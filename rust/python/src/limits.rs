@@ -1,5 +1,6 @@
 //! The memory limit of one core call: a share of this machine's (or this container's) memory by
-//! default, `STOCHAMORT_MEMORY_LIMIT` (bytes) at import, or `set_memory_limit` at any time.
+//! default, lowered to the address space the process has left under `ulimit -v` (RLIMIT_AS) when
+//! there is one; `STOCHAMORT_MEMORY_LIMIT` (bytes) at import, or `set_memory_limit` at any time.
 
 use pyo3::prelude::*;
 use stochamort_core as core;
@@ -25,9 +26,31 @@ fn available_memory() -> Option<u64> {
     }
 }
 
-/// The limit a fresh process starts with.
+/// The address space this process may still map under RLIMIT_AS (None: unlimited). An
+/// allocation past it fails, and Rust aborts on a failed allocation, so it bounds the limit too.
+fn address_space_left() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given and has no other preconditions.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    // SAFETY: as above.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGE_SIZE) }.max(1) as u64;
+    let mapped_pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().and_then(|field| field.parse::<u64>().ok()))
+        .unwrap_or(0);
+    Some((limit.rlim_cur as u64).saturating_sub(mapped_pages.saturating_mul(page_size)))
+}
+
+/// The limit a fresh process starts with (computed again by `set_memory_limit(None)`: the
+/// address space left changes as the process maps more).
 pub(crate) fn default_limit() -> u64 {
-    available_memory().map_or(u64::MAX, |bytes| (bytes as f64 * DEFAULT_SHARE) as u64)
+    [available_memory(), address_space_left()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(u64::MAX, |bytes| (bytes as f64 * DEFAULT_SHARE) as u64)
 }
 
 /// Set the most bytes one call of the core may allocate; None restores the default.
@@ -48,7 +71,8 @@ fn memory_limit() -> u64 {
     core::memory_limit()
 }
 
-/// The default limit (a share of physical memory), whatever the current one.
+/// The default limit (a share of physical memory, or of the address space left under
+/// RLIMIT_AS when lower), whatever the current one.
 #[pyfunction]
 fn default_memory_limit() -> u64 {
     default_limit()
