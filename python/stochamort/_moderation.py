@@ -22,8 +22,9 @@ are unbiased whatever the distribution, their logarithms only for normal samples
 
 Measured (tests/oracles/test_moderation.py, test_intervals.py): normal replicates with scales
 spread over points and cells are covered 94–96 % at 95 % from 2 replicates (92 % for a lone point
-of 8 cells with very unequal scales, where plain t is exact); interaction games 93–95 % at 2
-antithetic permutation pairs, where plain t gives 87–88 %.
+of 8 cells with very unequal scales, where plain t is exact); interaction games 94–96 % at 2
+antithetic permutation pairs, where plain t gives 87–88 %. Cells whose replicates all agree count
+as one replicate (at 2 pairs and 8 players, 7.6 % of cells; covered 99 %, plain t 0 %).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def moderated_std_errors(
     ``std_errors`` is ``(n_points, ...)``; ``dof`` is ``(n_points,)`` or ``std_errors``' shape: the
     replicates behind each standard error less one (their variance is ``se² · (dof + 1)``).
     Cells with no sampled variance (``dof`` 0 or infinite: one replicate, or exact values) are
-    returned as they are; so are the points that are not ``poolable`` (``(n_points,)``, None: all
+    returned as they are; cells whose replicates all agree (variance 0) get the prior's variance
+    of *one* replicate and its degrees of freedom; so are the points that are not ``poolable`` (``(n_points,)``, None: all
     are): standard errors of stratified designs combine strata, and a point's cells then share
     the error of its few units, which no pooling over cells can see; and so is everything when
     too few cells have a positive variance.
@@ -161,4 +163,11 @@ def moderated_std_errors(
     shrunk = np.where(finite, (safe_d0 * prior + d * observed) / (safe_d0 + d), prior)
     moderated = np.where(sampled & np.isfinite(se), np.sqrt(shrunk / (d + 1)), se)
     pooled_dof = np.where(sampled, dof + d0, dof)
+    # Replicates that all agree exactly are, for the interval, one replicate: the same coalitions
+    # drawn again (two antithetic pairs do so 7.6 % of the time at 8 players, and more often at the
+    # extreme positions, whose contributions differ most) or a rare contribution never drawn. Their
+    # mean has the prior's variance of a single replicate, known to the prior's d0.
+    repeated = sampled & (variance == 0)
+    moderated = np.where(repeated, np.sqrt(prior), moderated)
+    pooled_dof = np.where(repeated, d0, pooled_dof)
     return moderated.reshape(std_errors.shape), pooled_dof.reshape(std_errors.shape)

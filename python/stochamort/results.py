@@ -130,8 +130,8 @@ class Estimate:
         A standard error from a handful of replicates is itself uncertain, and for games with
         strong interactions it is usually too small (sometimes exactly zero). With 2 antithetic
         permutation pairs, 95 % intervals covered the truth 65 % of the time with the normal
-        quantile and 88 % with Student's t; moderated, 93–95 % on tanh games but 90 % on a
-        logistic regression and 85 % on gradient-boosted trees (whose contributions are far from
+        quantile and 88 % with Student's t; moderated, 94–96 % on tanh games but 92 % on a
+        logistic regression and 88 % on gradient-boosted trees (whose contributions are far from
         normal): rely on intervals from 16 replicates or more.
 
         Args:

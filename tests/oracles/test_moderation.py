@@ -57,6 +57,9 @@ def test_zero_standard_errors_from_samples_get_an_interval_and_exact_values_keep
     assert upper[0, 0, 0] > est.values[0, 0, 0]
     lower_t, upper_t = est.confidence_interval(0.95, "t")
     assert upper_t[0, 0, 0] == est.values[0, 0, 0]  # what plain t makes of it
+    # Two equal replicates count as one: the standard error of one N(0, 1) replicate, not of two.
+    moderated, _ = moderated_std_errors(est.std_errors, est.dof)
+    assert 0.8 <= moderated[0, 0, 0] <= 1.25 and np.median(moderated) < 0.85
     exact_and_single = Estimate(
         np.zeros((3, 8, 1)), np.concatenate([np.zeros((1, 8, 1)), np.ones((2, 8, 1))]), np.ones(3, np.int64),
         {"dof": np.array([np.inf, 0.0, 0.0])},
