@@ -215,12 +215,12 @@ def real_values(name: str, raw: Any) -> NDArray[np.float64]:
 
 
 def check_flag(name: str, value: Any) -> bool:
-    """``bool(value)`` for a lenient on/off flag (``progress``), with the error of a value that has no
-    truth value (a numpy array of several elements) as an :class:`InvalidArgumentError` naming it."""
-    try:
+    """An on/off flag (``progress``): a bool, ``np.bool_`` or integer (``progress=verbose``);
+    anything else (``"no"``, whose truth value is True, None, an array) is an
+    :class:`InvalidDTypeError` naming it."""
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
         return bool(value)
-    except (ValueError, TypeError) as err:
-        raise InvalidArgumentError(f"{name}: must be True or False, got {type(value).__name__} ({err})") from err
+    raise InvalidDTypeError(f"{name}: must be True or False, got {type(value).__name__} {value!r}"[:200])
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:

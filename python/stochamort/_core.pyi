@@ -95,7 +95,7 @@ def kernelshap(
     sample_weights: NDArray[np.float64] | None = None,
     n_enumerated: int | None = None,
     stratified: bool | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]: ...
 def sgd_shapley(
     masks: NDArray[np.bool_],
     values: NDArray[np.float64],
@@ -121,7 +121,7 @@ def polyshap(
     paired: bool,
     n_enumerated: int,
     stratified: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64] | None]: ...
 def oddshap(
     masks: NDArray[np.bool_],
     values: NDArray[np.float64],
@@ -133,7 +133,7 @@ def oddshap(
     interactions: list[list[int]] | None,
     n_enumerated: int,
     stratified: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64] | None]: ...
 def lime(
     masks: NDArray[np.bool_], values: NDArray[np.float64], kernel: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...

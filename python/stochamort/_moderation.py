@@ -109,13 +109,14 @@ def moderated_std_errors(
     """Moderated standard errors and their degrees of freedom, both of ``std_errors``' shape.
 
     ``std_errors`` is ``(n_points, ...)``; ``dof`` is ``(n_points,)`` or ``std_errors``' shape: the
-    replicates behind each standard error less one (their variance is ``se² · (dof + 1)``).
-    Cells with no sampled variance (``dof`` 0 or infinite: one replicate, or exact values) are
-    returned as they are; cells whose replicates all agree (variance 0) get the prior's variance
-    of *one* replicate and its degrees of freedom; so are the points that are not ``poolable`` (``(n_points,)``, None: all
-    are): standard errors of stratified designs combine strata, and a point's cells then share
-    the error of its few units, which no pooling over cells can see; and so is everything when
-    too few cells have a positive variance.
+    replicates behind each standard error less one (their variance is ``se² · (dof + 1)``), or a
+    stratified design's Satterthwaite degrees of freedom (the same conversion then puts cells on
+    a common scale up to a factor the point and cell effects absorb; measured in
+    ``benches/bench_intervals.py``). Cells whose replicates all agree (variance 0) get the prior's
+    variance of *one* replicate and its degrees of freedom. Returned as they are: cells with no
+    sampled variance (``dof`` 0 or infinite: one replicate, or exact values), the points that are
+    not ``poolable`` (``(n_points,)``, None: all are), and everything when too few cells have a
+    positive variance.
     """
     n_points = std_errors.shape[0]
     dof = np.asarray(dof, dtype=np.float64)

@@ -12,13 +12,13 @@ estimators (one game whose players are the N training points: :func:`permutation
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from stochamort import _core
-from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError, StochamortError
+from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError, StochamortError, TooManyPlayersError
 from stochamort._checks import as_float64, as_int64, as_masks, check_float
 from stochamort.regression import regression_adjusted_semivalue
 from stochamort.polynomial import oddshap, polyshap
@@ -65,7 +65,13 @@ def _kernelshap(
     m = as_masks(masks)
     v = as_float64(values, "values")
     sample_weights, n_enumerated, stratified = design
-    phi, se = _core.kernelshap(
+    if sample_weights is None:
+        # Without a design's weights the core treats the rows as i.i.d. draws: a design's
+        # description alone would only mislabel the standard errors' degrees of freedom.
+        for name, given in (("n_enumerated", n_enumerated), ("stratified", stratified)):
+            if not isinstance(given, (bool, np.bool_, int, np.integer)) or given:
+                raise InvalidArgumentError(f"{name}: describes a design's rows; pass the design's sample_weights too, got {name}={given!r}")
+    phi, se, cell_dof = _core.kernelshap(
         m,
         v,
         as_float64(null_values, "null_values"),
@@ -77,26 +83,12 @@ def _kernelshap(
         n_enumerated,
         stratified,
     )
-    units = (m.shape[1] - (n_enumerated or 0)) // (2 if paired else 1)
-    extras = _stratified_dof(m, int(n_enumerated or 0), paired) if stratified else degrees_of_freedom(m.shape[0], units - 1)
+    if cell_dof is None:  # i.i.d. rows: replicates − 1 for every cell
+        units = (m.shape[1] - (n_enumerated or 0)) // (2 if paired else 1)
+        extras = degrees_of_freedom(m.shape[0], units - 1)
+    else:  # a design's: per cell, Satterthwaite's over its strata (the core's estimators/strata.rs)
+        extras = {"dof": cell_dof}
     return Estimate(phi, se, _per_point(m.shape[0], m.shape[1] + 2), extras)
-
-
-def _stratified_dof(masks: NDArray[np.bool_], n_enumerated: int, paired: bool) -> dict[str, NDArray[np.float64]]:
-    """Degrees of freedom of a stratified design's standard errors: Σ over size strata of (units
-    in it − 1), as the core pools them (a stratum of one unit borrows the pooled variance);
-    infinite when every coalition was enumerated (no sampling error)."""
-    n_points, d = masks.shape[0], masks.shape[2]
-    first_rows = masks[:, n_enumerated :: 2 if paired else 1]
-    if first_rows.shape[1] == 0:
-        return {**degrees_of_freedom(n_points, np.inf), "poolable": np.zeros(n_points, np.bool_)}
-    sizes = first_rows.sum(axis=2, dtype=np.int64)
-    strata = np.minimum(sizes, d - sizes) if paired else sizes
-    counts = np.zeros((n_points, d + 1), dtype=np.int64)
-    np.add.at(counts, (np.repeat(np.arange(n_points), strata.shape[1]), strata.ravel()), 1)
-    # Not "poolable": the strata's variances are combined, and a point's players share the error
-    # of its few units, so pooling over players (stochamort._moderation) would trust it too much.
-    return {"dof": np.maximum(counts - 1, 0).sum(axis=1).astype(np.float64), "poolable": np.zeros(n_points, np.bool_)}
 
 
 def kernelshap(
@@ -133,12 +125,17 @@ def kernelshap(
             :func:`stochamort.sampling.sample_design`; they replace the importance weights (a row
             weighs ``w · P_shapley(S)``). Without replacement and with whole sizes enumerated, no
             evaluation is wasted on a repeat.
-        n_enumerated: the design's leading enumerated rows (no sampling variance).
+        n_enumerated: the design's leading enumerated rows (no sampling variance); only with
+            ``sample_weights``.
         stratified: whether the design's random units were drawn stratified by size without
             replacement (``replace=False``); the standard errors then use the variance within
-            strata with the finite-population correction.
+            strata with the finite-population correction, and their degrees of freedom
+            (``extras["dof"]``, per cell) are Satterthwaite's over the strata. Only with
+            ``sample_weights``.
 
     Raises:
+        InvalidArgumentError: naming ``n_enumerated`` or ``stratified`` when given without
+            ``sample_weights``.
         SingularSystemError: when the samples of a point do not determine A (too few samples).
     """
     design = (sample_weights, n_enumerated, stratified)
@@ -290,6 +287,14 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
     """Combine two :func:`permutation_shapley` estimates of the same points from disjoint permutations.
 
     The result equals the estimate from all permutations at once (Chan's parallel moments).
+    Disjoint is the caller's promise (draw them with different seeds or ``sample_offset``s), as
+    merging the same permutations twice would halve the variance with no new data; an estimate
+    merged with itself (the same object, or equal values and moments at every point) is refused.
+
+    Raises:
+        InvalidArgumentError: naming ``first`` or ``second`` when it is not a permutation_shapley
+            estimate, or ``second`` when it repeats ``first``'s draws.
+        NonFiniteError: when either holds NaN or infinity.
     """
     for name, est in (("first", first), ("second", second)):
         if not isinstance(est, Estimate):
@@ -299,6 +304,11 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
         for part, array in (("values", est.values), ("m2", est.extras["m2"])):
             if not np.isfinite(np.asarray(array, dtype=np.float64)).all():
                 raise NonFiniteError(f"{name}: its {part} hold NaN or infinity")
+    if first is second or _same_draws(first, second):
+        raise InvalidArgumentError(
+            "second: repeats first's permutations (equal values and moments at every point); merging "
+            "them would claim twice the replicates. Merge estimates from disjoint permutations (other seeds)"
+        )
     try:
         counts, means, m2 = _core.merge_moments(
             first.extras["n_units"],
@@ -316,6 +326,14 @@ def merge_permutation_estimates(first: Estimate, second: Estimate) -> Estimate:
         se = np.where(n >= 2, np.sqrt(np.maximum(m2, 0.0) / np.maximum(n - 1, 1) / n), np.inf)
     extras = {"m2": m2, "n_units": counts, "dof": np.maximum(counts.astype(np.float64) - 1, 0)}
     return Estimate(means, se, first.n_evaluations + second.n_evaluations, extras)
+
+
+def _same_draws(first: Estimate, second: Estimate) -> bool:
+    """Whether two permutation estimates hold the same moments: with continuous values, only the
+    same permutations (or a copy) give equal means and sums of squares at every point."""
+    parts = [(first.values, second.values), (first.extras["m2"], second.extras["m2"]), (first.extras["n_units"], second.extras["n_units"])]
+    same_shape = all(np.shape(a) == np.shape(b) for a, b in parts)
+    return same_shape and first.n_points > 0 and all(np.array_equal(a, b) for a, b in parts) and bool(np.any(first.extras["m2"] != 0))
 
 
 def exact_semivalue(values: Any, weights: Any) -> Estimate:
@@ -344,16 +362,24 @@ def _players_of_table(values: Any) -> tuple[Any, int]:
     return v, v.shape[1].bit_length() - 1
 
 
+def _exact_from_table(values: Any, kind: Literal["shapley", "banzhaf"]) -> Estimate:
+    v, d = _players_of_table(values)
+    try:
+        return exact_semivalue(v, semivalue_weights(d, kind))
+    except TooManyPlayersError as err:  # the core checks the weights made here, first: name the table
+        error = TooManyPlayersError(f"values: {str(err).partition(': ')[2]}")
+        error.argument = "values"
+        raise error from None
+
+
 def exact_shapley(values: Any) -> Estimate:
     """Exact Shapley values from the full game table (see :func:`exact_semivalue`)."""
-    v, d = _players_of_table(values)
-    return exact_semivalue(v, semivalue_weights(d, "shapley"))
+    return _exact_from_table(values, "shapley")
 
 
 def exact_banzhaf(values: Any) -> Estimate:
     """Exact Banzhaf values from the full game table (see :func:`exact_semivalue`)."""
-    v, d = _players_of_table(values)
-    return exact_semivalue(v, semivalue_weights(d, "banzhaf"))
+    return _exact_from_table(values, "banzhaf")
 
 
 # ----------------------------------------------------------------------------------------------

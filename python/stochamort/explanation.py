@@ -178,11 +178,13 @@ class Attributions:
             ``(n_points, C, H, W)`` channels-first, ``ph`` and ``pw`` divide ``H`` and ``W``, and the
             players are the patches in row-major order: patch ``(r, c)`` is player ``r * (W // pw) + c``.
         dof: float64 ``(n_points,)``, the degrees of freedom of each point's standard errors (the
-            independent replicates behind them minus one; ``inf`` for exact values), or ``None``
-            when unknown (the intervals then use the normal quantile).
+            independent replicates behind them minus one; ``inf`` for exact values), or of
+            ``values``' shape where they differ by cell (stratified designs: Satterthwaite's), or
+            ``None`` when unknown (the intervals then use the normal quantile).
         poolable: bool ``(n_points,)``: whether :meth:`confidence_interval` may pool a point's
-            standard errors with the others' (False for KernelSHAP's stratified designs, see
-            :meth:`stochamort.results.Estimate.confidence_interval`), or ``None``: all may.
+            standard errors with the others' (False for points whose errors the others say nothing
+            about, see :meth:`stochamort.results.Estimate.confidence_interval`), or ``None``: all
+            may (what every oracle returns).
 
     Raises:
         InvalidArgumentError: (or its subclasses ShapeError, InvalidDTypeError, NonFiniteError) naming
@@ -222,8 +224,10 @@ class Attributions:
             raise InvalidArgumentError("n_evaluations: counts must be >= 0")
         self._set("n_evaluations", evaluations)
         if self.dof is not None:
-            dof = as_float_array("dof", _to_numpy(self.dof, "dof"), 1)
-            check_shape("dof", dof, (n,), "one count per point")
+            dof = as_float64(_to_numpy(self.dof, "dof"), "dof")
+            if dof.shape not in ((n,), values.shape):
+                raise ShapeError(f"dof: expected shape {(n,)} (one count per point) or {values.shape} (values'), got {dof.shape}")
+            dof = np.array(dof, dtype=np.float64)
             if np.isnan(dof).any() or (dof < 0).any():
                 raise InvalidArgumentError("dof: degrees of freedom must be >= 0 (inf for exact values)")
             self._set("dof", dof)

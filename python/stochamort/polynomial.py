@@ -50,10 +50,13 @@ def _interactions(interactions: Sequence[Sequence[int]] | None) -> list[list[int
     return out
 
 
-def _estimate(result: tuple[Any, Any, Any], n_samples: int, units: int) -> Estimate:
-    values, std_errors, n_terms = result
+def _estimate(result: tuple[Any, Any, Any, Any], n_samples: int, units: int) -> Estimate:
+    values, std_errors, n_terms, cell_dof = result
     n_points = values.shape[0]
-    extras = {"n_terms": n_terms, **degrees_of_freedom(n_points, units - 1)}
+    # The core's degrees of freedom per cell (Satterthwaite's over a stratified design's strata)
+    # where it estimated a variance; replicates − 1 otherwise.
+    dof = degrees_of_freedom(n_points, units - 1) if cell_dof is None else {"dof": cell_dof}
+    extras = {"n_terms": n_terms, **dof}
     return Estimate(values, std_errors, np.full(n_points, n_samples + 2, dtype=np.int64), extras)
 
 

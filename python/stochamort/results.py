@@ -117,8 +117,10 @@ class Estimate:
     @property
     def dof(self) -> NDArray[np.float64] | None:
         """Degrees of freedom of each point's standard errors, ``(n_points,)``: the number of
-        independent replicates behind them minus one (``inf`` for exact values), or None when the
-        estimator does not say (``extras["dof"]``)."""
+        independent replicates behind them minus one (``inf`` for exact values); of ``values``'
+        shape where they differ by cell (KernelSHAP's and PolySHAP's stratified designs:
+        Satterthwaite's over the size strata); None when the estimator does not say
+        (``extras["dof"]``)."""
         dof = self.extras.get("dof")
         return None if dof is None else np.asarray(dof, dtype=np.float64)
 
@@ -141,7 +143,7 @@ class Estimate:
                 points' scales are shrunk toward each other as far as their scatter allows), then
                 Student's t with the pooled degrees of freedom. A point's interval therefore
                 depends on the other points in the result. Points whose ``extras["poolable"]`` is
-                False (KernelSHAP's stratified designs) keep their own. ``"t"``: Student's t with each point's
+                False (set by the caller; no oracle does) keep their own. ``"t"``: Student's t with each point's
                 :attr:`dof` alone. ``"normal"``: the normal quantile. Without :attr:`dof`, all
                 three use the normal quantile; where ``dof`` is 0 (one replicate) the interval is
                 infinite, and exact values (zero standard error, infinite ``dof``) are their own

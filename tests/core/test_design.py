@@ -232,3 +232,7 @@ def test_design_kernelshap_matches_the_reference() -> None:
             ours, theirs = getattr(estimators, name)(*args, **kwargs), getattr(reference, name)(*args, **kwargs)
             np.testing.assert_allclose(ours.values, theirs.values, rtol=0, atol=1e-10)
             np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-9, atol=1e-12)
+            # Satterthwaite's degrees of freedom per cell, at most the strata's sum.
+            assert ours.dof is not None and ours.dof.shape == ours.values.shape
+            np.testing.assert_allclose(ours.dof, theirs.extras["dof"], rtol=1e-7)
+            assert (ours.dof >= 1).all() and (ours.dof <= design.masks.shape[1] // 2).all()

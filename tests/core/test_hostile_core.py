@@ -31,7 +31,12 @@ from stochamort.errors import InvalidArgumentError, InvalidDTypeError, RequestTo
         (lambda: weights.semivalue_weights(2**40), "n_players"),
         (lambda: sampling.size_probabilities(2**62), "n_players"),
         (lambda: sampling.coalition_probabilities(np.zeros((0, 10**12), bool)), "masks"),
-        (lambda: sampling.sample_permutations(10**6, 10**6, 10), "n_permutations"),
+        (lambda: sampling.sample_permutations(1, 10**12, 10), "n_permutations"),
+        # A product of sizes names its largest (found by a new user: n_points was blamed on n_samples).
+        (lambda: sampling.sample_coalitions(10**15, 4, 5), "n_points"),
+        (lambda: sampling.sample_permutations(1, 2, 10**12), "n_players"),
+        (lambda: sampling.sample_multisets(1, 2, 2**40, min_size=0, max_size=3), "n_data"),
+        (lambda: sampling.sample_design(10**13, 8, 6), "n_points"),
         # 8 MB of orders asking for 1 TB of chains
         (lambda: sampling.permutation_chain_masks(np.arange(10**6).reshape(1, 1, -1)), "permutations"),
         # 4 MB of masks of a million players: a 8 TB system per thread
@@ -50,8 +55,8 @@ def test_the_memory_limit_can_be_set_and_restored() -> None:
     assert default > 0
     try:
         sm.set_memory_limit(1000)
-        with pytest.raises(RequestTooLargeError, match="n_samples"):
-            sampling.sample_coalitions(10, 10, 11)  # 1100 bytes of output
+        with pytest.raises(RequestTooLargeError, match="^n_samples"):
+            sampling.sample_coalitions(10, 11, 10)  # 1100 bytes of output
         assert sampling.sample_coalitions(10, 10, 9).shape == (10, 10, 9)  # 900 bytes
         with pytest.raises(InvalidArgumentError, match="^limit"):
             sm.set_memory_limit(-1)
@@ -175,3 +180,13 @@ def test_parallelism_switched_back_on_in_a_forked_child_does_not_deadlock() -> N
     )
     out, err = child.communicate(timeout=60)
     assert out.strip() == "0", err
+
+
+def test_an_exact_table_of_too_many_players_names_the_table() -> None:
+    """Found by a new user: the core checks the weights made from the table first, and named them."""
+    from stochamort.errors import TooManyPlayersError
+
+    for exact in (estimators.exact_shapley, estimators.exact_banzhaf):
+        with pytest.raises(TooManyPlayersError, match="^values: exact enumeration supports at most 20 players, got 21") as info:
+            exact(np.zeros((1, 2**21, 1)))
+        assert info.value.argument == "values"

@@ -10,7 +10,6 @@ short pass (the ``ci`` profile); ``make fuzz`` runs a long one (``STOCHAMORT_FUZ
 from __future__ import annotations
 
 import inspect
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,9 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import stochamort as sm
 from stochamort import estimators, sampling, weights
-from stochamort.errors import StochamortError
+from tests.fuzz.outcomes import MINUTES, classify, small_memory_limit
 from tests.fuzz.strategies import argument
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -32,18 +30,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     for name in module.__all__
     if inspect.isfunction(getattr(module, name))
 }
-#: How long the long run lasts (make fuzz); 0 for the short run of make test.
-MINUTES = float(os.environ.get("STOCHAMORT_FUZZ_MINUTES", "0"))
 OUTCOMES: Counter[str] = Counter()
 
 
 @pytest.fixture(autouse=True, scope="module")
-def small_memory_limit() -> Iterator[None]:
-    sm.set_memory_limit(64 << 20)
-    yield
-    sm.set_memory_limit(None)
-    if OUTCOMES:
-        print("\nfuzz outcomes:", dict(sorted(OUTCOMES.items())))
+def memory_limit() -> Iterator[None]:
+    with small_memory_limit(OUTCOMES, ""):
+        yield
 
 
 @st.composite
@@ -60,17 +53,6 @@ def calls(draw: st.DrawFn, name: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return tuple(args), kwargs
 
 
-def classify(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    try:
-        function(*args, **kwargs)
-    except StochamortError as err:
-        assert "internal error in the Rust core" not in str(err), f"a panic: {err}"
-        name = str(err).split(":", 1)[0]
-        assert name and " " not in name.strip(), f"the message does not start with an argument's name: {err}"
-        return type(err).__name__
-    return "ok"
-
-
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_every_public_function_returns_or_raises_a_typed_error(name: str) -> None:
     function = FUNCTIONS[name]
@@ -84,7 +66,8 @@ def test_every_public_function_returns_or_raises_a_typed_error(name: str) -> Non
     @profile
     @given(call=calls(name))
     def check(call: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
-        OUTCOMES[f"{name}: {classify(function, *call)}"] += 1
+        args, kwargs = call
+        OUTCOMES[f"{name}: {classify(lambda: function(*args, **kwargs))}"] += 1
 
     check()
     while time.monotonic() < deadline:

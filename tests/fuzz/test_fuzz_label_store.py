@@ -13,7 +13,6 @@ corrupted chunk is refused or regenerated, never read as other numbers).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -31,8 +30,7 @@ from stochamort.errors import StochamortError
 from stochamort.games import FunctionGame
 from stochamort.labels import LabelStore, generate_labels
 from stochamort.oracles import Permutation
-
-MINUTES = float(os.environ.get("STOCHAMORT_FUZZ_MINUTES", "0"))
+from tests.fuzz.outcomes import MINUTES
 #: Share of the long run this file gets (the oracles' fuzzing takes most of it).
 SHARE = 0.15
 OUTCOMES: Counter[str] = Counter()

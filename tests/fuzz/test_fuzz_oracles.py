@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,12 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import stochamort as sm
 from stochamort import oracles, valuation
-from stochamort.errors import StochamortError
 from stochamort.games import FunctionGame
 from stochamort.oracles import StoppingRule
 from stochamort.valuation import FunctionUtility, ValuationStopping
+from tests.fuzz.outcomes import MINUTES, classify, small_memory_limit
 from tests.fuzz.strategies import HUGE, scalars
 
 ORACLES: dict[str, type[Any]] = {
@@ -46,32 +44,15 @@ VALUERS: dict[str, type[Any]] = {
     for name in valuation.oracles.__all__
     if inspect.isclass(getattr(valuation, name)) and not inspect.isabstract(getattr(valuation, name))
 }
-#: How long the long run lasts (make fuzz); 0 for the short run of make test.
-MINUTES = float(os.environ.get("STOCHAMORT_FUZZ_MINUTES", "0"))
 #: Share of the long run each test gets (the label store and huge-size tests take the rest).
 SHARE = 0.75
 OUTCOMES: Counter[str] = Counter()
 
 
 @pytest.fixture(autouse=True, scope="module")
-def small_memory_limit() -> Iterator[None]:
-    sm.set_memory_limit(64 << 20)
-    yield
-    sm.set_memory_limit(None)
-    if OUTCOMES:
-        print("\nfuzz outcomes (oracles):", dict(sorted(OUTCOMES.items())))
-
-
-def classify(call: Callable[[], Any]) -> str:
-    """Run ``call``; the name of the typed error it raised, or ``ok``. Anything else fails."""
-    try:
-        call()
-    except StochamortError as err:
-        assert "internal error in the Rust core" not in str(err), f"a panic: {err}"
-        name = str(err).split(":", 1)[0]
-        assert name and " " not in name.strip(), f"the message does not start with an argument's name: {err}"
-        return type(err).__name__ + (f" ({name})" if os.environ.get("STOCHAMORT_FUZZ_NAMES") else "")
-    return "ok"
+def memory_limit() -> Iterator[None]:
+    with small_memory_limit(OUTCOMES, " (oracles)"):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_files_read_with_numpy_and_json_alone(reference_store: Path, direct: Est
     assert manifest["x_shape"] == [N, D] and manifest["x_dtype"] == "float64" and len(manifest["x_sha256"]) == 64
     assert isinstance(manifest["stochamort_version"], str) and manifest["created"]
     chunks = [np.load(reference_store / manifest["chunk_files"].format(index=k)) for k in range(manifest["n_chunks"])]
-    assert set(chunks[0].files) == {"values", "std_errors", "n_evaluations", "points", "extra_dof", "extra_poolable", "extra_singular_retries"}
+    assert set(chunks[0].files) == {"values", "std_errors", "n_evaluations", "points", "extra_dof", "extra_singular_retries"}
     np.testing.assert_array_equal(np.concatenate([c["values"] for c in chunks]), direct.values)
     np.testing.assert_array_equal(np.concatenate([c["std_errors"] for c in chunks]), direct.std_errors)
     np.testing.assert_array_equal(np.concatenate([c["points"] for c in chunks]), np.arange(N))
@@ -439,3 +439,21 @@ def test_an_unwritable_directory_is_refused_before_any_work(x: Tensor, tmp_path:
     with pytest.raises(LabelStoreError, match="directory: cannot write into .*PermissionError"):
         generate_labels(game, x, ORACLE, tmp_path / "store", seed=SEED, progress=False)
     assert calls == []  # not even the game was bound
+
+
+def test_a_chunk_whose_extras_have_other_rows_is_refused(reference_store: Path, tmp_path: Path) -> None:
+    """Degrees of freedom per point in one chunk and per cell in another (a store resumed by
+    another version): a LabelStoreError naming the chunk, not numpy's broadcasting error."""
+    import shutil
+
+    from stochamort.labels import LabelStoreError
+
+    root = tmp_path / "mixed"
+    shutil.copytree(reference_store, root)
+    path = root / "chunk-00001.npz"
+    with np.load(path) as chunk:
+        arrays = {name: chunk[name] for name in chunk.files}
+    arrays["extra_dof"] = np.ones((*arrays["extra_dof"].shape, 2))
+    np.savez(path, **arrays)
+    with pytest.raises(LabelStoreError, match=r"chunk-00001\.npz: corrupt chunk \(extra 'dof' of shape"):
+        LabelStore.open(root).load()

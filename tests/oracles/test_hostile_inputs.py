@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stochamort import estimators
+from stochamort import estimators, sampling
 from stochamort.errors import InvalidArgumentError, NonFiniteError, RequestTooLargeError
 from stochamort.games import FunctionGame
 from stochamort.oracles import KernelSHAP, MSRBanzhaf, Permutation
+from stochamort.results import Estimate
 
 D = 6
 
@@ -68,5 +69,35 @@ def test_merging_what_is_not_a_permutation_estimate_is_refused_by_name() -> None
     broken.values[0, 0, 0] = np.nan
     with pytest.raises(NonFiniteError, match="^second: its values hold NaN"):
         estimators.merge_permutation_estimates(est, broken)
-    merged = estimators.merge_permutation_estimates(est, est)
+    other = estimators.permutation_shapley(np.array([[[1, 0, 2], [2, 0, 1]]]), chains, antithetic=True)
+    merged = estimators.merge_permutation_estimates(est, other)
     assert merged.dof is not None and merged.dof[0] == 1.0  # two antithetic pairs
+    with pytest.raises(InvalidArgumentError, match="^second: repeats first's permutations"):
+        estimators.merge_permutation_estimates(est, est)
+
+
+def test_merging_an_estimate_with_a_copy_of_itself_is_refused() -> None:
+    """Found by a new user: the same draws merged twice halved the variance with no new data."""
+    perms = sampling.sample_permutations(3, 4, 5, antithetic=True, seed=1)
+    chains = np.cumsum(np.random.default_rng(0).normal(size=(3, 4, 6, 1)), axis=2)
+    est = estimators.permutation_shapley(perms, chains, antithetic=True)
+    copy = Estimate(est.values.copy(), est.std_errors.copy(), est.n_evaluations.copy(), {k: v.copy() for k, v in est.extras.items()})
+    with pytest.raises(InvalidArgumentError, match="^second: repeats first's permutations"):
+        estimators.merge_permutation_estimates(est, copy)
+    later = estimators.permutation_shapley(sampling.sample_permutations(3, 4, 5, antithetic=True, seed=2), chains, antithetic=True)
+    assert estimators.merge_permutation_estimates(est, later).dof.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_progress_must_be_a_flag() -> None:
+    """Found by a new user: progress="no" (whose truth value is True) showed a progress bar."""
+    from stochamort.errors import InvalidDTypeError
+    from stochamort.valuation import FunctionUtility, TMCShapley
+
+    game = FunctionGame(lambda m, p: m.sum(axis=2, keepdims=True) * 1.0, 2, 3)
+    for bad in ("no", None, [True]):
+        with pytest.raises(InvalidDTypeError, match="^progress: must be True or False"):
+            Permutation(budget=10)(game, progress=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidDTypeError, match="^progress: must be True or False"):
+            TMCShapley(n_permutations=2)(FunctionUtility(lambda c: c.sum(axis=1) * 1.0, 4), progress=bad)  # type: ignore[arg-type]
+    assert Permutation(budget=10)(game, progress=np.False_).n_points == 2  # numpy bools and ints are flags
+    assert Permutation(budget=10)(game, progress=0).n_points == 2

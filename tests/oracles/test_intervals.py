@@ -57,7 +57,13 @@ def coverage(oracle: Oracle, game: FunctionGame, truth: np.ndarray, kind: str = 
 
 @pytest.mark.parametrize(
     "oracle",
-    [Permutation(budget=2 + 16 * 2 * (D - 1)), UnbiasedKernelSHAP(budget=128), MSRBanzhaf(budget=64), RegressionShapley(budget=64)],
+    [
+        Permutation(budget=2 + 16 * 2 * (D - 1)),
+        UnbiasedKernelSHAP(budget=34),  # a stratified design: Satterthwaite's 4–6 dof per cell (12 summed)
+        UnbiasedKernelSHAP(budget=128),
+        MSRBanzhaf(budget=64),
+        RegressionShapley(budget=64),
+    ],
     ids=lambda o: f"{type(o).__name__}({o.budget})",
 )
 def test_intervals_of_unbiased_oracles_cover_at_the_nominal_rate(oracle: Oracle, game: FunctionGame) -> None:
@@ -119,12 +125,15 @@ def test_every_sampling_oracle_reports_its_degrees_of_freedom(game: FunctionGame
 
 
 def test_stratified_designs_count_the_degrees_of_freedom_of_their_strata(game: FunctionGame) -> None:
-    """A stratified design's variance sums the strata's: Σ (units in a stratum − 1), which the
-    core pools; its points are not poolable (their players share the error of few units)."""
+    """A stratified design's variance sums the strata's: its degrees of freedom are Satterthwaite's
+    per cell, at most Σ (units in a stratum − 1) (a stratum of one unit borrows the pooled
+    variance)."""
     from stochamort import estimators
+    from stochamort.errors import InvalidArgumentError as Invalid
 
     est = UnbiasedKernelSHAP(budget=34)(game, progress=False)
-    assert not est.extras["poolable"].any() and (est.dof < 15).all()
+    assert "poolable" not in est.extras and est.dof is not None and est.dof.shape == est.values.shape
+    assert (est.dof <= 12).all() and np.median(est.dof) < 9  # 16 pairs in 4 strata: 12 summed
     d = 6
     pairs = [(0b000001, 1), (0b000011, 2), (0b000101, 2), (0b001011, 3), (0b001101, 3), (0b010101, 3)]  # strata 1, 2, 2, 3, 3, 3
     rows = []
@@ -133,10 +142,18 @@ def test_stratified_designs_count_the_degrees_of_freedom_of_their_strata(game: F
         rows += [row, ~row]
     masks = np.array(rows)[None]
     values = masks.sum(axis=2, keepdims=True) ** 2.0
-    stratified = estimators.unbiased_kernelshap(masks, values, np.zeros((1, 1)), np.full((1, 1), 36.0), paired=True, stratified=True)
-    assert stratified.dof is not None and stratified.dof[0] == 0 + 1 + 2
-    plain = estimators.unbiased_kernelshap(masks, values, np.zeros((1, 1)), np.full((1, 1), 36.0), paired=True)
+    ends = (np.zeros((1, 1)), np.full((1, 1), 36.0))
+    weights = np.ones((1, len(rows)))
+    stratified = estimators.unbiased_kernelshap(masks, values, *ends, paired=True, sample_weights=weights, stratified=True)
+    assert stratified.dof is not None and ((0 < stratified.dof) & (stratified.dof <= 0 + 1 + 2)).all()
+    iid_design = estimators.unbiased_kernelshap(masks, values, *ends, paired=True, sample_weights=weights)
+    np.testing.assert_array_equal(iid_design.dof, 5.0)  # one stratum: units − 1 in every cell
+    plain = estimators.unbiased_kernelshap(masks, values, *ends, paired=True)
     assert plain.dof is not None and plain.dof[0] == 5
+    with pytest.raises(Invalid, match="stratified: describes a design"):
+        estimators.unbiased_kernelshap(masks, values, *ends, paired=True, stratified=True)
+    with pytest.raises(Invalid, match="n_enumerated: describes a design"):
+        estimators.kernelshap(masks, values, *ends, paired=True, n_enumerated=2)
 
 
 def test_t_interval_quantiles_and_edge_cases() -> None:

@@ -46,8 +46,8 @@ A store is a directory holding:
     ``std_errors`` (float64, ``(m, n_players, n_outputs)``), ``n_evaluations`` (int64, ``(m,)``),
     ``points`` (int64, ``(m,)``, the global indices of the chunk's points) and, for oracles that
     return them, ``extra_<name>`` arrays (e.g. ``extra_intercept`` for LIME, ``extra_dof`` for the
-    degrees of freedom of the standard errors, ``extra_poolable`` for stratified designs, whose
-    standard errors confidence intervals must not pool), one row per point.
+    degrees of freedom of the standard errors, ``(m,)`` or per cell for stratified designs), one row
+    per point.
 
 Files are written to a hidden temporary file in the same directory (``.<name>.<random>.tmp``),
 flushed to disk, then renamed into place, so a chunk is either complete or absent; temporary files

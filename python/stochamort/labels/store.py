@@ -351,7 +351,14 @@ class LabelStore:
                     f"{sorted(extras)}); delete it and run generate_labels again to regenerate it"
                 )
             for name in names:
-                extras[name][rows] = part[EXTRA_PREFIX + name]
+                array = part[EXTRA_PREFIX + name]
+                if array.shape[1:] != extras[name].shape[1:]:  # e.g. per-point and per-cell degrees of freedom
+                    raise LabelStoreError(
+                        f"{self.chunk_path(k)}: corrupt chunk (extra {name!r} of shape {array.shape}, the first chunk's "
+                        f"rows are {extras[name].shape[1:]}; written by another version?); delete it and run "
+                        "generate_labels again to regenerate it"
+                    )
+                extras[name][rows] = array
             row += stop - start
         if allow_partial:
             extras["points"] = points

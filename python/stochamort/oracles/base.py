@@ -112,13 +112,15 @@ class StoppingRule:
 
     def done(self, std_errors: NDArray[np.float64], dof: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
         """Which points ``(n,)`` meet the target, from standard errors ``(n, d, n_outputs)`` and
-        their degrees of freedom ``(n,)`` (None: unknown, the target alone decides)."""
+        their degrees of freedom ``(n,)`` or per cell (the fewest of a point's cells count; None:
+        unknown, the target alone decides)."""
         if self.target_std_error is None or std_errors.shape[0] == 0:
             return np.zeros(std_errors.shape[0], dtype=np.bool_)
         worst: NDArray[np.float64] = std_errors.reshape(std_errors.shape[0], -1).max(axis=1)
         met = worst <= self.target_std_error
         if dof is not None:
-            met &= np.asarray(dof) + 1 >= self.min_replicates
+            dof = np.asarray(dof, dtype=np.float64).reshape(std_errors.shape[0], -1).min(axis=1, initial=np.inf)
+            met &= dof + 1 >= self.min_replicates
         return np.asarray(met, dtype=np.bool_)
 
 

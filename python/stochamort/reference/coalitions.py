@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, ShapeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, as_positive_float, check_distribution, check_finite, check_shape
-from stochamort.reference.design import design_row_weights, design_standard_errors
+from stochamort.reference.design import design_degrees_of_freedom, design_row_weights, design_standard_errors
 from stochamort.reference.sampling import coalition_probabilities, size_probabilities
 from stochamort.reference.weights import lime_kernel
 
@@ -136,10 +136,17 @@ def _row_weights(masks: NDArray[np.bool_], distribution: str, sample_weights: An
 
 def _standard_errors(
     influence: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, sample_weights: Any, n_enumerated: int, stratified: bool
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Standard errors of one point and, for a design, their degrees of freedom per cell."""
     if sample_weights is None:
-        return standard_errors_over_units(influence, paired)
-    return design_standard_errors(influence, masks, paired, n_enumerated, stratified)
+        return standard_errors_over_units(influence, paired), None
+    args = (influence, masks, paired, n_enumerated, stratified)
+    return design_standard_errors(*args), design_degrees_of_freedom(*args)
+
+
+def _with_design_dof(estimate: Estimate, dof: NDArray[np.float64], sample_weights: Any) -> Estimate:
+    """The estimate with its design's degrees of freedom per cell (``extras["dof"]``) if any."""
+    return estimate if sample_weights is None else Estimate(estimate.values, estimate.std_errors, estimate.n_evaluations, {"dof": dof})
 
 
 def _kernelshap_inputs(
@@ -213,6 +220,7 @@ def kernelshap(
 
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
+    dof = np.zeros((n_points, d, n_outputs))
     for point in range(n_points):
         a_matrix = np.zeros((d, d))
         b = np.zeros((d, n_outputs))
@@ -232,10 +240,11 @@ def kernelshap(
             residual = values[point, i] - null[point] - z @ phi[point]  # (o,)
             g = weights[point, i] * np.outer(z, residual)  # (d, o)
             influence[i] = c_matrix @ g
-        se[point] = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
+        se[point], point_dof = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
+        dof[point] = np.nan if point_dof is None else point_dof
 
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
-    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+    return _with_design_dof(Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations), dof, sample_weights)
 
 
 def _exact_shapley_kernel_matrix(n_players: int) -> NDArray[np.float64]:
@@ -292,6 +301,7 @@ def unbiased_kernelshap(
 
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
+    dof = np.zeros((n_points, d, n_outputs))
     for point in range(n_points):
         b = np.zeros((d, n_outputs))
         for i in range(n_samples):
@@ -304,10 +314,11 @@ def unbiased_kernelshap(
         for i in range(n_samples):
             z = masks[point, i].astype(np.float64)
             influence[i] = weights[point, i] * np.outer(c_matrix @ z, values[point, i] - null[point])
-        se[point] = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
+        se[point], point_dof = _standard_errors(influence, masks[point], paired, sample_weights, n_enumerated, stratified)
+        dof[point] = np.nan if point_dof is None else point_dof
 
     n_evaluations = np.full(n_points, n_samples + 2, dtype=np.int64)
-    return Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations)
+    return _with_design_dof(Estimate(values=phi, std_errors=se, n_evaluations=n_evaluations), dof, sample_weights)
 
 
 def sgd_default_step_size(n_players: int) -> float:

@@ -21,7 +21,14 @@ from stochamort.errors import InvalidArgumentError
 from stochamort.reference.sampling import size_probabilities
 from stochamort.results import CoalitionDesign
 
-__all__ = ["sample_design", "design_plan", "DesignPlan", "design_row_weights", "design_standard_errors"]
+__all__ = [
+    "sample_design",
+    "design_plan",
+    "DesignPlan",
+    "design_row_weights",
+    "design_standard_errors",
+    "design_degrees_of_freedom",
+]
 
 
 @dataclass
@@ -199,13 +206,29 @@ def design_standard_errors(
     ``Var(Σ_stratum t_u) = m (1 − m/N) s²``; a stratum of one unit borrows the pooled within-stratum
     variance (``inf`` when there is none).
     """
+    return _design_variance(terms, masks, paired, n_enumerated, stratified)[0]
+
+
+def design_degrees_of_freedom(
+    terms: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, n_enumerated: int, stratified: bool
+) -> NDArray[np.float64]:
+    """Degrees of freedom of :func:`design_standard_errors`, per cell: Welch–Satterthwaite's
+    ``(Σ v)² / Σ v² / dof_v`` over the strata's variances ``v`` (``m − 1`` each; a borrowed one has
+    the pooled ``Σ (m − 1)``), at most their sum, which a cell of zero variance keeps; infinite
+    when every unit was enumerated, 0 when the variance is infinite."""
+    return _design_variance(terms, masks, paired, n_enumerated, stratified)[1]
+
+
+def _design_variance(
+    terms: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, n_enumerated: int, stratified: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     d = masks.shape[1]
     units = 0.5 * (terms[0::2] + terms[1::2]) if paired else terms
     firsts = masks[0::2] if paired else masks
     n_units = units.shape[0]
     first_random = n_enumerated // (2 if paired else 1)
     if first_random >= n_units:
-        return np.zeros(terms.shape[1:])
+        return np.zeros(terms.shape[1:]), np.full(terms.shape[1:], np.inf)
     groups: dict[int, list[int]] = {}
     for u in range(first_random, n_units):
         k = int(firsts[u].sum())
@@ -213,6 +236,7 @@ def design_standard_errors(
         groups.setdefault(key, []).append(u)
     variance = np.zeros(terms.shape[1:])
     pooled = np.zeros(terms.shape[1:])
+    spread = np.zeros(terms.shape[1:])  # Σ v² / dof_v
     dof, singles = 0, 0
     for size, members in groups.items():
         m = len(members)
@@ -223,15 +247,21 @@ def design_standard_errors(
         squares = ((block - block.mean(axis=0)) ** 2).sum(axis=0)
         population = math.comb(d, size) / (2 if paired and 2 * size == d else 1)
         fpc = max(0.0, 1.0 - m / population) if stratified else 1.0
-        variance += m * fpc * squares / (m - 1)
+        part = m * fpc * squares / (m - 1)
+        variance += part
+        spread += part**2 / (m - 1)
         pooled += squares
         dof += m - 1
     if singles:
         if dof == 0:
-            return np.full(terms.shape[1:], np.inf)
-        variance += singles * pooled / dof
+            return np.full(terms.shape[1:], np.inf), np.zeros(terms.shape[1:])
+        borrowed = singles * pooled / dof
+        variance += borrowed
+        spread += borrowed**2 / dof
+    with np.errstate(divide="ignore", invalid="ignore"):
+        satterthwaite = np.where(spread > 0, np.minimum(variance**2 / spread, dof), float(dof))
     se: NDArray[np.float64] = np.sqrt(variance) / n_units
-    return se
+    return se, satterthwaite
 
 
 def check_design_inputs(

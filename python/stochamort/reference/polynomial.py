@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, InvalidDTypeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_shape
-from stochamort.reference.design import check_design_inputs, design_standard_errors
+from stochamort.reference.design import check_design_inputs, design_degrees_of_freedom, design_standard_errors
 from stochamort.reference.weights import shapley_kernel
 
 __all__ = ["polyshap", "oddshap", "select_interactions"]
@@ -388,6 +388,7 @@ def _estimate(
     n_units = (n_equations - fixed) // rows_per_unit
     phi = np.zeros((n_points, d, n_outputs))
     se = np.zeros((n_points, d, n_outputs))
+    dof = np.zeros((n_points, d, n_outputs))
     n_terms = np.zeros(n_points, dtype=np.int64)
     for point in range(n_points):
         m, v, w = masks[point], values[point], weights[point]
@@ -448,13 +449,17 @@ def _estimate(
             # are pairs, so each equation's term stands for both rows of its pair.
             rows_of_units = np.repeat(h, 2, axis=0) if odd else h
             unit_masks = m if (odd or paired) else rows
-            mean_se = design_standard_errors(rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
+            design_args = (rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
+            mean_se = design_standard_errors(*design_args)
+            dof[point] = design_degrees_of_freedom(*design_args)
             # Σ_u h_u = n_all_units × mean; a pair's per-row mean halves its sum in PolySHAP.
             se[point] = mean_se * (n_equations // rows_per_unit) * (2 if paired and not odd else 1)
             # The fit shrinks the residuals by about (n - p)/n: HC1's degrees-of-freedom correction.
             if free < n_distinct:  # (a census may interpolate: its residuals are then zero)
                 se[point] *= math.sqrt(n_distinct / (n_distinct - free))
-    return Estimate(phi, se, np.full(n_points, n_samples + 2, dtype=np.int64), {"n_terms": n_terms})
+    # Degrees of freedom per cell where a variance was estimated (as the core; else none given).
+    extras = {"n_terms": n_terms, "dof": dof} if n_units >= 2 else {"n_terms": n_terms}
+    return Estimate(phi, se, np.full(n_points, n_samples + 2, dtype=np.int64), extras)
 
 
 # ----------------------------------------------------------------------------------------------

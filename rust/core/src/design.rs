@@ -17,7 +17,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::math::ln_binomial;
 use crate::parallel::map_indices;
 use crate::rng::{stream, Draws, Purpose};
-use crate::limits::checked_total;
+use crate::limits::{checked_total, largest};
 use crate::sampling::fill_random_subset;
 
 /// The largest number of players a design supports: C(d, d/2) must stay finite in f64.
@@ -368,7 +368,8 @@ pub fn sample_design(draws: Draws, n_players: usize, distribution: Distribution,
     plan.check()?;
     let rows = plan.n_rows();
     // The enumerated rows are built once, shared by every point (even when there are no points).
-    checked_total(&[(&[n_points, rows, d], 1), (&[n_points, rows], 8), (&[plan.n_enumerated, d], 1)], "n_samples")?;
+    let name = largest(&[(n_points, "n_points"), (rows, "n_samples"), (d, "n_players")]);
+    checked_total(&[(&[n_points, rows, d], 1), (&[n_points, rows], 8), (&[plan.n_enumerated, d], 1)], name)?;
     let enumerated = plan.enumerated_rows();
     let per_point = map_indices(n_points, |p| {
         let mut masks = vec![false; rows * d];

@@ -73,9 +73,15 @@ fn describe(arrays: &[(&[usize], usize)]) -> String {
     parts.join(" + ")
 }
 
+/// The argument of the largest extent among `args` (extent, name): the one a refused request of
+/// their product names (the first on ties), so that a huge `n_points` is not blamed on `n_samples`.
+pub fn largest(args: &[(usize, &'static str)]) -> &'static str {
+    args.iter().rev().max_by_key(|(extent, _)| *extent).map_or("", |(_, name)| name)
+}
+
 /// Refuse per-size tables (`tables` float64 arrays of `n_players + 1` entries) over the limit.
 pub fn check_table(n_players: usize, tables: usize, name: &'static str) -> CoreResult<()> {
-    let entries = n_players.checked_add(1).unwrap_or(usize::MAX);
+    let entries = n_players.saturating_add(1);
     checked_cells(&[entries, tables], 8, name).map(|_| ())
 }
 
@@ -131,5 +137,7 @@ mod tests {
         // Empty, but with strides that overflow.
         assert!(matches!(checked_cells(&[0, 1 << 62, 8], 8, "x"), Err(CoreError::TooLarge { .. })));
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(largest(&[(10, "a"), (1 << 40, "b"), (3, "c")]), "b");
+        assert_eq!(largest(&[(4, "a"), (4, "b")]), "a");
     }
 }

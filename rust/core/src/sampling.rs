@@ -12,7 +12,7 @@ use rand_pcg::Pcg64;
 
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
-use crate::limits::{check_table, checked_cells, checkpoint};
+use crate::limits::{check_table, checked_cells, checkpoint, largest};
 use crate::parallel::for_each_chunk;
 use crate::rng::{stream, Draws, Purpose};
 use crate::validate::{check_permutations, check_positive};
@@ -128,7 +128,8 @@ pub fn sample_coalitions(draws: Draws, n_players: usize, distribution: Distribut
     }
     draws.check_fits()?;
     check_table(n_players, 1, "n_players")?;
-    let total = checked_cells(&[n_points, n_samples, n_players], 1, "n_samples")?;
+    let name = largest(&[(n_points, "n_points"), (n_samples, "n_samples"), (n_players, "n_players")]);
+    let total = checked_cells(&[n_points, n_samples, n_players], 1, name)?;
     let sampler = CoalitionSampler::new(distribution, n_players);
     let rows_per_unit = if paired { 2 } else { 1 };
     let mut data = vec![false; total];
@@ -169,7 +170,8 @@ pub fn sample_permutations(draws: Draws, n_players: usize, antithetic: bool) -> 
         check_even(draws.sample_offset as usize, "sample_offset", "antithetic=True")?;
     }
     draws.check_fits()?;
-    let total = checked_cells(&[n_points, n_permutations, n_players], 8, "n_permutations")?;
+    let name = largest(&[(n_points, "n_points"), (n_permutations, "n_permutations"), (n_players, "n_players")]);
+    let total = checked_cells(&[n_points, n_permutations, n_players], 8, name)?;
     let rows_per_unit = if antithetic { 2 } else { 1 };
     let mut data = vec![0i64; total];
     draw_units(&mut data, &draws, n_players, rows_per_unit, Purpose::Permutations, |rng, chunk| {
@@ -252,7 +254,8 @@ pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>)
             format!("must not exceed max_size ({max_size}), got {min_size}"),
         ));
     }
-    let total = checked_cells(&[n_points, n_samples, n_data], 4, "n_samples")?;
+    let name = largest(&[(n_points, "n_points"), (n_samples, "n_samples"), (n_data, "n_data")]);
+    let total = checked_cells(&[n_points, n_samples, n_data], 4, name)?;
     if total > MAX_MULTISET_CELLS {
         return Err(CoreError::invalid(
             "n_samples",

@@ -22,6 +22,14 @@ fn attribution_arrays(py: Python<'_>, est: Attribution) -> AttributionArrays<'_>
     (est.values.into_pyarray(py), est.std_errors.into_pyarray(py))
 }
 
+/// `(values, std_errors, dof)` of an attribution whose degrees of freedom may differ from cell
+/// to cell (None: replicates − 1 for every cell, which the caller knows).
+type AttributionWithDof<'py> = (F64Array3<'py>, F64Array3<'py>, Option<F64Array3<'py>>);
+
+fn attribution_with_dof(py: Python<'_>, est: Attribution) -> AttributionWithDof<'_> {
+    (est.values.into_pyarray(py), est.std_errors.into_pyarray(py), est.dof.map(|dof| dof.into_pyarray(py)))
+}
+
 /// The sampled coalitions and the game's values there.
 fn masks_values<'py>(
     masks: &Bound<'py, PyAny>,
@@ -39,18 +47,19 @@ fn constrained_regression<'py>(
     py: Python<'py>,
     [masks, values, null_values, grand_values]: [&Bound<'py, PyAny>; 4],
     estimate: impl FnOnce(ArrayView3<bool>, ArrayView3<f64>, ArrayView2<f64>, ArrayView2<f64>) -> CoreResult<Attribution> + Send,
-) -> PyResult<AttributionArrays<'py>> {
+) -> PyResult<Attribution> {
     let (masks, values) = masks_values(masks, values)?;
     let null = readonly::<f64, Ix2>(null_values, "null_values", "(n_points, n_outputs)")?;
     let grand = readonly::<f64, Ix2>(grand_values, "grand_values", "(n_points, n_outputs)")?;
     let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
-    Ok(attribution_arrays(py, compute(py, || estimate(m, v, n, g))?))
+    compute(py, || estimate(m, v, n, g))
 }
 
 /// KernelSHAP (consistent, or unbiased with the exact A) with standard errors. With
 /// `sample_weights` (a design's counting-measure weights), they replace the importance weights of
 /// `distribution`; `n_enumerated` leading rows carry no sampling variance and `stratified` says
-/// whether the random units were drawn stratified without replacement.
+/// whether the random units were drawn stratified without replacement. A design's standard errors
+/// come with their degrees of freedom per cell (Satterthwaite's over the strata).
 #[pyfunction]
 #[pyo3(signature = (masks, values, null_values, grand_values, paired, distribution, unbiased, sample_weights=None, n_enumerated=None, stratified=None))]
 #[allow(clippy::too_many_arguments)]
@@ -66,7 +75,7 @@ fn kernelshap<'py>(
     sample_weights: Option<&Bound<'py, PyAny>>,
     n_enumerated: Option<&Bound<'py, PyAny>>,
     stratified: Option<&Bound<'py, PyAny>>,
-) -> PyResult<AttributionArrays<'py>> {
+) -> PyResult<AttributionWithDof<'py>> {
     let paired = flag(paired, "paired")?;
     let distribution = text(distribution, "distribution")?;
     let distribution = distribution.as_str();
@@ -79,13 +88,14 @@ fn kernelshap<'py>(
         .transpose()?;
     let n_enumerated = n_enumerated.map(|n| count(n, "n_enumerated")).transpose()?.unwrap_or(0);
     let view = weights.as_ref().map(|w| w.as_array());
-    constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
+    let est = constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
         let rows = match view {
             Some(weights) => SampleWeights::Design { weights, n_enumerated, stratified },
             None => SampleWeights::Importance(dist),
         };
         core::kernelshap(m, v, n, g, paired, rows, variant)
-    })
+    })?;
+    Ok(attribution_with_dof(py, est))
 }
 
 /// SGD-Shapley (averaged projected SGD on KernelSHAP's objective) with standard errors over
@@ -107,13 +117,14 @@ fn sgd_shapley<'py>(
     let paired = flag(paired, "paired")?;
     let step_size = real_or_none(step_size, "step_size")?;
     let (batch_size, replicates) = (count(batch_size, "batch_size")?, count(replicates, "replicates")?);
-    constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
+    let est = constrained_regression(py, [masks, values, null_values, grand_values], |m, v, n, g| {
         core::sgd_shapley(m, v, n, g, paired, step_size, batch_size, replicates)
-    })
+    })?;
+    Ok(attribution_arrays(py, est))
 }
 
-/// `(values, std_errors, n_terms)` of a polynomial regression.
-type PolynomialArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<i64>>);
+/// `(values, std_errors, n_terms, dof)` of a polynomial regression (dof per cell, or None).
+type PolynomialArrays<'py> = (F64Array3<'py>, F64Array3<'py>, Bound<'py, PyArray1<i64>>, Option<F64Array3<'py>>);
 
 /// `(order, max_terms, interactions)` of a polynomial regression.
 type TermArgs<'a, 'py> = (&'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, Option<Vec<Vec<usize>>>);
@@ -140,8 +151,8 @@ fn polynomial<'py>(
     let design = DesignWeights { weights: weights.as_array(), n_enumerated, stratified };
     let (m, v, n, g) = (masks.as_array(), values.as_array(), null.as_array(), grand.as_array());
     let fit = compute(py, || core::polynomial_shapley(m, v, n, g, design, basis, &terms, paired))?;
-    let (values, std_errors) = attribution_arrays(py, fit.attribution);
-    Ok((values, std_errors, fit.n_terms.into_pyarray(py)))
+    let (values, std_errors, dof) = attribution_with_dof(py, fit.attribution);
+    Ok((values, std_errors, fit.n_terms.into_pyarray(py), dof))
 }
 
 /// PolySHAP (monomial interaction terms) with sandwich standard errors and the terms used.

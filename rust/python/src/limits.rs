@@ -40,7 +40,7 @@ fn address_space_left() -> Option<u64> {
         .ok()
         .and_then(|text| text.split_whitespace().next().and_then(|field| field.parse::<u64>().ok()))
         .unwrap_or(0);
-    Some((limit.rlim_cur as u64).saturating_sub(mapped_pages.saturating_mul(page_size)))
+    Some(limit.rlim_cur.saturating_sub(mapped_pages.saturating_mul(page_size)))
 }
 
 /// The limit a fresh process starts with (computed again by `set_memory_limit(None)`: the

@@ -6,6 +6,7 @@ use multiversion::multiversion;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use super::sparse::SmallSides;
+use super::strata::StrataVariance;
 use super::{Attribution, PointEstimate};
 use crate::distribution::Distribution;
 use crate::error::{CoreError, CoreResult};
@@ -254,19 +255,20 @@ fn estimate_point(
     // h_u = coef_u · C ž_u with ž_u = ±1_T the signed smaller side of the unit's first row
     // (C z = C ž because C1 = 0). Its mean, C (mean coef ž), is exact, so the sums of squared
     // deviations below need no running division and suffer no cancellation.
-    let std_errors = match &rows.design {
+    let (std_errors, dof) = match &rows.design {
         None => {
             let all: Vec<usize> = (0..units).collect();
             let h_mean = mean_influence(&sides, projection, &coefs, &all, rows_per_unit, d);
             let squares = squared_deviations(&sides, projection, &coefs, &h_mean, 0..units, rows_per_unit, d);
-            squares.iter().map(|&s| std_error_of_mean(s, units)).collect()
+            (squares.iter().map(|&s| std_error_of_mean(s, units)).collect(), None)
         }
-        Some(design) => design.std_errors(&sides, projection, &coefs, units, rows_per_unit, d),
+        Some(design) => {
+            let (se, dof) = design.std_errors(&sides, projection, &coefs, units, rows_per_unit, d);
+            (se, Some(dof))
+        }
     };
-    Ok(PointEstimate {
-        values: Array2::from_shape_fn((d, n_outputs), |(j, o)| phi[o * d + j]),
-        std_errors: Array2::from_shape_fn((d, n_outputs), |(j, o)| std_errors[o * d + j]),
-    })
+    let cell = |flat: &[f64]| Array2::from_shape_fn((d, n_outputs), |(j, o)| flat[o * d + j]);
+    Ok(PointEstimate { values: cell(&phi), std_errors: cell(&std_errors), dof: dof.as_deref().map(cell) })
 }
 
 /// Σ over `units` of (h_u − mean)², h_u = coef_u · C ž_u, per output and player (output-major).
@@ -397,13 +399,22 @@ struct DesignVariance<'a> {
 }
 
 impl DesignVariance<'_> {
-    /// Standard errors of C b = mean over all units of h_u, output-major.
-    fn std_errors(&self, sides: &SmallSides, projection: &Projection, coefs: &[f64], units: usize, rows_per_unit: usize, d: usize) -> Vec<f64> {
+    /// Standard errors of C b = mean over all units of h_u and their degrees of freedom
+    /// (Satterthwaite's over the strata; infinite when every unit was enumerated), output-major.
+    fn std_errors(
+        &self,
+        sides: &SmallSides,
+        projection: &Projection,
+        coefs: &[f64],
+        units: usize,
+        rows_per_unit: usize,
+        d: usize,
+    ) -> (Vec<f64>, Vec<f64>) {
         let n_outputs = coefs.len() / units;
         let first_random = self.n_enumerated / rows_per_unit;
         let random: Vec<usize> = (first_random..units).collect();
         if random.is_empty() {
-            return vec![0.0; n_outputs * d];
+            return (vec![0.0; n_outputs * d], vec![f64::INFINITY; n_outputs * d]);
         }
         // Strata: the unit's (smaller) size; one stratum for everything when i.i.d.
         let stratum_of = |u: usize| {
@@ -413,13 +424,11 @@ impl DesignVariance<'_> {
         let mut strata: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
         random.iter().for_each(|&u| strata.entry(stratum_of(u)).or_default().push(u));
         let scale = 1.0 / (units as f64 * units as f64);
-        let mut variance = vec![0.0; n_outputs * d];
-        let mut pooled = vec![0.0; n_outputs * d];
-        let (mut pooled_dof, mut single_units) = (0usize, 0usize);
+        let mut variance = StrataVariance::new(n_outputs * d);
         for (&size, members) in &strata {
             let m = members.len();
             if m < 2 {
-                single_units += 1;
+                variance.add_single();
                 continue;
             }
             let mean = mean_influence(sides, projection, coefs, members, rows_per_unit, d);
@@ -428,24 +437,12 @@ impl DesignVariance<'_> {
                 let part = squared_deviations(sides, projection, coefs, &mean, u..u + 1, rows_per_unit, d);
                 squares.iter_mut().zip(part).for_each(|(s, p)| *s += p);
             }
-            // Var(Σ_{u ∈ stratum} h_u) = m (1 − m/N) s² for m of N units drawn without replacement.
+            // m of N units drawn without replacement.
             let fpc = if self.stratified { 1.0 - m as f64 / self.stratum_units(size, d, rows_per_unit) } else { 1.0 };
-            for ((v, p), s) in variance.iter_mut().zip(pooled.iter_mut()).zip(&squares) {
-                *v += m as f64 * fpc.max(0.0) * s / (m - 1) as f64;
-                *p += s;
-            }
-            pooled_dof += m - 1;
+            variance.add_stratum(m, fpc, &squares);
         }
-        if single_units > 0 {
-            // A stratum with one unit has no variance estimate of its own: the pooled one stands in.
-            if pooled_dof == 0 {
-                return vec![f64::INFINITY; n_outputs * d];
-            }
-            for (v, p) in variance.iter_mut().zip(&pooled) {
-                *v += single_units as f64 * p / pooled_dof as f64;
-            }
-        }
-        variance.iter().map(|v| (v * scale).sqrt()).collect()
+        let (variance, dof) = variance.finish();
+        (variance.iter().map(|v| (v * scale).sqrt()).collect(), dof)
     }
 
     /// Units in the stratum of smaller size `size`: pairs (paired) or coalitions of that size.

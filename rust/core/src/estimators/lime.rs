@@ -108,6 +108,7 @@ fn fit_point(
         PointEstimate {
             values: coefficients,
             std_errors: errors,
+            dof: None,
         },
         intercept,
     ))

@@ -11,6 +11,7 @@ mod polynomial;
 mod regression_mc;
 mod sgd;
 mod sparse;
+mod strata;
 mod surrogate;
 
 pub use exact::exact_semivalue;
@@ -26,17 +27,22 @@ pub use sgd::{sgd_default_step_size, sgd_shapley};
 
 use ndarray::{Array2, Array3};
 
-/// Attributions `(n_points, n_players, n_outputs)` with standard errors of the same shape.
+/// Attributions `(n_points, n_players, n_outputs)` with standard errors of the same shape, and
+/// the degrees of freedom of each standard error where they differ from cell to cell (stratified
+/// designs, see `strata`); `None` where the caller knows them (replicates − 1 for every cell).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attribution {
     pub values: Array3<f64>,
     pub std_errors: Array3<f64>,
+    pub dof: Option<Array3<f64>>,
 }
 
-/// The estimate of one point: values and standard errors, `(n_players, n_outputs)` each.
+/// The estimate of one point: values, standard errors and (optionally) their degrees of freedom,
+/// `(n_players, n_outputs)` each.
 pub(crate) struct PointEstimate {
     pub values: Array2<f64>,
     pub std_errors: Array2<f64>,
+    pub dof: Option<Array2<f64>>,
 }
 
 /// Stack per-point matrices `(rows, cols)` into `(n_points, rows, cols)`.
@@ -52,11 +58,13 @@ pub(crate) fn stack(points: Vec<Array2<f64>>, rows: usize, cols: usize) -> Array
 
 impl Attribution {
     pub(crate) fn from_points(points: Vec<PointEstimate>, n_players: usize, n_outputs: usize) -> Self {
+        let dof: Option<Vec<Array2<f64>>> = points.iter().map(|p| p.dof.clone()).collect();
         let (values, std_errors): (Vec<_>, Vec<_>) =
             points.into_iter().map(|p| (p.values, p.std_errors)).unzip();
         Attribution {
             values: stack(values, n_players, n_outputs),
             std_errors: stack(std_errors, n_players, n_outputs),
+            dof: dof.filter(|d| !d.is_empty()).map(|d| stack(d, n_players, n_outputs)),
         }
     }
 }

@@ -69,5 +69,6 @@ fn estimate_point(point: usize, masks: ArrayView2<bool>, values: ArrayView2<f64>
     Ok(PointEstimate {
         values: &mean_in - &mean_out,
         std_errors,
+        dof: None,
     })
 }

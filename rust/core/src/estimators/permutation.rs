@@ -73,7 +73,7 @@ pub fn permutation_shapley(
     let Summary { counts, means, std_errors, m2 } =
         RunningMoments::concat(per_point, d * n_outputs).summary(Ix3(n_points, d, n_outputs));
     Ok(PermutationMoments {
-        attribution: Attribution { values: means, std_errors },
+        attribution: Attribution { values: means, std_errors, dof: None },
         m2,
         counts,
     })

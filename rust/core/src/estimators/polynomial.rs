@@ -21,10 +21,10 @@ mod terms;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
+use super::strata::StrataVariance;
 use super::{Attribution, PointEstimate};
 use crate::error::{CoreError, CoreResult};
 use crate::math::ln_binomial;
-use crate::moments::variance_of_mean;
 use crate::parallel::{collect_results, map_indices};
 use crate::validate::{check_constrained_inputs, check_finite, check_leading};
 use crate::weights::shapley_kernel;
@@ -321,6 +321,7 @@ fn estimate_point(
         ));
     }
     let mut variance = vec![0.0; o * d];
+    let mut dof = None;
     if layout.units >= 2 {
         // Unit u's influence h_u = Σ_{r∈u} e_r K W_r: the estimate moves by Σ_u h_u.
         let cells = o * d;
@@ -346,7 +347,8 @@ fn estimate_point(
                 }
             })
             .collect();
-        variance = sum_variance(&h, cells, &strata, |k| stratum_units(k, d, layout), layout.stratified);
+        let (sum, sum_dof) = sum_variance(&h, cells, &strata, |k| stratum_units(k, d, layout), layout.stratified);
+        (variance, dof) = (sum, Some(sum_dof));
         // The fit shrinks the residuals by about (n − p)/n (HC1's degrees-of-freedom correction).
         // (A census may interpolate: its residuals are then zero.)
         if free < pe.distinct {
@@ -358,6 +360,7 @@ fn estimate_point(
         PointEstimate {
             values: Array2::from_shape_fn((d, o), |(i, k)| fitted.phi[k * d + i]),
             std_errors: Array2::from_shape_fn((d, o), |(i, k)| variance[k * d + i].sqrt()),
+            dof: dof.map(|dof: Vec<f64>| Array2::from_shape_fn((d, o), |(i, k)| dof[k * d + i])),
         },
         fitted.kept.len(),
     ))
@@ -373,20 +376,23 @@ fn stratum_units(key: usize, d: usize, layout: &Layout) -> f64 {
     }
 }
 
-/// The variance of Σ_u h_u per cell, from the units' `h` (`cells` values each). i.i.d. units:
-/// m/(m−1) Σ_u (h_u − h̄)². Stratified without replacement: Σ_strata m (1 − m/N) s² with s² the
-/// within-stratum variance; a stratum of one unit borrows the pooled within-stratum variance
-/// (+inf when there is none).
-fn sum_variance(h: &[f64], cells: usize, strata: &[usize], population: impl Fn(usize) -> f64, stratified: bool) -> Vec<f64> {
+/// The variance of Σ_u h_u per cell, from the units' `h` (`cells` values each), and its degrees
+/// of freedom. i.i.d. units: m/(m−1) Σ_u (h_u − h̄)². Stratified without replacement: Σ_strata
+/// m (1 − m/N) s² with s² the within-stratum variance (see `strata`).
+fn sum_variance(
+    h: &[f64],
+    cells: usize,
+    strata: &[usize],
+    population: impl Fn(usize) -> f64,
+    stratified: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
     strata.iter().enumerate().for_each(|(u, &key)| groups.entry(key).or_default().push(u));
-    let mut variance = vec![0.0; cells];
-    let mut pooled = vec![0.0; cells];
-    let (mut dof, mut singles) = (0usize, 0usize);
+    let mut variance = StrataVariance::new(cells);
     for (&key, members) in &groups {
         let m = members.len();
         if m < 2 {
-            singles += 1;
+            variance.add_single();
             continue;
         }
         let mut mean = vec![0.0; cells];
@@ -399,21 +405,9 @@ fn sum_variance(h: &[f64], cells: usize, strata: &[usize], population: impl Fn(u
             squares.iter_mut().zip(h_u.iter().zip(&mean)).for_each(|(s, (x, c))| *s += (x - c) * (x - c));
         }
         let fpc = if stratified { (1.0 - m as f64 / population(key)).max(0.0) } else { 1.0 };
-        // m (m s²) (1/(m−1))·fpc = m·fpc·Σ(h − h̄)²/(m−1), i.e. m²·variance_of_mean.
-        let factor = (m * m) as f64 * fpc;
-        for ((v, p), s) in variance.iter_mut().zip(pooled.iter_mut()).zip(&squares) {
-            *v += factor * variance_of_mean(*s, m);
-            *p += s;
-        }
-        dof += m - 1;
+        variance.add_stratum(m, fpc, &squares);
     }
-    if singles > 0 {
-        if dof == 0 {
-            return vec![f64::INFINITY; cells];
-        }
-        variance.iter_mut().zip(&pooled).for_each(|(v, p)| *v += singles as f64 * p / dof as f64);
-    }
-    variance
+    variance.finish()
 }
 
 /// Generalised cross-validation error of a fit, Σ_o (RSS_o / Σ ω y_o²) / (1 − p/n)² with p its free

@@ -331,6 +331,7 @@ fn estimate_point(
     let to_estimate = |flat: &[f64], se: &[f64]| PointEstimate {
         values: Array2::from_shape_fn((d, n_outputs), |(i, o)| flat[i * n_outputs + o]),
         std_errors: Array2::from_shape_fn((d, n_outputs), |(i, o)| se[i * n_outputs + o]),
+        dof: None,
     };
     if plan.n_units == 0 {
         let all = if d < usize::BITS as usize - 1 { (1usize << d) - 2 } else { usize::MAX };

@@ -155,6 +155,7 @@ fn combine(runs: &[Vec<f64>], d: usize, n_outputs: usize) -> PointEstimate {
     PointEstimate {
         values: summary.means,
         std_errors: summary.std_errors,
+        dof: None,
     }
 }
 
