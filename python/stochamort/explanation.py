@@ -33,6 +33,11 @@ AMORTIZED = "amortized"
 """The ``method`` of predictions made by an amortized model (which carry no standard errors)."""
 
 
+#: Optional bool fields of :class:`Attributions`, one flag per point, kept as ``extras`` of the
+#: same name by :meth:`Attributions.to_estimate`.
+POINT_FLAGS = ("poolable", "target_met")
+
+
 def _import_shap() -> Any:
     try:
         with warnings.catch_warnings():
@@ -185,6 +190,9 @@ class Attributions:
             standard errors with the others' (False for points whose errors the others say nothing
             about, see :meth:`stochamort.results.Estimate.confidence_interval`), or ``None``: all
             may (what every oracle returns).
+        target_met: bool ``(n_points,)``: which points' standard errors met the oracle's
+            :class:`~stochamort.oracles.StoppingRule` target (its ``extras["target_met"]``), or
+            ``None`` when the oracle had no target.
 
     Raises:
         InvalidArgumentError: (or its subclasses ShapeError, InvalidDTypeError, NonFiniteError) naming
@@ -204,6 +212,7 @@ class Attributions:
     patch_size: tuple[int, int] | None = None
     dof: NDArray[np.float64] | None = None
     poolable: NDArray[np.bool_] | None = None
+    target_met: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         values = as_float_array("values", _to_numpy(self.values, "values"), 3)
@@ -231,12 +240,13 @@ class Attributions:
             if np.isnan(dof).any() or (dof < 0).any():
                 raise InvalidArgumentError("dof: degrees of freedom must be >= 0 (inf for exact values)")
             self._set("dof", dof)
-        if self.poolable is not None:
-            poolable = np.asarray(_to_numpy(self.poolable, "poolable"))
-            if poolable.dtype != np.bool_:
-                raise InvalidDTypeError(f"poolable: must be a bool array, got dtype {poolable.dtype}")
-            check_shape("poolable", poolable, (n,), "one flag per point")
-            self._set("poolable", poolable.copy())
+        for name in POINT_FLAGS:
+            if getattr(self, name) is not None:
+                flags = np.asarray(_to_numpy(getattr(self, name), name))
+                if flags.dtype != np.bool_:
+                    raise InvalidDTypeError(f"{name}: must be a bool array, got dtype {flags.dtype}")
+                check_shape(name, flags, (n,), "one flag per point")
+                self._set(name, flags.copy())
         for name in ("base_values", "outputs"):
             endpoint = as_float_array(name, _to_numpy(getattr(self, name), name), 2)
             check_shape(name, endpoint, (n, o), "(n_points, n_outputs) of values")
@@ -340,8 +350,7 @@ class Attributions:
         """
         std_errors = self._required_std_errors("to_estimate")
         extras = {} if self.dof is None else {"dof": self.dof.copy()}
-        if self.poolable is not None:
-            extras["poolable"] = self.poolable.copy()
+        extras.update({name: getattr(self, name).copy() for name in POINT_FLAGS if getattr(self, name) is not None})
         return Estimate(self.values.copy(), std_errors.copy(), self.n_evaluations.copy(), extras)
 
     def _required_std_errors(self, caller: str) -> NDArray[np.float64]:
@@ -378,6 +387,7 @@ class Attributions:
             std_errors=None if self.std_errors is None else self.std_errors[rows],
             dof=None if self.dof is None else self.dof[rows],
             poolable=None if self.poolable is None else self.poolable[rows],
+            target_met=None if self.target_met is None else self.target_met[rows],
             n_evaluations=self.n_evaluations[rows],
             base_values=self.base_values[rows],
             outputs=self.outputs[rows],

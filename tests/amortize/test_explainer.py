@@ -74,6 +74,26 @@ def test_per_example_path_agrees_with_shap_exact() -> None:
     np.testing.assert_allclose(exact.base_values + exact.values.sum(axis=1), model.predict_proba(rows), atol=1e-10)
 
 
+def test_the_per_example_path_says_which_points_met_a_stopping_target(model: GradientBoostingClassifier, background: np.ndarray) -> None:
+    """Found by a new user: the oracle's extras["target_met"] was lost on the way to Attributions."""
+    from stochamort.errors import InvalidDTypeError
+    from stochamort.oracles import StoppingRule
+
+    explainer = AmortizedExplainer(model, MarginalMasker(background))
+    rows = DATA.data[TEST[:12]]
+    oracle = Permutation(2 + 2 * 29, stopping=StoppingRule(target_std_error=0.01, max_evaluations=2 + 20 * 29))
+    found = explainer.explain(rows, amortized=False, oracle=oracle, seed=1)
+    direct = oracle(explainer.game(rows), seed=1, progress=False)
+    assert found.target_met is not None and found.target_met.dtype == np.bool_
+    np.testing.assert_array_equal(found.target_met, direct.extras["target_met"])
+    assert 0 < found.target_met.sum() < len(rows)  # some points met it, some ran out of evaluations
+    np.testing.assert_array_equal(found[3:7].target_met, found.target_met[3:7])
+    np.testing.assert_array_equal(found.to_estimate().extras["target_met"], found.target_met)
+    assert explainer.explain(rows, amortized=False, oracle=Permutation(2 + 2 * 29)).target_met is None
+    with pytest.raises(InvalidDTypeError, match="^target_met: must be a bool array"):
+        type(found)(**{**{f: getattr(found, f) for f in ("values", "std_errors", "n_evaluations", "base_values", "outputs", "method")}, "target_met": np.ones(12)})
+
+
 def test_amortized_attributions_correlate_with_per_example(fitted: AmortizedExplainer) -> None:
     held_out = DATA.data[TEST[:40]]
     scores = fitted.score(held_out, Permutation(2 + 40 * 29), seed=5)

@@ -435,8 +435,11 @@ class AmortizedExplainer:
         Returns:
             :class:`~stochamort.explanation.Attributions`; ``n_evaluations`` counts the game
             evaluations spent per point: v(∅) and v(all) for ``base_values`` and ``outputs`` (all
-            the amortized path needs), plus, per example, the oracle's own count (its budget,
-            which includes its own v(∅) and v(all)).
+            the amortized path needs), plus, per example, the oracle's own count (what of its
+            budget it could use: ``Permutation(budget=40)`` at 10 players spends 38, whole
+            permutations of 9 evaluations plus its own v(∅) and v(all)). Per example, ``dof``
+            holds the degrees of freedom of the standard errors, and ``target_met`` which points
+            met the oracle's :class:`~stochamort.oracles.StoppingRule` target, if it has one.
         """
         inputs = self._inputs(x, "x")
         if check_bool("amortized", amortized):
@@ -447,7 +450,7 @@ class AmortizedExplainer:
             gaps = grand - null if training.amortizer.efficiency else None
             values = training.amortizer.predict(inputs.array, gaps)
             std_errors, evaluations, method = None, np.full(inputs.n_points, 2, np.int64), "amortized"
-            dof = poolable = None
+            dof = poolable = target_met = None
         else:
             chosen = oracle if oracle is not None else self.oracle or default_oracle(inputs.n_points, game.n_players)
             if not isinstance(chosen, Oracle):
@@ -455,6 +458,7 @@ class AmortizedExplainer:
             est = chosen(game, seed=check_seed(seed), progress=check_bool("progress", progress))
             values, std_errors, method = est.values, est.std_errors, type(chosen).__name__
             evaluations, dof, poolable = est.n_evaluations + 2, est.dof, est.extras.get("poolable")
+            target_met = est.extras.get("target_met")
         return Attributions(
             values=values,
             std_errors=std_errors,
@@ -468,6 +472,7 @@ class AmortizedExplainer:
             patch_size=self.masker.patch_size if isinstance(self.masker, ImagePatchMasker) else None,
             dof=dof,
             poolable=poolable,
+            target_met=target_met,
         )
 
     def score(self, x: Any, reference: Any = "exact", *, seed: int = 0, progress: bool = False) -> dict[str, float]:
