@@ -109,8 +109,9 @@ def regression_adjusted_semivalue(
         ShapeError, NonFiniteError: arrays of the wrong shape, or NaN or infinite inputs.
     """
     m = as_masks(masks)
+    v = as_float64(values, "values")  # (a ragged list is refused here, by name)
     folds = None if folds is None else as_int("folds", folds, minimum=1)
-    if folds is not None and m.ndim == 3 and 8 * folds * (m.shape[2] + 1) * max(1, np.ndim(values) and np.shape(values)[-1]) > memory_limit():
+    if folds is not None and m.ndim == 3 and 8 * folds * (m.shape[2] + 1) * max(1, v.ndim and v.shape[-1]) > memory_limit():
         # The core allocates per-fold work before checking folds against the units: a huge
         # ``folds`` aborted the process (a failed allocation), so it is refused here by size.
         raise RequestTooLargeError(f"folds: {folds} folds would need more than the memory limit of {memory_limit()} bytes")
@@ -118,7 +119,7 @@ def regression_adjusted_semivalue(
     intercepts = None if size_intercepts is None else as_bool("size_intercepts", size_intercepts)
     phi, se, fold_values, used_folds, used_degree, used_intercepts = _core.regression_adjusted_semivalue(
         m,
-        as_float64(values, "values"),
+        v,
         as_float64(null_values, "null_values"),
         as_float64(grand_values, "grand_values"),
         as_float64(sample_weights, "sample_weights"),

@@ -190,3 +190,12 @@ def test_an_exact_table_of_too_many_players_names_the_table() -> None:
         with pytest.raises(TooManyPlayersError, match="^values: exact enumeration supports at most 20 players, got 21") as info:
             exact(np.zeros((1, 2**21, 1)))
         assert info.value.argument == "values"
+
+
+def test_a_ragged_values_list_with_folds_is_refused_by_name() -> None:
+    """Found by the long fuzz run: the folds' size check read the raw values (numpy's ValueError)."""
+    with pytest.raises(InvalidArgumentError, match="^values: cannot be read as an array"):
+        estimators.regression_adjusted_semivalue(
+            np.zeros((0, 0, 0), bool), [[1, 2], [3]], np.zeros((0, 0)), None,
+            sample_weights=0, n_enumerated=0, semivalue_weights=0, folds=1,
+        )
