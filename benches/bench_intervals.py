@@ -3,9 +3,10 @@
 Unbiased oracles at few replicates per point, against exact Shapley values, on (1) 8-player tanh
 games with strong interactions (the tests' game, tests/oracles/test_intervals.py) and (2)
 scikit-learn models of breast cancer's first 8 features (logistic regression, gradient-boosted
-trees), explained over a background of 20 training rows. Each cell is the share of intervals that
-hold the truth, over points × players × outputs × seeds. Run: ``python benches/bench_intervals.py``
-(about 15 seconds on 2 cores).
+trees), explained over a background of 20 training rows; then (3) 64-player quadratic games (known
+Shapley values) where most size strata of a small KernelSHAP design hold one unit. Each cell is
+the share of intervals that hold the truth, over points × players × outputs × seeds. Run:
+``python benches/bench_intervals.py`` (about 25 seconds on 2 cores).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from stochamort import AmortizedExplainer  # noqa: E402
 from stochamort.games import Game  # noqa: E402
 from stochamort.oracles import Exact, MSRBanzhaf, Oracle, Permutation, RegressionShapley, UnbiasedKernelSHAP  # noqa: E402
-from test_intervals import interaction_game  # noqa: E402
+from test_intervals import interaction_game, quadratic_game  # noqa: E402
 
 KINDS = ("moderated", "t", "normal")
 
@@ -79,6 +80,11 @@ def main() -> None:
             truth = truths["banzhaf" if oracle.target == "banzhaf" else "shapley"]
             row = coverage(oracle, game, truth, args.seeds)
             print(f"| {game_name} | {oracle_name} | " + " | ".join(f"{c:.3f}" for c in row) + " |", flush=True)
+    wide, wide_truth = quadratic_game(100, 64)
+    for budget in (32, 130, 512):
+        for sampling in ("design", "iid"):
+            row = coverage(UnbiasedKernelSHAP(budget=budget, sampling=sampling), wide, wide_truth, args.seeds)
+            print(f"| quadratic, 64 players | UnbiasedKernelSHAP({budget}, {sampling}) | " + " | ".join(f"{c:.3f}" for c in row) + " |", flush=True)
 
 
 if __name__ == "__main__":

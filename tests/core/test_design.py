@@ -236,3 +236,22 @@ def test_design_kernelshap_matches_the_reference() -> None:
             assert ours.dof is not None and ours.dof.shape == ours.values.shape
             np.testing.assert_allclose(ours.dof, theirs.extras["dof"], rtol=1e-7)
             assert (ours.dof >= 1).all() and (ours.dof <= design.masks.shape[1] // 2).all()
+
+
+def test_strata_of_one_unit_collapse_alike_in_core_and_reference() -> None:
+    """30 players, 12 pairs: most size strata hold one unit, collapsed in neighbouring pairs."""
+    import stochamort.estimators as estimators
+    from stochamort.sampling import sample_design
+
+    rng = np.random.default_rng(7)
+    d, n = 30, 3
+    design = sample_design(n, 26, d, seed=2)
+    coefficients = rng.normal(size=(n, d, 2))
+    values = np.tanh(np.einsum("psd,pdo->pso", design.masks.astype(np.float64), coefficients))
+    null, grand = np.zeros((n, 2)), np.tanh(coefficients.sum(axis=1))
+    kwargs = {"paired": True, "sample_weights": design.weights, "n_enumerated": design.n_enumerated, "stratified": True}
+    ours = estimators.unbiased_kernelshap(design.masks, values, null, grand, **kwargs)
+    theirs = reference.unbiased_kernelshap(design.masks, values, null, grand, **kwargs)
+    np.testing.assert_allclose(ours.std_errors, theirs.std_errors, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.dof, theirs.extras["dof"], rtol=1e-7)
+    assert np.isfinite(ours.std_errors).all() and (ours.dof < 12).all()

@@ -203,8 +203,10 @@ def design_standard_errors(
     Units are rows, or the averages of rows ``2j``/``2j + 1`` when paired. The first
     ``n_enumerated`` rows carry no sampling variance. The random units are one i.i.d. group, or
     (``stratified``) strata by size (the smaller size of a pair) drawn without replacement:
-    ``Var(Σ_stratum t_u) = m (1 − m/N) s²``; a stratum of one unit borrows the pooled within-stratum
-    variance (``inf`` when there is none).
+    ``Var(Σ_stratum t_u) = m (1 − m/N) s²``. Strata of one unit are collapsed in pairs of
+    neighbouring sizes (the last three together when their number is odd), each group then one
+    i.i.d. stratum; a lone stratum of one unit borrows the pooled within-stratum variance (``inf``
+    when there is none).
     """
     return _design_variance(terms, masks, paired, n_enumerated, stratified)[0]
 
@@ -237,27 +239,39 @@ def _design_variance(
     variance = np.zeros(terms.shape[1:])
     pooled = np.zeros(terms.shape[1:])
     spread = np.zeros(terms.shape[1:])  # Σ v² / dof_v
-    dof, singles = 0, 0
-    for size, members in groups.items():
+    dof = 0
+    singles: list[int] = []
+
+    def add(block: NDArray[np.float64], fpc: float) -> None:
+        nonlocal variance, pooled, spread, dof
+        m = block.shape[0]
+        squares = ((block - block.mean(axis=0)) ** 2).sum(axis=0)
+        part = m * fpc * squares / (m - 1)
+        variance = variance + part
+        spread = spread + part**2 / (m - 1)
+        pooled = pooled + squares
+        dof += m - 1
+
+    for size in sorted(groups):
+        members = groups[size]
         m = len(members)
         if m < 2:
-            singles += 1
+            singles.append(members[0])
             continue
-        block = units[members]
-        squares = ((block - block.mean(axis=0)) ** 2).sum(axis=0)
         population = math.comb(d, size) / (2 if paired and 2 * size == d else 1)
-        fpc = max(0.0, 1.0 - m / population) if stratified else 1.0
-        part = m * fpc * squares / (m - 1)
-        variance += part
-        spread += part**2 / (m - 1)
-        pooled += squares
-        dof += m - 1
-    if singles:
+        add(units[members], max(0.0, 1.0 - m / population) if stratified else 1.0)
+    if len(singles) == 1:
         if dof == 0:
             return np.full(terms.shape[1:], np.inf), np.zeros(terms.shape[1:])
-        borrowed = singles * pooled / dof
+        borrowed = pooled / dof
         variance += borrowed
         spread += borrowed**2 / dof
+    else:
+        start = 0
+        while start < len(singles):
+            end = len(singles) if len(singles) - start == 3 else start + 2
+            add(units[singles[start:end]], 1.0)
+            start = end
     with np.errstate(divide="ignore", invalid="ignore"):
         satterthwaite = np.where(spread > 0, np.minimum(variance**2 / spread, dof), float(dof))
     se: NDArray[np.float64] = np.sqrt(variance) / n_units

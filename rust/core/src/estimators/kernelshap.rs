@@ -428,7 +428,7 @@ impl DesignVariance<'_> {
         for (&size, members) in &strata {
             let m = members.len();
             if m < 2 {
-                variance.add_single();
+                variance.add_single(mean_influence(sides, projection, coefs, members, rows_per_unit, d));
                 continue;
             }
             let mean = mean_influence(sides, projection, coefs, members, rows_per_unit, d);

@@ -392,7 +392,7 @@ fn sum_variance(
     for (&key, members) in &groups {
         let m = members.len();
         if m < 2 {
-            variance.add_single();
+            variance.add_single(h[members[0] * cells..(members[0] + 1) * cells].to_vec());
             continue;
         }
         let mut mean = vec![0.0; cells];

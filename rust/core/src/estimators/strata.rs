@@ -7,6 +7,14 @@
 //! alone. Satterthwaite's `(Σ v)² / Σ v² / (m − 1)` says so, and Student's t on it covers: on
 //! games with strong interactions, unbiased KernelSHAP at 34 evaluations (12 summed degrees of
 //! freedom, 5–6 Satterthwaite's) covered 91–93 % at 95 % with the sum, 93–95 % with Satterthwaite's.
+//!
+//! A stratum of one unit has no variance of its own. Strata of one unit are *collapsed* in pairs
+//! of neighbouring sizes (the last three together when their number is odd; Cochran 1977, §5A.12):
+//! the spread of neighbouring units estimates their variance, conservatively (it includes the
+//! difference of their strata's means). Borrowing the within-stratum variance of the other strata
+//! instead trusted strata whose units weigh far less: at 64 players and 15 pairs, where most sizes
+//! hold one unit, unbiased KernelSHAP's 95 % intervals covered 13 %. A lone stratum of one unit
+//! still borrows the others' pooled variance.
 
 /// Accumulates the strata of one point, cell by cell (a cell: a player and output).
 pub(crate) struct StrataVariance {
@@ -15,12 +23,19 @@ pub(crate) struct StrataVariance {
     /// Σ over strata of v² / (m − 1), Satterthwaite's denominator.
     spread: Vec<f64>,
     pooled_dof: usize,
-    singles: usize,
+    /// The units of the strata of one unit, in the order of their strata (by size).
+    singles: Vec<Vec<f64>>,
 }
 
 impl StrataVariance {
     pub(crate) fn new(cells: usize) -> Self {
-        StrataVariance { variance: vec![0.0; cells], pooled: vec![0.0; cells], spread: vec![0.0; cells], pooled_dof: 0, singles: 0 }
+        StrataVariance {
+            variance: vec![0.0; cells],
+            pooled: vec![0.0; cells],
+            spread: vec![0.0; cells],
+            pooled_dof: 0,
+            singles: Vec::new(),
+        }
     }
 
     /// A stratum of `m ≥ 2` units whose sums of squared deviations from their mean are `squares`
@@ -38,25 +53,39 @@ impl StrataVariance {
         self.pooled_dof += m - 1;
     }
 
-    /// A stratum of one unit: it has no variance estimate of its own and borrows the pooled one.
-    pub(crate) fn add_single(&mut self) {
-        self.singles += 1;
+    /// A stratum of one unit, `h` its unit's values (per cell); strata must come in order of size.
+    pub(crate) fn add_single(&mut self, h: Vec<f64>) {
+        debug_assert_eq!(h.len(), self.variance.len());
+        self.singles.push(h);
     }
 
-    /// The variance of Σ_u h_u and its degrees of freedom, per cell. Without a within-stratum
-    /// variance to borrow, a stratum of one unit makes the variance infinite (0 degrees of freedom);
-    /// a cell of zero variance keeps the strata's summed degrees of freedom.
+    /// The variance of Σ_u h_u and its degrees of freedom, per cell. A lone stratum of one unit
+    /// with no within-stratum variance to borrow makes the variance infinite (0 degrees of
+    /// freedom); a cell of zero variance keeps the strata's summed degrees of freedom.
     pub(crate) fn finish(mut self) -> (Vec<f64>, Vec<f64>) {
         let cells = self.variance.len();
-        if self.singles > 0 {
-            if self.pooled_dof == 0 {
-                return (vec![f64::INFINITY; cells], vec![0.0; cells]);
+        let singles = std::mem::take(&mut self.singles);
+        match singles.len() {
+            0 => {}
+            1 => {
+                if self.pooled_dof == 0 {
+                    return (vec![f64::INFINITY; cells], vec![0.0; cells]);
+                }
+                let dof = self.pooled_dof as f64;
+                for ((v, q), p) in self.variance.iter_mut().zip(&mut self.spread).zip(&self.pooled) {
+                    let part = p / dof;
+                    *v += part;
+                    *q += part * part / dof;
+                }
             }
-            let (share, dof) = (self.singles as f64 / self.pooled_dof as f64, self.pooled_dof as f64);
-            for ((v, q), p) in self.variance.iter_mut().zip(&mut self.spread).zip(&self.pooled) {
-                let part = share * p;
-                *v += part;
-                *q += part * part / dof;
+            n => {
+                // Pairs of neighbours; the last group takes three when n is odd.
+                let mut start = 0;
+                while start < n {
+                    let end = if n - start == 3 { n } else { start + 2 };
+                    self.add_collapsed(&singles[start..end]);
+                    start = end;
+                }
             }
         }
         let summed = self.pooled_dof as f64;
@@ -67,6 +96,21 @@ impl StrataVariance {
             .map(|(&v, &q)| if q > 0.0 && v.is_finite() { (v * v / q).min(summed) } else { summed })
             .collect();
         (self.variance, dof)
+    }
+}
+
+impl StrataVariance {
+    /// Collapsed strata of one unit each: one stratum of `units.len()` units, i.i.d. (no
+    /// finite-population correction: each unit stands for a stratum of its own).
+    fn add_collapsed(&mut self, units: &[Vec<f64>]) {
+        let m = units.len();
+        let squares: Vec<f64> = (0..self.variance.len())
+            .map(|c| {
+                let mean = units.iter().map(|h| h[c]).sum::<f64>() / m as f64;
+                units.iter().map(|h| (h[c] - mean) * (h[c] - mean)).sum()
+            })
+            .collect();
+        self.add_stratum(m, 1.0, &squares);
     }
 }
 
@@ -101,12 +145,28 @@ mod tests {
     fn singles_borrow_the_pooled_variance_or_make_it_infinite() {
         let mut strata = StrataVariance::new(1);
         strata.add_stratum(3, 1.0, &[2.0]);
-        strata.add_single();
+        strata.add_single(vec![7.0]);
         let (variance, dof) = strata.finish();
         assert!((variance[0] - 4.0).abs() < 1e-12); // 3·2/2 + 1·2/2
         assert!((dof[0] - 2.0).abs() < 1e-12);
         let mut alone = StrataVariance::new(1);
-        alone.add_single();
+        alone.add_single(vec![7.0]);
         assert_eq!(alone.finish(), (vec![f64::INFINITY], vec![0.0]));
+    }
+
+    #[test]
+    fn strata_of_one_unit_are_collapsed_in_neighbouring_pairs_and_a_last_triple() {
+        let mut two = StrataVariance::new(1);
+        two.add_single(vec![1.0]);
+        two.add_single(vec![3.0]);
+        assert_eq!(two.finish(), (vec![4.0], vec![1.0])); // 2/1 · (1 + 1)
+        let mut five = StrataVariance::new(1);
+        for h in [1.0, 3.0, 0.0, 3.0, 6.0] {
+            five.add_single(vec![h]);
+        }
+        // (1, 3): 2 · 2 = 4 on 1 dof; (0, 3, 6): 3/2 · 18 = 27 on 2 dof.
+        let (variance, dof) = five.finish();
+        assert!((variance[0] - 31.0).abs() < 1e-12);
+        assert!((dof[0] - 31.0 * 31.0 / (16.0 + 27.0 * 27.0 / 2.0)).abs() < 1e-12);
     }
 }
