@@ -273,3 +273,23 @@ def test_default_oracle_is_the_best_unbiased_one_for_the_label_budget() -> None:
     assert type(default_oracle(1, 1)) is Permutation  # RegressionShapley needs two players
     with pytest.raises(InvalidArgumentError, match="^n_points: "):
         default_oracle(0, d)
+
+
+def test_torch_inputs_of_another_float_dtype_and_misplaced_arguments() -> None:
+    """Found by a new user: a float64 tensor failed inside a float32 model (the same array worked),
+    an empty tensor escaped as torch's reshape error, and an oracle given to the amortized path
+    was silently ignored."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)  # logits
+    background = np.random.default_rng(0).normal(size=(8, 4))
+    explainer = AmortizedExplainer(model, MarginalMasker(background))
+    rows = np.random.default_rng(1).normal(size=(3, 4))
+    from_array = explainer.explain(rows, amortized=False, oracle=Exact())
+    from_tensor = explainer.explain(torch.as_tensor(rows, dtype=torch.float64), amortized=False, oracle=Exact())
+    np.testing.assert_array_equal(from_tensor.values, from_array.values)
+    with pytest.raises(ShapeError, match="^x: expected inputs .* at least one point"):
+        explainer.explain(torch.zeros((0, 4)), amortized=False)
+    with pytest.raises(InvalidArgumentError, match="^oracle: runs on the per-example path only"):
+        explainer.explain(rows, oracle=Exact())

@@ -428,7 +428,8 @@ class AmortizedExplainer:
                 exactly to v(all) − v(∅)); no per-point standard errors (``std_errors`` None —
                 :meth:`score` measures the amortizer's accuracy). False: the oracle runs per
                 example (the comparison path), with standard errors.
-            oracle: for ``amortized=False``, another oracle to run (default: the label oracle).
+            oracle: for ``amortized=False``, another oracle to run (default: the label oracle);
+                refused with ``amortized=True``, which runs no oracle.
             seed: the oracle's seed for ``amortized=False``.
             progress: a progress bar for the per-example path.
 
@@ -442,7 +443,10 @@ class AmortizedExplainer:
             met the oracle's :class:`~stochamort.oracles.StoppingRule` target, if it has one.
         """
         inputs = self._inputs(x, "x")
-        if check_bool("amortized", amortized):
+        amortized = check_bool("amortized", amortized)
+        if amortized and oracle is not None:
+            raise InvalidArgumentError("oracle: runs on the per-example path only; pass amortized=False with it")
+        if amortized:
             training = self._trained()
         game = self.game(inputs)
         null, grand = game.endpoints()

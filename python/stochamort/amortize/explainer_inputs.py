@@ -65,12 +65,14 @@ def as_explained_inputs(x: Any, name: str) -> ExplainedInputs:
         array: Any = x
         if x.dtype == torch.bool or x.is_complex():
             raise InvalidDTypeError(f"{name}: expected real numbers, got a tensor of dtype {x.dtype}")
-        finite = torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1).cpu().numpy() if x.ndim >= 1 and x.dtype.is_floating_point else None
     else:
         array = as_numeric_array(name, x)
-        finite = np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1) if array.ndim >= 1 and array.dtype.kind == "f" else None
-    if array.ndim < 2 or array.shape[0] == 0:
+    if array.ndim < 2 or array.shape[0] == 0:  # before the rows are reshaped: (0, -1) is no shape
         raise ShapeError(f"{name}: expected inputs (n_points, *input_shape) with at least one point, got shape {tuple(array.shape)}")
+    if isinstance(array, torch.Tensor):
+        finite = torch.isfinite(array.reshape(array.shape[0], -1)).all(dim=1).cpu().numpy() if array.dtype.is_floating_point else None
+    else:
+        finite = np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1) if array.dtype.kind == "f" else None
     if finite is not None and not finite.all():
         raise NonFiniteError(f"{name}: holds NaN or infinity in row(s) {shown_rows(np.flatnonzero(~finite))}")
     return ExplainedInputs(array, None if columns is None else tuple(columns), frame_type)

@@ -165,8 +165,14 @@ def model_device(model: nn.Module | Callable[..., Any], device: Any) -> torch.de
 
 
 def _input_dtype(model: Any) -> torch.dtype:
-    """The float dtype array inputs become: the model's ``input_dtype`` if it declares one, else
-    the dtype of its floating parameters, else the default dtype."""
+    """The float dtype array inputs become: the model's own (:func:`_model_dtype`), else the
+    default dtype."""
+    return _model_dtype(model) or torch.get_default_dtype()
+
+
+def _model_dtype(model: Any) -> torch.dtype | None:
+    """The model's ``input_dtype`` if it declares one, else the dtype of its floating parameters;
+    None for a model with neither (a float tensor is then used as it is)."""
     declared = getattr(model, "input_dtype", None)
     if isinstance(declared, torch.dtype):
         return declared
@@ -174,7 +180,7 @@ def _input_dtype(model: Any) -> torch.dtype:
         for parameter in model.parameters():
             if parameter.dtype.is_floating_point:
                 return parameter.dtype
-    return torch.get_default_dtype()
+    return None
 
 
 def _group_index(groups: Sequence[Sequence[int]], n_features: int) -> Tensor:
@@ -194,17 +200,20 @@ def _group_index(groups: Sequence[Sequence[int]], n_features: int) -> Tensor:
 
 
 def as_game_inputs(family: MaskedModel, x: Any) -> Tensor:
-    """``x`` as a tensor on the family's device: tensors as they are, arrays (and DataFrames) converted.
+    """``x`` as a tensor on the family's device: arrays (and DataFrames) converted, tensors as they
+    are but for their float dtype.
 
-    Float arrays take the model's input dtype (see :class:`MaskedModel`); integer arrays become
-    ``torch.long`` (token ids), except that a :class:`NumpyModel` gets float64 unless its players
-    are tokens (a fractional baseline must not be truncated to an integer).
+    Float arrays take the model's input dtype (see :class:`MaskedModel`), and so do float tensors
+    where the model has one (a float64 tensor for a float32 model failed inside it); integer
+    arrays become ``torch.long`` (token ids), except that a :class:`NumpyModel` gets float64
+    unless its players are tokens (a fractional baseline must not be truncated to an integer).
     """
     device = family.device
     if isinstance(x, Tensor):
         if x.device != device:
             raise DeviceMismatchError(f"x: lives on {x.device} but the model is on {device}; move it first")
-        return x
+        dtype = _model_dtype(family.model)
+        return x.to(dtype) if dtype is not None and dtype.is_floating_point and x.dtype.is_floating_point and x.dtype != dtype else x
     array = as_numeric_array("x", x)
     integer = array.dtype.kind in "iu" and (not isinstance(family.model, NumpyModel) or isinstance(family.masker, TokenMasker))
     dtype = torch.long if integer else _input_dtype(family.model)
@@ -261,7 +270,8 @@ class MaskedModel:
 
     Inputs given as numpy arrays or DataFrames take the model's input dtype: a torch model's
     parameter dtype (float64 arrays are cast to a float32 model's float32, as the model would
-    compute in float32 anyway), float64 for a numpy model. Tensors are used as they are.
+    compute in float32 anyway), float64 for a numpy model. Float tensors are cast to the dtype of a
+    model that has one (parameters or ``input_dtype``); other tensors are used as they are.
 
     Bind it to inputs with :meth:`bind` to get a :class:`ModelGame`.
 
