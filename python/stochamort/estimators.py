@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from stochamort import _core
 from stochamort.errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError, ShapeError, StochamortError, TooManyPlayersError
-from stochamort._checks import as_float64, as_int64, as_masks, check_float
+from stochamort._checks import as_float64, as_int64, as_masks, check_float, shown_rows
 from stochamort.regression import regression_adjusted_semivalue
 from stochamort.polynomial import oddshap, polyshap
 from stochamort.results import DataValues, Estimate, degrees_of_freedom
@@ -450,14 +450,21 @@ def permutation_data_values(
             above ``N − 1``, or ``position_weights`` holds NaN or infinity.
         ShapeError: ``chain_values`` is not ``(P, N + 1)`` or ``position_weights`` not ``(N,)``.
         NonFiniteError: ``chain_values`` holds NaN or infinity in a column that is read (the
-            message lists the rows).
+            message lists the rows), or finite values whose differences overflow.
         InsufficientSamplesError: no permutations (``P == 0``).
         InvalidDTypeError: non-integer permutations or non-real values.
     """
     perms = as_int64(permutations, "permutations")
     chains = as_float64(chain_values, "chain_values")
     weights = None if position_weights is None else as_float64(position_weights, "position_weights")
-    return _data_values(*_core.permutation_data_values(perms, chains, weights, start))
+    values, std_errors, m2, counts, n_evaluations = _core.permutation_data_values(perms, chains, weights, start)
+    overflowed = ~(np.isfinite(values) & np.isfinite(m2))
+    if overflowed.any():  # finite chain values whose differences (or their squares) overflow
+        raise NonFiniteError(
+            f"chain_values: consecutive values differ by more than float64 holds (the contributions or their "
+            f"squares overflow) for data point(s) {shown_rows(np.flatnonzero(overflowed))}; rescale them"
+        )
+    return _data_values(values, std_errors, m2, counts, n_evaluations)
 
 
 def merge_data_values(first: DataValues, second: DataValues) -> DataValues:

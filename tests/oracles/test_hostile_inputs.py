@@ -101,3 +101,17 @@ def test_progress_must_be_a_flag() -> None:
             TMCShapley(n_permutations=2)(FunctionUtility(lambda c: c.sum(axis=1) * 1.0, 4), progress=bad)  # type: ignore[arg-type]
     assert Permutation(budget=10)(game, progress=np.False_).n_points == 2  # numpy bools and ints are flags
     assert Permutation(budget=10)(game, progress=0).n_points == 2
+
+
+def test_valuation_utilities_whose_differences_overflow_are_refused() -> None:
+    """Found by the long fuzz run: TMCShapley and BetaShapley returned NaN values with zero
+    standard errors for finite utilities ±1e308 apart; DistributionalShapley warned of overflow."""
+    from stochamort.valuation import BetaShapley, DistributionalShapley, FunctionUtility, TMCShapley
+
+    utility = FunctionUtility(lambda c: np.where(c.sum(axis=1) % 2 == 1, 1e308, -1e308), 4)
+    for oracle in (TMCShapley(n_permutations=2), BetaShapley(n_permutations=2), DistributionalShapley(n_contributions=2, min_size=0, max_size=3)):
+        with pytest.raises(NonFiniteError, match=r"^utility: its values differ by more than float64 holds"):
+            oracle(utility, progress=False)
+    chains = np.array([[-1e308, 1e308, -1e308, 1e308, -1e308]] * 2)
+    with pytest.raises(NonFiniteError, match=r"^chain_values: consecutive values differ .* data point\(s\) 0, 1, 2, 3"):
+        estimators.permutation_data_values(np.array([[0, 1, 2, 3], [3, 2, 1, 0]]), chains)

@@ -176,3 +176,13 @@ def test_merge_refuses_the_same_samples_twice_and_other_estimators() -> None:
     with pytest.raises(InvalidArgumentError, match="seed 2"):
         merge_values(banzhaf(utility(), seed=2, progress=False), banzhaf(utility(), seed=2, progress=False))
     assert "TMCShapley(min_cardinality=0" in first.extras["estimator"]
+
+
+def test_distributional_datasets_far_larger_than_the_pool_are_quick() -> None:
+    """Found by a new user: max_size=10**9 over 20 points drew 10**9 indices per dataset (minutes).
+    Counts near 2**32 are refused: a dataset's counts are uint32 and the valued point adds one."""
+    utility = FunctionUtility(lambda c: np.log1p(c.sum(axis=1).astype(np.float64)), 20)
+    values = DistributionalShapley(n_contributions=3, min_size=10**9, max_size=10**9)(utility, progress=False)
+    np.testing.assert_allclose(values.values, np.log1p(10**9 + 1) - np.log1p(10**9), rtol=1e-9)
+    with pytest.raises(InvalidArgumentError, match="^max_size: must be below 2\\*\\*32 - 1"):
+        DistributionalShapley(n_contributions=1, min_size=0, max_size=2**32 - 1)(utility, progress=False)

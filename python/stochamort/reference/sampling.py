@@ -327,6 +327,8 @@ def sample_multisets(
         for draw in range(n_samples):
             rng = np.random.default_rng([seed, point_offset + point, first_draw + draw])
             size = int(rng.integers(min_size, max_size, endpoint=True))
-            members = rng.integers(0, n_data, size=size)
-            counts[point, draw] = np.bincount(members, minlength=n_data)
+            if size > 16 * n_data:  # as the core: the multinomial at once, not one index at a time
+                counts[point, draw] = rng.multinomial(size, np.full(n_data, 1.0 / n_data))
+            else:
+                counts[point, draw] = np.bincount(rng.integers(0, n_data, size=size), minlength=n_data)
     return counts

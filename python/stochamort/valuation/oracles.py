@@ -30,8 +30,8 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from stochamort import estimators
-from stochamort._checks import check_flag, check_seed
-from stochamort.errors import InvalidArgumentError, RequestTooLargeError, TooManyPlayersError
+from stochamort._checks import check_flag, check_seed, shown_rows
+from stochamort.errors import InvalidArgumentError, NonFiniteError, RequestTooLargeError, TooManyPlayersError
 from stochamort.limits import memory_limit
 from stochamort.sampling import enumerate_coalitions, sample_coalitions, sample_multisets, sample_permutations
 from stochamort.results import DataValues
@@ -225,11 +225,25 @@ class _PermutationOracle(DataValuationOracle):
                     after = np.arange(n + 1)[None, :] > sizes_cut[:, None]
                     chain[rows] = np.where(after, chain[rows, sizes_cut][:, None], chain[rows])
                     active = active[~cut]
+        with np.errstate(over="ignore", invalid="ignore"):
+            steps = np.diff(chain[:, start:], axis=1)
+        if not np.isfinite(steps).all():  # finite utilities (they are checked) too far apart
+            rows, positions = np.nonzero(~np.isfinite(steps))
+            raise _overflow_error(np.unique(perms[rows, start + positions]))
         values = estimators.permutation_data_values(
             perms, chain, position_weights=self._position_weights(n), start=start
         )
         extras = {"truncated_at": truncated_at} if tolerance is not None else {}
         return replace(values, total_evaluations=evaluations, extras={**values.extras, **extras})
+
+
+def _overflow_error(points: NDArray[np.int64]) -> NonFiniteError:
+    """Finite utilities whose differences (the contributions) overflow float64: a silent NaN or inf
+    otherwise (TMCShapley returned NaN values with zero standard errors)."""
+    return NonFiniteError(
+        f"utility: its values differ by more than float64 holds (a contribution U(D ∪ {{z}}) − U(D) "
+        f"overflowed) for point(s) {shown_rows(points)}; rescale the utility"
+    )
 
 
 @dataclass(frozen=True)
@@ -352,7 +366,8 @@ class DistributionalShapley(DataValuationOracle):
     E_k E_{D ~ data^k}[U(D ∪ {z}) − U(D)], with the sample standard error.
 
     Because D never depends on z beyond the draw, the value is defined for any point, not just the
-    training points: see :meth:`value_points`.
+    training points: see :meth:`value_points`. Sizes far above the number of training points are
+    drawn as multinomial counts at once (a size of 10**9 costs what one of 16 × N does).
 
     ``stopping``: a :class:`~stochamort.valuation.ValuationStopping`: rounds of
     ``n_contributions`` per point, each point stopping on its own once its standard error meets
@@ -374,6 +389,8 @@ class DistributionalShapley(DataValuationOracle):
         hi = _check_positive_int("max_size", self.max_size, 0)
         if hi < lo:
             raise InvalidArgumentError(f"max_size: must be at least min_size = {lo}, got {hi}")
+        if hi >= 2**32 - 1:  # counts are uint32, and the valued point is added to a dataset's
+            raise InvalidArgumentError(f"max_size: must be below 2**32 - 1 (a dataset's counts are uint32), got {hi}")
 
     def _round_fits(self, utility: Utility, n_points: int) -> int:
         return 2 * int(self.n_contributions) * n_points
@@ -440,8 +457,12 @@ class DistributionalShapley(DataValuationOracle):
                 counts[:, :, 1, :pool] = draws
                 counts[np.arange(batch.size), :, 1, batch] += 1
                 values = utility.evaluate(counts.reshape(-1, n_data)).reshape(batch.size, m, 2)
-                diffs[lo : lo + batch.size] = values[:, :, 1] - values[:, :, 0]
+                with np.errstate(over="ignore"):  # finite utilities 1e308 apart: inf, refused below
+                    diffs[lo : lo + batch.size] = values[:, :, 1] - values[:, :, 0]
                 bar.update(batch.size)
+        overflowed = ~np.isfinite(diffs).all(axis=1)
+        if overflowed.any():  # finite utilities (they are checked) whose differences overflow
+            raise _overflow_error(points[overflowed])
         result = estimators.contribution_values(diffs)
         return replace(result, extras={**result.extras, "contributions": diffs})
 

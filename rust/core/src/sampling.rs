@@ -8,6 +8,7 @@ use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3};
 use rand::distr::{Distribution as _, Uniform};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
+use rand_distr::Binomial;
 use rand_pcg::Pcg64;
 
 use crate::distribution::Distribution;
@@ -236,6 +237,27 @@ pub(crate) fn check_exact_players(n_players: usize, name: &'static str) -> CoreR
     Ok(())
 }
 
+/// Above this many draws per data point, a multiset's counts are drawn as a multinomial (by
+/// binomial splitting, O(n_data) whatever the size) rather than one index at a time (O(size): a
+/// size of 10^9 took minutes).
+const MULTINOMIAL_SPLIT: u64 = 16;
+
+/// Counts of `k` indices drawn uniformly with replacement from `0..row.len()`: the multinomial
+/// `(k; 1/n, …, 1/n)`, each count binomial given those before it.
+fn multinomial_counts(rng: &mut impl Rng, k: u64, row: &mut [u32]) {
+    let mut remaining = k;
+    let n = row.len();
+    for (i, slot) in row.iter_mut().enumerate() {
+        let count = if i + 1 == n {
+            remaining
+        } else {
+            Binomial::new(remaining, 1.0 / (n - i) as f64).expect("a probability in (0, 1]").sample(rng)
+        };
+        *slot = count as u32; // at most k < 2**32
+        remaining -= count;
+    }
+}
+
 /// Draw multisets of data points for distributional Data Shapley: a `u32` array
 /// `(n_points, n_samples, n_data)` of multiplicities. For each (point i, sample j), a size
 /// `k ~ Uniform(sizes)` (`min_size..=max_size`), then `k` indices drawn uniformly with replacement from
@@ -271,9 +293,13 @@ pub fn sample_multisets(draws: Draws, n_data: usize, sizes: RangeInclusive<u64>)
     let mut data = vec![0u32; total];
     draw_units(&mut data, &draws, n_data, 1, Purpose::Multisets, |rng, row| {
         let k = rng.random_range(min_size..=max_size);
+        if k > MULTINOMIAL_SPLIT * n_data as u64 {
+            multinomial_counts(rng, k, row);
+            return;
+        }
         for i in 0..k {
             if i % (1 << 20) == 0 {
-                checkpoint(); // a row may take billions of draws
+                checkpoint(); // a row of a large pool may still take many draws
             }
             row[indices.sample(rng) as usize] += 1;
         }
@@ -286,6 +312,19 @@ mod tests {
     use super::*;
     use crate::parallel::set_parallelism;
     use ndarray::Axis;
+
+    #[test]
+    fn huge_multisets_are_drawn_as_multinomials() {
+        let big = 1u64 << 31;
+        let counts = sample_multisets(Draws::new(2, 3, 7), 5, big..=big).unwrap();
+        for row in counts.rows() {
+            assert_eq!(row.iter().map(|&c| u64::from(c)).sum::<u64>(), big);
+            for &c in row {
+                // Binomial(2^31, 1/5): standard deviation about 18 500.
+                assert!((f64::from(c) - big as f64 / 5.0).abs() < 2e5, "{c}");
+            }
+        }
+    }
 
     #[test]
     fn paired_rows_are_complements_and_sizes_follow_distribution() {
