@@ -145,10 +145,16 @@ def run_python(code: str, timeout: float = 60) -> subprocess.Popen[str]:
 def test_ctrl_c_interrupts_a_long_core_call() -> None:
     child = run_python(
         """
-        import sys, stochamort.sampling as S
+        import numpy as np, stochamort as sm
+        # PolySHAP with all 435 pairwise terms of 30 players: ~50 ms a point, 600 points (70 MB).
+        # (Huge multisets are no longer long: they are drawn as multinomials.)
+        d, n = 30, 600
+        masks = sm.sample_coalitions(n, 4000, d, paired=True, seed=1)
+        values, ends = masks.sum(axis=2, keepdims=True) ** 2.0, (np.zeros((n, 1)), np.full((n, 1), d**2.0))
+        pairs = [[i, j] for i in range(d) for j in range(i + 1, d)]
         print("started", flush=True)
         try:
-            S.sample_multisets(64, 64, 1, min_size=2**32 - 1, max_size=2**32 - 1)  # hours of work
+            sm.polyshap(masks, values, *ends, sample_weights=np.ones(masks.shape[:2]), order=2, interactions=pairs, paired=True)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         """

@@ -436,15 +436,12 @@ class AmortizedExplainer:
         Returns:
             :class:`~stochamort.explanation.Attributions`; ``n_evaluations`` counts the game
             evaluations spent per point: v(∅) and v(all) for ``base_values`` and ``outputs`` (all
-            the amortized path needs), plus, per example, the oracle's own count (what of its
-            budget it could use: ``Permutation(budget=40)`` at 10 players spends 38, whole
-            permutations of 9 evaluations plus its own v(∅) and v(all)). Per example, ``dof``
-            holds the degrees of freedom of the standard errors, and ``target_met`` which points
-            met the oracle's :class:`~stochamort.oracles.StoppingRule` target, if it has one.
+            the amortized path needs), plus, per example, the oracle's own count (what of its budget
+            it could use, e.g. 38 of 40 for Permutation at 10 players). Per example, ``dof`` and
+            ``target_met`` (which points met a :class:`~stochamort.oracles.StoppingRule` target).
         """
         inputs = self._inputs(x, "x")
-        amortized = check_bool("amortized", amortized)
-        if amortized and oracle is not None:
+        if (amortized := check_bool("amortized", amortized)) and oracle is not None:
             raise InvalidArgumentError("oracle: runs on the per-example path only; pass amortized=False with it")
         if amortized:
             training = self._trained()
