@@ -97,9 +97,7 @@ impl StrataVariance {
             .collect();
         (self.variance, dof)
     }
-}
 
-impl StrataVariance {
     /// Collapsed strata of one unit each: one stratum of `units.len()` units, i.i.d. (no
     /// finite-population correction: each unit stands for a stratum of its own).
     fn add_collapsed(&mut self, units: &[Vec<f64>]) {
