@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, ShapeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, as_positive_float, check_distribution, check_finite, check_shape
-from stochamort.reference.design import design_degrees_of_freedom, design_row_weights, design_standard_errors
+from stochamort.reference.design import design_row_weights, design_standard_errors
 from stochamort.reference.sampling import coalition_probabilities, size_probabilities
 from stochamort.reference.weights import lime_kernel
 
@@ -140,8 +140,7 @@ def _standard_errors(
     """Standard errors of one point and, for a design, their degrees of freedom per cell."""
     if sample_weights is None:
         return standard_errors_over_units(influence, paired), None
-    args = (influence, masks, paired, n_enumerated, stratified)
-    return design_standard_errors(*args), design_degrees_of_freedom(*args)
+    return design_standard_errors(influence, masks, paired, n_enumerated, stratified)
 
 
 def _with_design_dof(estimate: Estimate, dof: NDArray[np.float64], sample_weights: Any) -> Estimate:

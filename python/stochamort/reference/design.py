@@ -27,7 +27,6 @@ __all__ = [
     "DesignPlan",
     "design_row_weights",
     "design_standard_errors",
-    "design_degrees_of_freedom",
 ]
 
 
@@ -197,8 +196,9 @@ def design_row_weights(masks: NDArray[np.bool_], sample_weights: Any) -> NDArray
 
 def design_standard_errors(
     terms: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, n_enumerated: int, stratified: bool
-) -> NDArray[np.float64]:
-    """Standard error of the mean over units of per-row terms ``(n, ...)`` of one point's design.
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Standard error of the mean over units of per-row terms ``(n, ...)`` of one point's design,
+    and its degrees of freedom, per cell.
 
     Units are rows, or the averages of rows ``2j``/``2j + 1`` when paired. The first
     ``n_enumerated`` rows carry no sampling variance. The random units are one i.i.d. group, or
@@ -207,23 +207,12 @@ def design_standard_errors(
     neighbouring sizes (the last three together when their number is odd), each group then one
     i.i.d. stratum; a lone stratum of one unit borrows the pooled within-stratum variance (``inf``
     when there is none).
+
+    The degrees of freedom are Welch–Satterthwaite's ``(Σ v)² / Σ v² / dof_v`` over the strata's
+    variances ``v`` (``m − 1`` each; a borrowed one has the pooled ``Σ (m − 1)``), at most their
+    sum, which a cell of zero variance keeps; infinite when every unit was enumerated, 0 when the
+    variance is infinite.
     """
-    return _design_variance(terms, masks, paired, n_enumerated, stratified)[0]
-
-
-def design_degrees_of_freedom(
-    terms: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, n_enumerated: int, stratified: bool
-) -> NDArray[np.float64]:
-    """Degrees of freedom of :func:`design_standard_errors`, per cell: Welch–Satterthwaite's
-    ``(Σ v)² / Σ v² / dof_v`` over the strata's variances ``v`` (``m − 1`` each; a borrowed one has
-    the pooled ``Σ (m − 1)``), at most their sum, which a cell of zero variance keeps; infinite
-    when every unit was enumerated, 0 when the variance is infinite."""
-    return _design_variance(terms, masks, paired, n_enumerated, stratified)[1]
-
-
-def _design_variance(
-    terms: NDArray[np.float64], masks: NDArray[np.bool_], paired: bool, n_enumerated: int, stratified: bool
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     d = masks.shape[1]
     units = 0.5 * (terms[0::2] + terms[1::2]) if paired else terms
     firsts = masks[0::2] if paired else masks

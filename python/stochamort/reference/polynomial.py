@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from stochamort.errors import InsufficientSamplesError, InvalidArgumentError, InvalidDTypeError, SingularSystemError
 from stochamort.results import Estimate
 from stochamort._checks import as_bool, as_float_array, as_int, as_mask_array, check_finite, check_shape
-from stochamort.reference.design import check_design_inputs, design_degrees_of_freedom, design_standard_errors
+from stochamort.reference.design import check_design_inputs, design_standard_errors
 from stochamort.reference.weights import shapley_kernel
 
 __all__ = ["polyshap", "oddshap", "select_interactions"]
@@ -449,9 +449,7 @@ def _estimate(
             # are pairs, so each equation's term stands for both rows of its pair.
             rows_of_units = np.repeat(h, 2, axis=0) if odd else h
             unit_masks = m if (odd or paired) else rows
-            design_args = (rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
-            mean_se = design_standard_errors(*design_args)
-            dof[point] = design_degrees_of_freedom(*design_args)
+            mean_se, dof[point] = design_standard_errors(rows_of_units, unit_masks, odd or paired, n_enumerated, stratified)
             # Σ_u h_u = n_all_units × mean; a pair's per-row mean halves its sum in PolySHAP.
             se[point] = mean_se * (n_equations // rows_per_unit) * (2 if paired and not odd else 1)
             # The fit shrinks the residuals by about (n - p)/n: HC1's degrees-of-freedom correction.

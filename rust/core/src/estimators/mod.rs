@@ -58,9 +58,18 @@ pub(crate) fn stack(points: Vec<Array2<f64>>, rows: usize, cols: usize) -> Array
 
 impl Attribution {
     pub(crate) fn from_points(points: Vec<PointEstimate>, n_players: usize, n_outputs: usize) -> Self {
-        let dof: Option<Vec<Array2<f64>>> = points.iter().map(|p| p.dof.clone()).collect();
-        let (values, std_errors): (Vec<_>, Vec<_>) =
-            points.into_iter().map(|p| (p.values, p.std_errors)).unzip();
+        let n = points.len();
+        let (mut values, mut std_errors) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        // Every point's degrees of freedom, or None as soon as one point has none.
+        let mut dof = Some(Vec::with_capacity(n));
+        for p in points {
+            values.push(p.values);
+            std_errors.push(p.std_errors);
+            dof = dof.zip(p.dof).map(|(mut all, d)| {
+                all.push(d);
+                all
+            });
+        }
         Attribution {
             values: stack(values, n_players, n_outputs),
             std_errors: stack(std_errors, n_players, n_outputs),
